@@ -1,0 +1,119 @@
+/* bcc's table declarations as libbpf BTF maps, and the generic helpers that table method
+ * calls expand to.
+ *
+ * The runtime rewrites `counts.increment(k)` to `counts$increment(k)` and defines
+ * `counts$increment(...)` as `bpflua_map_increment(&counts, ...)` (see runtime/rewrite.c), so
+ * each helper here takes a pointer to the map's BTF definition and gets the key and value
+ * types from it: `typeof(*(map)->key)`. Being macros, they are type-checked only where used,
+ * and a table of structs has no increment to trip over. */
+#ifndef BPFLUA_TABLES_H
+#define BPFLUA_TABLES_H
+
+/* bcc names a BPF_TABLE's type with a string; the string is compared at compile time. */
+#define bpflua_type_is(t, name) \
+	(sizeof(t) == sizeof(name) && __builtin_memcmp(t, name, sizeof(name)) == 0)
+#define bpflua_map_type(t) \
+	(bpflua_type_is(t, "hash") ? BPF_MAP_TYPE_HASH : \
+	 bpflua_type_is(t, "histogram") ? BPF_MAP_TYPE_HASH : \
+	 bpflua_type_is(t, "array") ? BPF_MAP_TYPE_ARRAY : \
+	 bpflua_type_is(t, "percpu_hash") ? BPF_MAP_TYPE_PERCPU_HASH : \
+	 bpflua_type_is(t, "percpu_array") ? BPF_MAP_TYPE_PERCPU_ARRAY : \
+	 bpflua_type_is(t, "lru_hash") ? BPF_MAP_TYPE_LRU_HASH : \
+	 bpflua_type_is(t, "lru_percpu_hash") ? BPF_MAP_TYPE_LRU_PERCPU_HASH : -1)
+
+#define BPF_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries) \
+	struct { \
+		_Static_assert(bpflua_map_type(_table_type) >= 0, \
+			       "BPF_TABLE: unknown table type " _table_type); \
+		__uint(type, bpflua_map_type(_table_type) >= 0 ? bpflua_map_type(_table_type) : 1); \
+		__type(key, _key_type); \
+		__type(value, _leaf_type); \
+		__uint(max_entries, _max_entries); \
+	} _name SEC(".maps")
+
+/* Optional arguments, as bcc has them: pick the macro by the number of arguments. */
+#define BPFLUA_PICK4(_1, _2, _3, _4, name, ...) name
+
+#define BPF_HASH(...) \
+	BPFLUA_PICK4(__VA_ARGS__, BPF_HASH4, BPF_HASH3, BPF_HASH2, BPF_HASH1)(__VA_ARGS__)
+#define BPF_HASH1(name) BPF_TABLE("hash", u64, u64, name, 10240)
+#define BPF_HASH2(name, key) BPF_TABLE("hash", key, u64, name, 10240)
+#define BPF_HASH3(name, key, leaf) BPF_TABLE("hash", key, leaf, name, 10240)
+#define BPF_HASH4(name, key, leaf, size) BPF_TABLE("hash", key, leaf, name, size)
+
+#define BPF_LRU_HASH(...) \
+	BPFLUA_PICK4(__VA_ARGS__, BPF_LRU_HASH4, BPF_LRU_HASH3, BPF_LRU_HASH2, \
+		     BPF_LRU_HASH1)(__VA_ARGS__)
+#define BPF_LRU_HASH1(name) BPF_TABLE("lru_hash", u64, u64, name, 10240)
+#define BPF_LRU_HASH2(name, key) BPF_TABLE("lru_hash", key, u64, name, 10240)
+#define BPF_LRU_HASH3(name, key, leaf) BPF_TABLE("lru_hash", key, leaf, name, 10240)
+#define BPF_LRU_HASH4(name, key, leaf, size) BPF_TABLE("lru_hash", key, leaf, name, size)
+
+#define BPF_PERCPU_HASH(...) \
+	BPFLUA_PICK4(__VA_ARGS__, BPF_PERCPU_HASH4, BPF_PERCPU_HASH3, BPF_PERCPU_HASH2, \
+		     BPF_PERCPU_HASH1)(__VA_ARGS__)
+#define BPF_PERCPU_HASH1(name) BPF_TABLE("percpu_hash", u64, u64, name, 10240)
+#define BPF_PERCPU_HASH2(name, key) BPF_TABLE("percpu_hash", key, u64, name, 10240)
+#define BPF_PERCPU_HASH3(name, key, leaf) BPF_TABLE("percpu_hash", key, leaf, name, 10240)
+#define BPF_PERCPU_HASH4(name, key, leaf, size) BPF_TABLE("percpu_hash", key, leaf, name, size)
+
+#define BPF_ARRAY(...) \
+	BPFLUA_PICK4(__VA_ARGS__, _, BPF_ARRAY3, BPF_ARRAY2, BPF_ARRAY1)(__VA_ARGS__)
+#define BPF_ARRAY1(name) BPF_TABLE("array", int, u64, name, 10240)
+#define BPF_ARRAY2(name, leaf) BPF_TABLE("array", int, leaf, name, 10240)
+#define BPF_ARRAY3(name, leaf, size) BPF_TABLE("array", int, leaf, name, size)
+
+#define BPF_PERCPU_ARRAY(...) \
+	BPFLUA_PICK4(__VA_ARGS__, _, BPF_PERCPU_ARRAY3, BPF_PERCPU_ARRAY2, \
+		     BPF_PERCPU_ARRAY1)(__VA_ARGS__)
+#define BPF_PERCPU_ARRAY1(name) BPF_TABLE("percpu_array", int, u64, name, 10240)
+#define BPF_PERCPU_ARRAY2(name, leaf) BPF_TABLE("percpu_array", int, leaf, name, 10240)
+#define BPF_PERCPU_ARRAY3(name, leaf, size) BPF_TABLE("percpu_array", int, leaf, name, size)
+
+#define BPF_HISTOGRAM(...) \
+	BPFLUA_PICK4(__VA_ARGS__, _, BPF_HISTOGRAM3, BPF_HISTOGRAM2, \
+		     BPF_HISTOGRAM1)(__VA_ARGS__)
+#define BPF_HISTOGRAM1(name) BPF_TABLE("histogram", int, u64, name, 64)
+#define BPF_HISTOGRAM2(name, key) BPF_TABLE("histogram", key, u64, name, 64)
+#define BPF_HISTOGRAM3(name, key, size) BPF_TABLE("histogram", key, u64, name, size)
+
+/* ---- Methods of key/value tables --------------------------------------------------------- */
+
+#define bpflua_map_lookup(map, keyp) ((typeof((map)->value))bpf_map_lookup_elem(map, keyp))
+#define bpflua_map_update(map, keyp, leafp) bpf_map_update_elem(map, keyp, leafp, BPF_ANY)
+#define bpflua_map_insert(map, keyp, leafp) bpf_map_update_elem(map, keyp, leafp, BPF_NOEXIST)
+#define bpflua_map_delete(map, keyp) bpf_map_delete_elem(map, keyp)
+
+#define bpflua_map_lookup_or_try_init(map, keyp, initp) ({ \
+	typeof((map)->value) _bpflua_leaf = bpf_map_lookup_elem(map, keyp); \
+	if (!_bpflua_leaf) { \
+		bpf_map_update_elem(map, keyp, initp, BPF_NOEXIST); \
+		_bpflua_leaf = bpf_map_lookup_elem(map, keyp); \
+	} \
+	_bpflua_leaf; })
+
+/* increment(key[, n]): as bcc, a plain add when the slot exists (use atomic_increment when
+ * several CPUs share the slot), otherwise insert n. */
+#define bpflua_map_increment(map, ...) bpflua_map_add(map, 0, __VA_ARGS__, 1, 0)
+#define bpflua_map_atomic_increment(map, ...) bpflua_map_add(map, 1, __VA_ARGS__, 1, 0)
+#define bpflua_map_add(map, atomic, _key, _n, ...) ({ \
+	typeof(*(map)->key) _bpflua_key = (_key); \
+	typeof((map)->value) _bpflua_leaf = bpf_map_lookup_elem(map, &_bpflua_key); \
+	if (_bpflua_leaf) { \
+		if (atomic) \
+			__sync_fetch_and_add(_bpflua_leaf, (_n)); \
+		else \
+			*_bpflua_leaf += (_n); \
+	} else { \
+		typeof(*(map)->value) _bpflua_init = (_n); \
+		bpf_map_update_elem(map, &_bpflua_key, &_bpflua_init, BPF_NOEXIST); \
+	} })
+
+/* ---- Program declarations ---------------------------------------------------------------- */
+
+/* The argument struct is generated from the tracepoint's tracefs format (runtime/tracefs.c). */
+#define TRACEPOINT_PROBE(category, event) \
+	SEC("tracepoint/" #category "/" #event) \
+	int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
+
+#endif

@@ -1,0 +1,209 @@
+-- The BPF class: what `require("bpflua")` returns.
+--
+--   local b = BPF{text = src, cflags = {"-DN=3"}, debug = false}
+--   local b = BPF{src_file = "prog.c"}      -- relative to the calling script
+--   b["counts"]:get(0)                      -- tables by name (also b:get_table("counts"))
+--   b:cleanup()                             -- or let the garbage collector do it
+local ffi = require("ffi")
+local lib = require("bpflua.cdefs")
+local config = require("bpflua.config")
+local Table = require("bpflua.table")
+
+local BPF = {}
+
+local object_methods = {}
+local object_mt = {}
+
+local char_ptr_ptr = ffi.typeof("char *[1]")
+
+-- Raises err (a malloc'd C string from libbpflua) as a Lua error, after freeing it. The
+-- message carries its own position (line:col in the BPF C), so no Lua position is added.
+local function raise_c_error(err, prefix)
+  local message = err[0] ~= nil and ffi.string(err[0]) or "unknown error"
+  lib.bpflua_free(err[0])
+  error((prefix or "") .. message, 0)
+end
+
+-- The directory of the script that called into bpflua, for src_file paths.
+local function caller_dir()
+  for level = 3, 20 do
+    local info = debug.getinfo(level, "S")
+    if not info then
+      break
+    end
+    local source = info.source
+    if source:sub(1, 1) == "@" and not source:find("/bpflua/bpf.lua", 1, true) then
+      return source:sub(2):match("^(.*)/[^/]*$") or "."
+    end
+  end
+  return "."
+end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    error("BPF: cannot read src_file: " .. err, 4)
+  end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function check_options(opts)
+  if type(opts) ~= "table" then
+    error("BPF: expected a table of options, as in BPF{text = src}", 3)
+  end
+  local known = {text = true, src_file = true, cflags = true, debug = true}
+  for k in pairs(opts) do
+    if not known[k] then
+      error("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug)", 3)
+    end
+  end
+  if (opts.text == nil) == (opts.src_file == nil) then
+    error("BPF: give the program as text = \"...\" or src_file = \"path\" (one of them)", 3)
+  end
+  if opts.cflags ~= nil and type(opts.cflags) ~= "table" then
+    error("BPF: cflags must be a table of strings, as in {\"-DN=3\"}", 3)
+  end
+end
+
+local function compile(source, name, cflags, debug)
+  local flags = cflags or {}
+  local c_flags = ffi.new("const char *[?]", #flags + 1)
+  for i, f in ipairs(flags) do
+    c_flags[i - 1] = tostring(f)
+  end
+  local opts = ffi.new("struct bpflua_compile_opts", {
+    source = source, source_len = #source, source_name = name,
+    cflags = c_flags, ncflags = #flags, debug = debug and 1 or 0,
+  })
+  local err = char_ptr_ptr()
+  local compiled = lib.bpflua_compile(opts, err)
+  if compiled == nil then
+    raise_c_error(err)
+  end
+  return ffi.gc(compiled, lib.bpflua_compiled_free)
+end
+
+function BPF.new(opts)
+  check_options(opts)
+  local err = char_ptr_ptr()
+  if lib.bpflua_check_privileges(err) ~= 0 then
+    raise_c_error(err)
+  end
+  local source, name = opts.text, "<text>"
+  if opts.src_file then
+    name = opts.src_file
+    if name:sub(1, 1) ~= "/" then
+      name = caller_dir() .. "/" .. name
+    end
+    source = read_file(name)
+  end
+  local compiled = compile(source, name, opts.cflags, opts.debug)
+  local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
+    opts.debug and 1 or 0, err)
+  local cache_hit = compiled.cache_hit == 1
+  ffi.gc(compiled, nil)
+  lib.bpflua_compiled_free(compiled)
+  if handle == nil then
+    raise_c_error(err)
+  end
+  local self = setmetatable({
+    _handle = ffi.gc(handle, lib.bpflua_object_close),
+    _tables = {},
+    _source_name = name,
+    cache_hit = cache_hit,
+  }, object_mt)
+  return self
+end
+
+-- Detaches and unloads everything; the object's tables stop working. Safe to call twice.
+function object_methods:cleanup()
+  local handle = self._handle
+  if handle ~= nil then
+    ffi.gc(handle, nil)
+    lib.bpflua_object_close(handle)
+    self._handle = nil
+    self._tables = {}
+  end
+end
+
+function object_methods:get_table(name)
+  if self._handle == nil then
+    error("BPF object was cleaned up", 2)
+  end
+  local t = self._tables[name]
+  if t then
+    return t
+  end
+  local obj = lib.bpflua_object_bpf(self._handle)
+  local map = lib.bpf_object__find_map_by_name(obj, name)
+  if map == nil or name:sub(1, 1) == "." then
+    local names = {}
+    for _, n in ipairs(self:table_names()) do
+      names[#names + 1] = n
+    end
+    error(string.format("no table named '%s' in %s (it has: %s)", tostring(name),
+      self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"), 2)
+  end
+  t = Table.new(self, map)
+  self._tables[name] = t
+  return t
+end
+
+-- The names of the program's own tables (not libbpf's internal .data/.bss maps).
+function object_methods:table_names()
+  local names = {}
+  local obj = lib.bpflua_object_bpf(self._handle)
+  local map = lib.bpf_object__next_map(obj, nil)
+  while map ~= nil do
+    local n = ffi.string(lib.bpf_map__name(map))
+    if not n:find(".", 1, true) then
+      names[#names + 1] = n
+    end
+    map = lib.bpf_object__next_map(obj, map)
+  end
+  table.sort(names)
+  return names
+end
+
+-- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).
+function object_methods:num_attached()
+  return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
+end
+
+object_mt.__index = function(self, key)
+  local method = object_methods[key]
+  if method ~= nil then
+    return method
+  end
+  -- Fields starting with "_" are the object's own (absent once cleaned up), never tables.
+  if type(key) == "string" and key:sub(1, 1) ~= "_" then
+    return object_methods.get_table(self, key)
+  end
+  return nil
+end
+
+object_mt.__tostring = function(self)
+  if self._handle == nil then
+    return "<BPF object (cleaned up)>"
+  end
+  return string.format("<BPF object from %s: %d probes attached, tables: %s>", self._source_name,
+    self:num_attached(), table.concat(self:table_names(), ", "))
+end
+
+-- Sleeps for seconds; Ctrl-C in the bpflua host ends it with an "interrupted" error.
+function BPF.sleep(seconds)
+  if lib.bpflua_sleep(seconds) ~= 0 then
+    error("interrupted", 2)
+  end
+end
+
+BPF.version = ffi.string(lib.bpflua_version())
+BPF.config = config
+
+return setmetatable(BPF, {
+  __call = function(_, opts)
+    return BPF.new(opts)
+  end,
+})

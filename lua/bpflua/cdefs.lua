@@ -1,0 +1,79 @@
+-- The C functions bpflua calls through the FFI: libbpflua's (runtime/bpflua.h, keep the two
+-- in step) and the few of libbpf's that the Lua side uses directly. Returns the library
+-- namespace; libbpf's symbols resolve through it because libbpflua links libbpf.
+local ffi = require("ffi")
+local config = require("bpflua.config")
+
+ffi.cdef[[
+struct bpf_object;
+struct bpf_map;
+struct btf;
+
+const char *bpflua_version(void);
+const char *bpflua_libbpf_version(void);
+const char *bpflua_clang_version(void);
+void bpflua_free(void *p);
+
+struct bpflua_compile_opts {
+  const char *source;
+  size_t source_len;
+  const char *source_name;
+  const char *const *cflags;
+  int ncflags;
+  int debug;
+};
+struct bpflua_compiled {
+  char *object;
+  size_t object_len;
+  int cache_hit;
+};
+struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error);
+void bpflua_compiled_free(struct bpflua_compiled *compiled);
+
+struct bpflua_object;
+struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
+                                         const char *name, int debug, char **error);
+struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
+int bpflua_object_attached_count(struct bpflua_object *obj);
+void bpflua_object_close(struct bpflua_object *obj);
+
+int bpflua_check_privileges(char **error);
+const char *bpflua_cache_dir(void);
+int bpflua_cache_is_persistent(void);
+int bpflua_interrupted(void);
+void bpflua_set_interrupted(int value);
+int bpflua_sleep(double seconds);
+
+struct btf_type {
+  uint32_t name_off;
+  uint32_t info;
+  uint32_t size_or_type;
+};
+struct btf_array {
+  uint32_t type;
+  uint32_t index_type;
+  uint32_t nelems;
+};
+
+struct bpf_map *bpf_object__find_map_by_name(const struct bpf_object *obj, const char *name);
+struct bpf_map *bpf_object__next_map(const struct bpf_object *obj, const struct bpf_map *map);
+struct btf *bpf_object__btf(const struct bpf_object *obj);
+const char *bpf_map__name(const struct bpf_map *map);
+int bpf_map__fd(const struct bpf_map *map);
+int bpf_map__type(const struct bpf_map *map);
+uint32_t bpf_map__key_size(const struct bpf_map *map);
+uint32_t bpf_map__value_size(const struct bpf_map *map);
+uint32_t bpf_map__max_entries(const struct bpf_map *map);
+uint32_t bpf_map__btf_key_type_id(const struct bpf_map *map);
+uint32_t bpf_map__btf_value_type_id(const struct bpf_map *map);
+const struct btf_type *btf__type_by_id(const struct btf *btf, uint32_t id);
+const char *btf__name_by_offset(const struct btf *btf, uint32_t offset);
+int64_t btf__resolve_size(const struct btf *btf, uint32_t type_id);
+int bpf_map_lookup_elem(int fd, const void *key, void *value);
+int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags);
+int bpf_map_delete_elem(int fd, const void *key);
+int bpf_map_get_next_key(int fd, const void *key, void *next_key);
+int libbpf_num_possible_cpus(void);
+]]
+
+return ffi.load(config.library)

@@ -1,0 +1,69 @@
+/* libbpflua: the C ABI that lua/bpflua calls through the LuaJIT FFI and the host links.
+ *
+ * Every function that can fail returns NULL or a negative number and hands back a message
+ * in *error, malloc'd and complete enough to show a person as it is; free it with
+ * bpflua_free. lua/bpflua/cdefs.lua declares the same functions for the FFI: keep the two
+ * in step. */
+#ifndef BPFLUA_H
+#define BPFLUA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct bpf_object;
+
+const char *bpflua_version(void);
+const char *bpflua_libbpf_version(void);
+const char *bpflua_clang_version(void);
+void bpflua_free(void *p);
+
+/* Compiling bcc-style BPF C to a BPF ELF, through the object cache. */
+struct bpflua_compile_opts {
+	const char *source;        /* the user's C, as written */
+	size_t source_len;
+	const char *source_name;   /* how errors name it: "<text>" or the file's path */
+	const char *const *cflags; /* -DNAME[=value], -UNAME, -Idir, other clang options */
+	int ncflags;
+	int debug;                 /* print the C handed to Clang on stderr */
+};
+
+struct bpflua_compiled {
+	char *object;              /* the BPF ELF */
+	size_t object_len;
+	int cache_hit;             /* 1 when Clang did not run */
+};
+
+struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error);
+void bpflua_compiled_free(struct bpflua_compiled *compiled);
+
+/* Loading a compiled object into the kernel and attaching the probes its C names by
+ * convention (TRACEPOINT_PROBE). On failure nothing stays loaded or attached. */
+struct bpflua_object;
+struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
+					 const char *name, int debug, char **error);
+struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
+int bpflua_object_attached_count(struct bpflua_object *obj);
+void bpflua_object_close(struct bpflua_object *obj);
+
+/* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
+int bpflua_check_privileges(char **error);
+
+/* The cache directory in use (the private temporary one when the cache is not trusted). */
+const char *bpflua_cache_dir(void);
+int bpflua_cache_is_persistent(void);
+
+/* Ctrl-C: the host's SIGINT handler sets the flag; blocking waits return early on it. */
+int bpflua_interrupted(void);
+void bpflua_set_interrupted(int value);
+
+/* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
+int bpflua_sleep(double seconds);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

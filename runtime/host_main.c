@@ -1,0 +1,233 @@
+/* bpflua: the host executable. Runs a Lua script (or -e code, or stdin) in LuaJIT with the
+ * bpflua modules at hand, as lua.c does, and handles Ctrl-C so that a script stops promptly
+ * and everything it attached is detached before exit. */
+#define _GNU_SOURCE
+#include "bpflua.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <luajit.h>
+#include <lualib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_INTERRUPTED 130
+
+static const char *progname = "bpflua";
+static lua_State *global_L;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: %s [options] [script [args...]]\n"
+		"  script      run a Lua script; arg holds its arguments, as with lua\n"
+		"  -e code     run a string of Lua\n"
+		"  -           run standard input\n"
+		"  -v          print the versions of bpflua, LuaJIT, libbpf and Clang\n"
+		"  -h          print this help\n"
+		"With no script, bpflua starts the interactive REPL (not built yet).\n"
+		"Scripts load the API with: local BPF = require(\"bpflua\")\n",
+		progname);
+}
+
+static void print_versions(void)
+{
+	printf("bpflua %s\n%s\nlibbpf %s\nClang %s\n", bpflua_version(), LUAJIT_VERSION,
+	       bpflua_libbpf_version(), bpflua_clang_version());
+}
+
+/* ---- Ctrl-C ------------------------------------------------------------------------------ */
+
+/* A hook set from the signal handler raises the error at the next Lua instruction it can;
+ * blocking waits in libbpflua see the flag and return at once. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	lua_sethook(L, NULL, 0, 0);
+	luaL_error(L, "interrupted");
+}
+
+/* Code that the JIT compiled into a loop never reaches a hook. If the script has not stopped
+ * within the grace period (or Ctrl-C comes again), the process ends at once: every BPF
+ * program, map and link it holds is owned by a file descriptor, so the kernel detaches and
+ * frees them as the process exits. */
+#define INTERRUPT_GRACE_SECONDS 1
+
+static void exit_now(int sig)
+{
+	(void)sig;
+	static const char msg[] = "\nbpflua: interrupted\n";
+	ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)ignored; /* nothing to do about a failed write on the way out */
+	_exit(EXIT_INTERRUPTED);
+}
+
+static void on_sigint(int sig)
+{
+	if (bpflua_interrupted())
+		exit_now(sig);
+	bpflua_set_interrupted(1);
+	if (global_L)
+		lua_sethook(global_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+	alarm(INTERRUPT_GRACE_SECONDS);
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocking wait must return EINTR and notice the flag. */
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = exit_now;
+	sigaction(SIGALRM, &sa, NULL);
+}
+
+/* ---- Running Lua ------------------------------------------------------------------------- */
+
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (!msg) {
+		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+			return 1;
+		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	}
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/* Runs the chunk on the stack with n arguments; prints the error with a traceback. */
+static int run_chunk(lua_State *L, int status, int nargs)
+{
+	if (status == 0) {
+		int base = lua_gettop(L) - nargs;
+		lua_pushcfunction(L, traceback);
+		lua_insert(L, base);
+		status = lua_pcall(L, nargs, 0, base);
+		lua_remove(L, base);
+	}
+	if (status != 0) {
+		if (bpflua_interrupted()) {
+			fprintf(stderr, "%s: interrupted\n", progname);
+		} else {
+			const char *msg = lua_tostring(L, -1);
+			fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
+		}
+		lua_pop(L, 1);
+	}
+	return status;
+}
+
+/* arg as lua.c sets it: arg[0] the script, arg[1..] its arguments, arg[-1] the program. */
+static void set_arg_table(lua_State *L, char **argv, int argc, int script)
+{
+	lua_createtable(L, argc - script - 1, script + 1);
+	for (int i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - script);
+	}
+	lua_setglobal(L, "arg");
+}
+
+/* The installed modules come first on package.path, so the host finds them under any
+ * prefix; a stock luajit finds them through its default path. */
+static void set_module_path(lua_State *L)
+{
+	const char *dir = getenv("BPFLUA_LUA_DIR");
+	if (!dir || !*dir)
+		dir = BPFLUA_LUA_DIR;
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "path");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
+	lua_setfield(L, -3, "path");
+	lua_pop(L, 2);
+}
+
+static int run_script(lua_State *L, const char *path, char **argv, int argc, int script)
+{
+	set_arg_table(L, argv, argc, script);
+	int status = luaL_loadfile(L, path);
+	int nargs = 0;
+	if (status == 0) {
+		for (int i = script + 1; i < argc; i++, nargs++)
+			lua_pushstring(L, argv[i]);
+	}
+	return run_chunk(L, status, nargs);
+}
+
+int main(int argc, char **argv)
+{
+	if (argv[0] && argv[0][0])
+		progname = argv[0];
+	int script = 0;
+	const char *code = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
+			print_versions();
+			return 0;
+		} else if (!strcmp(argv[i], "-e")) {
+			if (++i >= argc) {
+				fprintf(stderr, "%s: -e needs an argument\n", progname);
+				usage(stderr);
+				return 1;
+			}
+			code = argv[i];
+		} else if (!strcmp(argv[i], "-") || argv[i][0] != '-') {
+			script = i;
+			break;
+		} else if (!strcmp(argv[i], "--")) {
+			if (i + 1 < argc)
+				script = i + 1;
+			break;
+		} else {
+			fprintf(stderr, "%s: unknown option '%s'\n", progname, argv[i]);
+			usage(stderr);
+			return 1;
+		}
+	}
+
+	lua_State *L = luaL_newstate();
+	if (!L) {
+		fprintf(stderr, "%s: cannot create a Lua state: out of memory\n", progname);
+		return 1;
+	}
+	luaL_openlibs(L);
+	set_module_path(L);
+	global_L = L;
+	install_signal_handlers();
+
+	int status = 0;
+	if (code) {
+		set_arg_table(L, argv, argc, script ? script : argc - 1);
+		status = run_chunk(L, luaL_loadbuffer(L, code, strlen(code), "=(command line)"), 0);
+	}
+	if (status == 0 && script) {
+		const char *path = strcmp(argv[script], "-") ? argv[script] : NULL;
+		status = run_script(L, path, argv, argc, script);
+	} else if (status == 0 && !code) {
+		if (isatty(STDIN_FILENO)) {
+			fprintf(stderr, "%s: the interactive REPL is not built yet; run a script: "
+					"%s script.lua\n",
+				progname, progname);
+			status = 1;
+		} else {
+			status = run_script(L, NULL, argv, argc, 0);
+		}
+	}
+
+	/* Closing the state runs every finalizer: whatever the script attached is detached. */
+	global_L = NULL;
+	lua_close(L);
+	alarm(0);
+	if (bpflua_interrupted())
+		return EXIT_INTERRUPTED;
+	return status == 0 ? 0 : 1;
+}

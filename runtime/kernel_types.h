@@ -1,0 +1,14 @@
+/* Kernel types without kernel headers: vmlinux.h written from the running kernel's BTF. */
+#ifndef BPFLUA_KERNEL_TYPES_H
+#define BPFLUA_KERNEL_TYPES_H
+
+#include "sha256.h"
+
+/* Adds what identifies the running kernel's types to a cache key (release, build, BTF size):
+ * cheap enough for every run, unlike hashing the 5 MB of BTF. */
+void kernel_types_identify(struct sha256 *key);
+
+/* Writes vmlinux.h for the running kernel to path. Returns 0, or -1 with *error set. */
+int kernel_types_write_vmlinux_h(const char *path, char **error);
+
+#endif

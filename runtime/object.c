@@ -1,0 +1,242 @@
+/* Loading a compiled object into the kernel and attaching its conventional probes.
+ *
+ * libbpf does the work; this unit turns its failures into messages a person can act on (the
+ * rejected program and the tail of its verifier log, the missing privilege) and makes sure a
+ * failure part way leaves nothing loaded or attached. */
+#define _GNU_SOURCE
+#include "bpflua.h"
+#include "util.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/* The kernel keeps the end of a verifier log that outgrows this (rotating log, Linux 6.4+),
+ * and the end is where the reason is. */
+#define VERIFIER_LOG_SIZE (1u << 20)
+#define VERIFIER_LOG_TAIL_LINES 40
+
+struct bpflua_object {
+	struct bpf_object *obj;
+	struct bpf_link **links;
+	int nlinks;
+};
+
+/* ---- libbpf's messages ---------------------------------------------------------------- */
+
+/* While an object loads, libbpf's warnings are captured here to explain a failure; at other
+ * times they go to stderr only when BPFLUA_DEBUG is set. */
+static __thread FILE *libbpf_capture;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (libbpf_capture && level != LIBBPF_DEBUG)
+		return vfprintf(libbpf_capture, fmt, ap);
+	if (getenv("BPFLUA_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	return 0;
+}
+
+__attribute__((constructor)) static void install_libbpf_printer(void)
+{
+	libbpf_set_print(print_libbpf);
+}
+
+/* ---- Privileges ------------------------------------------------------------------------ */
+
+static const char no_privileges[] =
+	"bpflua needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) to load BPF programs; "
+	"run it as root";
+
+int bpflua_check_privileges(char **error)
+{
+	struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2] = {{0}};
+	if (syscall(SYS_capget, &header, data) < 0)
+		return 0; /* cannot tell: let the kernel decide and report EPERM */
+	uint64_t effective = (uint64_t)data[1].effective << 32 | data[0].effective;
+	int has_admin = !!(effective & (1ull << CAP_SYS_ADMIN));
+	int has_bpf = !!(effective & (1ull << CAP_BPF)) && !!(effective & (1ull << CAP_PERFMON));
+	if (has_admin || has_bpf)
+		return 0;
+	*error = strdup(no_privileges);
+	return -1;
+}
+
+/* ---- Loading --------------------------------------------------------------------------- */
+
+/* The last lines of a verifier log. */
+static const char *log_tail(const char *log, int lines)
+{
+	const char *end = log + strlen(log);
+	while (end > log && end[-1] == '\n')
+		end--;
+	const char *p = end;
+	while (p > log && lines > 0) {
+		p--;
+		if (*p == '\n')
+			lines--;
+	}
+	return p == log ? p : p + 1;
+}
+
+static char *explain_load_failure(struct bpf_object *obj, int err, const char *log,
+				  const char *libbpf_said)
+{
+	if (err == -EPERM || err == -EACCES) {
+		/* EACCES also comes from the verifier; only EPERM without a log is privileges. */
+		if (err == -EPERM && (!log || !*log))
+			return strdup(no_privileges);
+	}
+	/* libbpf closes every program when one fails, so the one that failed is known only
+	 * from what libbpf said: "prog 'NAME': BPF program load failed: ...". */
+	char name[128] = "";
+	const char *said = libbpf_said ? libbpf_said : "";
+	for (const char *p = strstr(said, "prog '"); p && !name[0]; p = strstr(p + 1, "prog '")) {
+		const char *start = p + 6, *end = strchr(start, '\'');
+		if (end && (size_t)(end - start) < sizeof(name) &&
+		    (!strncmp(end, "': BPF program load failed", 26) ||
+		     !strncmp(end, "': failed to load", 17)))
+			snprintf(name, sizeof(name), "%.*s", (int)(end - start), start);
+	}
+	(void)obj;
+	if (name[0] && log && *log) {
+		const char *tail = log_tail(log, VERIFIER_LOG_TAIL_LINES);
+		return str_printf("the BPF verifier rejected program '%s' (%s):\n%s%s", name,
+				  strerror(-err), tail == log ? "" : "...\n", tail);
+	}
+	if (name[0])
+		return str_printf("cannot load program '%s': %s\n%s", name, strerror(-err), said);
+	return str_printf("cannot load the BPF object: %s\n%s", strerror(-err), said);
+}
+
+static int attach_conventional(struct bpflua_object *o, char **error)
+{
+	struct bpf_program *prog;
+	int count = 0;
+	bpf_object__for_each_program(prog, o->obj)
+		count++;
+	o->links = calloc((size_t)count + 1, sizeof(*o->links));
+	if (!o->links)
+		return -ENOMEM;
+	bpf_object__for_each_program(prog, o->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		if (strncmp(sec, "tracepoint/", 11) != 0)
+			continue;
+		struct bpf_link *link = bpf_program__attach(prog);
+		if (!link) {
+			int err = -errno;
+			const char *cat = sec + 11, *slash = strchr(cat, '/');
+			*error = str_printf("cannot attach program '%s' to tracepoint %.*s:%s: %s",
+					    bpf_program__name(prog), slash ? (int)(slash - cat) : 0,
+					    cat, slash ? slash + 1 : cat, strerror(-err));
+			return err;
+		}
+		o->links[o->nlinks++] = link;
+	}
+	return 0;
+}
+
+struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
+					 const char *name, int debug, char **error)
+{
+	*error = NULL;
+	if (bpflua_check_privileges(error) < 0)
+		return NULL;
+	struct bpflua_object *o = calloc(1, sizeof(*o));
+	char *log = calloc(1, VERIFIER_LOG_SIZE);
+	char *said = NULL;
+	size_t said_len = 0;
+	if (!o || !log) {
+		free(o);
+		free(log);
+		*error = strdup("out of memory");
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = name,
+		    .kernel_log_level = debug ? 1 : 0);
+	libbpf_capture = open_memstream(&said, &said_len);
+	o->obj = bpf_object__open_mem(object, object_len, &open_opts);
+	int err = o->obj ? 0 : -errno;
+	if (err) {
+		fflush(libbpf_capture);
+		*error = str_printf("cannot open the compiled BPF object: %s\n%s", strerror(-err),
+				    said ? said : "");
+		goto fail;
+	}
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, o->obj) {
+		/* A function without a section has no program type until something attaches it;
+		 * only the conventional probes (TRACEPOINT_PROBE, ...) load now. */
+		if (!strcmp(bpf_program__section_name(prog), ".text"))
+			bpf_program__set_autoload(prog, false);
+		bpf_program__set_log_buf(prog, log, VERIFIER_LOG_SIZE);
+		if (debug)
+			bpf_program__set_log_level(prog, 1);
+	}
+	err = bpf_object__load(o->obj);
+	fflush(libbpf_capture);
+	if (err) {
+		*error = explain_load_failure(o->obj, err, log, said);
+		goto fail;
+	}
+	if (debug) {
+		bpf_object__for_each_program(prog, o->obj)
+			fprintf(stderr, "bpflua: verifier log of '%s':\n%s\n", bpf_program__name(prog),
+				bpf_program__log_buf(prog, NULL));
+	}
+	bpf_object__for_each_program(prog, o->obj)
+		bpf_program__set_log_buf(prog, NULL, 0);
+	err = attach_conventional(o, error);
+	if (err)
+		goto fail;
+	fclose(libbpf_capture);
+	libbpf_capture = NULL;
+	free(said);
+	free(log);
+	return o;
+fail:
+	fclose(libbpf_capture);
+	libbpf_capture = NULL;
+	free(said);
+	free(log);
+	if (!*error)
+		*error = strdup("out of memory");
+	bpflua_object_close(o);
+	return NULL;
+}
+
+struct bpf_object *bpflua_object_bpf(struct bpflua_object *o)
+{
+	return o->obj;
+}
+
+int bpflua_object_attached_count(struct bpflua_object *o)
+{
+	return o->nlinks;
+}
+
+void bpflua_object_close(struct bpflua_object *o)
+{
+	if (!o)
+		return;
+	for (int i = 0; i < o->nlinks; i++)
+		bpf_link__destroy(o->links[i]);
+	free(o->links);
+	bpf_object__close(o->obj);
+	free(o);
+}

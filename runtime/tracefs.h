@@ -1,0 +1,14 @@
+/* tracefs: where it is, and the C struct of a tracepoint's arguments from its format file. */
+#ifndef BPFLUA_TRACEFS_H
+#define BPFLUA_TRACEFS_H
+
+/* The tracefs root, mounting tracefs at /sys/kernel/tracing when nothing is mounted there;
+ * NULL when there is none. */
+const char *tracefs_dir(void);
+
+/* Writes the definition of `struct tracepoint__<category>__<event>` with every field at the
+ * offset and size the format file gives, followed by static assertions that the compiler
+ * agrees. Returns 0; -ENOENT when there is no such tracepoint; another -errno otherwise. */
+int tracefs_args_struct(const char *category, const char *event, char **out);
+
+#endif
