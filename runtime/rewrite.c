@@ -32,6 +32,16 @@ static const struct method key_value_methods[] = {
 	{NULL, NULL},
 };
 
+static const struct method ringbuf_methods[] = {
+	{"ringbuf_output", "bpflua_ringbuf_output"},
+	{"ringbuf_reserve", "bpflua_ringbuf_reserve"},
+	{"ringbuf_submit", "bpflua_ringbuf_submit"},
+	{"ringbuf_discard", "bpflua_ringbuf_discard"},
+	{"ringbuf_query", "bpflua_ringbuf_query"},
+	{NULL, NULL},
+};
+
+static const struct table_kind ringbuf_kind = {"BPF_RINGBUF_OUTPUT", ringbuf_methods};
 static const struct table_kind hash_kind = {"BPF_HASH", key_value_methods};
 static const struct table_kind array_kind = {"BPF_ARRAY", key_value_methods};
 static const struct table_kind histogram_kind = {"BPF_HISTOGRAM", key_value_methods};
@@ -54,6 +64,7 @@ static const struct declaration_macro declaration_macros[] = {
 	{"BPF_PERCPU_ARRAY", 0, &percpu_array_kind},
 	{"BPF_LRU_HASH", 0, &lru_hash_kind},
 	{"BPF_TABLE", 3, &table_kind},
+	{"BPF_RINGBUF_OUTPUT", 0, &ringbuf_kind},
 	{NULL, 0, NULL},
 };
 

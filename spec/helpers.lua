@@ -48,15 +48,35 @@ local function count_ids(next_id)
   return n
 end
 
--- How many BPF programs, links and maps the kernel holds, system-wide.
-function M.kernel_objects()
-  collectgarbage()
-  collectgarbage()
+local function count_kernel_objects()
   return {
     progs = count_ids(libbpf.bpf_prog_get_next_id),
     links = count_ids(libbpf.bpf_link_get_next_id),
     maps = count_ids(libbpf.bpf_map_get_next_id),
   }
+end
+
+-- How many BPF programs, links and maps the kernel holds, system-wide, once the objects this
+-- process has dropped are gone: the kernel frees closed maps and programs a little later, so
+-- wait until the counts hold still.
+function M.kernel_objects()
+  collectgarbage()
+  collectgarbage()
+  local last, same = count_kernel_objects(), 0
+  for _ = 1, 100 do
+    os.execute("sleep 0.02")
+    local now = count_kernel_objects()
+    if now.progs == last.progs and now.links == last.links and now.maps == last.maps then
+      same = same + 1
+      if same == 3 then
+        return now
+      end
+    else
+      same = 0
+    end
+    last = now
+  end
+  return last
 end
 
 -- Asserts that the kernel holds what it held before (objects of this process that were
@@ -65,7 +85,7 @@ function M.assert_kernel_objects(before)
   local now
   for _ = 1, 100 do
     collectgarbage()
-    now = M.kernel_objects()
+    now = count_kernel_objects()
     if now.progs == before.progs and now.links == before.links and now.maps == before.maps then
       return
     end

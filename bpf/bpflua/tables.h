@@ -109,6 +109,25 @@
 		bpf_map_update_elem(map, &_bpflua_key, &_bpflua_init, BPF_NOEXIST); \
 	} })
 
+/* ---- Ring buffers -------------------------------------------------------------------------- */
+
+/* BPF_RINGBUF_OUTPUT(name, page_cnt): one ring of page_cnt pages shared by every CPU. The
+ * kernel wants a power-of-two number of pages. */
+#define BPF_RINGBUF_OUTPUT(_name, _page_cnt) \
+	struct { \
+		_Static_assert((_page_cnt) > 0 && ((_page_cnt) & ((_page_cnt) - 1)) == 0, \
+			       "BPF_RINGBUF_OUTPUT: the page count of " #_name \
+			       " must be a power of two"); \
+		__uint(type, BPF_MAP_TYPE_RINGBUF); \
+		__uint(max_entries, (_page_cnt) * PAGE_SIZE); \
+	} _name SEC(".maps")
+
+#define bpflua_ringbuf_output(ring, data, size, flags) bpf_ringbuf_output(ring, data, size, flags)
+#define bpflua_ringbuf_reserve(ring, size) bpf_ringbuf_reserve(ring, size, 0)
+#define bpflua_ringbuf_submit(ring, data, flags) bpf_ringbuf_submit(data, flags)
+#define bpflua_ringbuf_discard(ring, data, flags) bpf_ringbuf_discard(data, flags)
+#define bpflua_ringbuf_query(ring, flag) bpf_ringbuf_query(ring, flag)
+
 /* ---- Program declarations ---------------------------------------------------------------- */
 
 /* The argument struct is generated from the tracepoint's tracefs format (runtime/tracefs.c). */

@@ -125,6 +125,17 @@ function Table:items()
   end
 end
 
+-- Deletes every entry (for arrays, which cannot lose entries, use set).
+function Table:clear()
+  self:_check_open()
+  local key = self._KeyBox()
+  while lib.bpf_map_get_next_key(self.fd, nil, key) == 0 do
+    if lib.bpf_map_delete_elem(self.fd, key) ~= 0 then
+      error(errno_message("clear", self.name), 2)
+    end
+  end
+end
+
 function Table:__tostring()
   return string.format("<BPF %s table '%s': key %s, value %s, %d entries max>", self.type,
     self.name, tostring(self.Key):match("<(.-)>") or "?", tostring(self.Leaf):match("<(.-)>") or "?",

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets bpflua up on a fresh Debian or Ubuntu machine (run as root): installs the packages it
+# builds against, builds and installs it, then runs an example trace for three seconds.
+#   scripts/setup.sh               everything
+#   scripts/setup.sh --no-example  without the example trace
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake make gcc g++ pkg-config
+  libbpf-dev libelf-dev zlib1g-dev libzstd-dev
+  libluajit-5.1-dev luajit
+  llvm-14-dev libclang-cpp14-dev libclang-14-dev libclang-common-14-dev clang-14
+  lua-busted bpftrace util-linux bsdutils
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bpflua setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr/local
+cmake --build build -j "$(nproc)"
+cmake --install build
+ldconfig
+
+if [ "${1:-}" != "--no-example" ]; then
+  echo "bpflua setup: running an example trace (scripts/count_opens.lua) for three seconds"
+  bpflua scripts/count_opens.lua -d 3 -n 5
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every spec against the real kernel (as root, after scripts/setup.sh) and ends with the
+# line "N passed, N failed". Under CI=true a spec that needs BPF fails instead of skipping.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp)
+busted --lua=luajit -o plainTerminal spec/ 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+summary=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -n 1)
+rm -f "$log"
+if [ -z "$summary" ]; then
+  echo "busted ended without a summary (exit status $status)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+read -r passed failures errors pending < <(echo "$summary" | grep -oE '[0-9]+' | head -n 4 | tr '\n' ' ')
+failed=$((failures + errors + pending))
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
