@@ -195,9 +195,13 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 		goto fail;
 	}
 	if (debug) {
-		bpf_object__for_each_program(prog, o->obj)
-			fprintf(stderr, "bpflua: verifier log of '%s':\n%s\n", bpf_program__name(prog),
-				bpf_program__log_buf(prog, NULL));
+		bpf_object__for_each_program(prog, o->obj) {
+			size_t size = 0;
+			const char *prog_log = bpf_program__log_buf(prog, &size);
+			if (bpf_program__autoload(prog) && prog_log)
+				fprintf(stderr, "bpflua: verifier log of '%s':\n%s\n",
+					bpf_program__name(prog), prog_log);
+		}
 	}
 	bpf_object__for_each_program(prog, o->obj)
 		bpf_program__set_log_buf(prog, NULL, 0);
