@@ -32,7 +32,7 @@
 /* The clang arguments every compile uses, PCH and scripts alike: a PCH refuses to be used
  * with any option it was not built with. */
 static const char *const base_args[] = {
-	"-O2", "-g",
+	"-O2", "-g", "-gdwarf-4", /* DWARF 5 would MD5 every source file, vmlinux.h too */
 	"-resource-dir", CLANG_RESOURCE_DIR,
 	"-fno-stack-protector",
 	"-fpch-validate-input-files-content",
@@ -96,8 +96,8 @@ static void key_add_self(struct sha256 *key)
 	Dl_info info;
 	if (dladdr((void *)bpflua_compile, &info) && info.dli_fname)
 		key_add_file(key, info.dli_fname, 0);
+	/* The compiler links Clang and LLVM statically: its file stands for their version. */
 	key_add_file(key, BPFLUA_CLANG_LIB, 0);
-	key_add_file(key, CLANG_LIBRARY, 0);
 }
 
 /* ---- The compile job -------------------------------------------------------------------- */
