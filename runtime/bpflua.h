@@ -33,6 +33,8 @@ struct bpflua_compile_opts {
 struct bpflua_compiled {
 	char *object;              /* the BPF ELF */
 	size_t object_len;
+	char *metadata;            /* what the source says that the ELF does not: one line per fact,
+				    * "event\tRING\tSIZE\tTYPE\tFFI DECL" and "field\tRING\tNAME\tOFFSET" */
 	int cache_hit;             /* 1 when Clang did not run */
 };
 

@@ -4,6 +4,7 @@
 // scripts whose object is cached never pay for loading LLVM.
 
 #include "clang_compiler.h"
+#include "event_types.h"
 
 #include <clang/Basic/Diagnostic.h>
 #include <clang/Basic/DiagnosticOptions.h>
@@ -12,6 +13,7 @@
 #include <clang/Frontend/CompilerInstance.h>
 #include <clang/Frontend/CompilerInvocation.h>
 #include <clang/Frontend/FrontendActions.h>
+#include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Frontend/Utils.h>
 #include <clang/Lex/PreprocessorOptions.h>
 #include <llvm/IR/LLVMContext.h>
@@ -66,6 +68,30 @@ public:
 		records += std::string(name) + "\t" + file + "\t" + std::to_string(line) + "\t" +
 			   std::to_string(col) + "\t" + std::string(message.str()) + "\n";
 	}
+};
+
+// Code generation, with the event-type pass looking at the same AST.
+class EmitObjWithEventTypes : public clang::EmitObjAction {
+public:
+	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata)
+		: EmitObjAction(context), metadata(metadata) {}
+
+protected:
+	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
+							       llvm::StringRef file) override
+	{
+		// The event-type pass goes first: code generation frees the AST when it is done
+		// with the translation unit (-clear-ast-before-backend).
+		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
+		consumers.push_back(bpflua_event_type_consumer(metadata));
+		consumers.push_back(EmitObjAction::CreateASTConsumer(ci, file));
+		if (!consumers.back())
+			return nullptr;
+		return std::make_unique<clang::MultiplexConsumer>(std::move(consumers));
+	}
+
+private:
+	std::string &metadata;
 };
 
 char *copy_out(const std::string &s)
@@ -142,13 +168,14 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 
 	bool ok;
 	llvm::SmallVector<char, 0> object;
+	std::string metadata;
 	if (req->pch_path) {
 		clang::GeneratePCHAction action;
 		ok = compiler.ExecuteAction(action);
 	} else {
 		compiler.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
 		llvm::LLVMContext context;
-		clang::EmitObjAction action(&context);
+		EmitObjWithEventTypes action(&context, metadata);
 		ok = compiler.ExecuteAction(action);
 		compiler.setOutputStream(nullptr);
 	}
@@ -163,6 +190,7 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 			return -1;
 		std::memcpy(res->object, object.data(), object.size());
 		res->object_len = object.size();
+		res->metadata = copy_out(metadata);
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@ struct bpflua_clang_request {
 struct bpflua_clang_result {
 	char *object;              /* malloc'd BPF ELF (not set when building a PCH) */
 	size_t object_len;
+	char *metadata;            /* malloc'd: what the AST says about the program (event types) */
 	char *diagnostics;         /* malloc'd; one per line: "level\tfile\tline\tcol\tmessage" */
 	int errors;                /* number of error-level diagnostics */
 };

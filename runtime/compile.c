@@ -393,8 +393,10 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 		if (compiled) {
 			compiled->object = res.object;
 			compiled->object_len = res.object_len;
+			compiled->metadata = res.metadata ? res.metadata : strdup("");
 		} else {
 			free(res.object);
+			free(res.metadata);
 		}
 	}
 	free(res.diagnostics);
@@ -432,25 +434,34 @@ struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, c
 		fprintf(stderr, "bpflua: the C handed to Clang:\n%.*s\n", (int)job.unit_len, job.unit);
 	compute_keys(&job);
 
+	/* An entry is the ELF and its metadata; the metadata is written first, so an ELF in
+	 * the cache always has its metadata beside it. */
 	char name[128];
 	snprintf(name, sizeof(name), "object-%s.o", job.object_key);
 	char *path = cache_path(name);
+	snprintf(name, sizeof(name), "object-%s.meta", job.object_key);
+	char *meta_path = cache_path(name);
 	size_t len = 0;
 	char *cached = path ? file_read(path, &len) : NULL;
-	if (cached) {
+	char *cached_meta = cached && meta_path ? file_read(meta_path, NULL) : NULL;
+	if (cached && cached_meta) {
 		compiled = calloc(1, sizeof(*compiled));
 		if (compiled) {
 			compiled->object = cached;
 			compiled->object_len = len;
+			compiled->metadata = cached_meta;
 			compiled->cache_hit = 1;
-		} else {
-			free(cached);
+			cached = cached_meta = NULL;
 		}
 	} else {
 		compiled = compile_with_clang(&job);
-		if (compiled && path)
+		if (compiled && path && meta_path &&
+		    file_write_atomic(meta_path, compiled->metadata, strlen(compiled->metadata)) == 0)
 			file_write_atomic(path, compiled->object, compiled->object_len);
 	}
+	free(cached);
+	free(cached_meta);
+	free(meta_path);
 	free(path);
 out:
 	free(rewrite_error);
@@ -478,5 +489,6 @@ void bpflua_compiled_free(struct bpflua_compiled *compiled)
 	if (!compiled)
 		return;
 	free(compiled->object);
+	free(compiled->metadata);
 	free(compiled);
 }

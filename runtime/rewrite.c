@@ -12,7 +12,7 @@
 
 struct method {
 	const char *name;
-	const char *helper;        /* generic macro in bpf/bpflua/tables.h, called (&table, ...) */
+	const char *helper;        /* generic macro in bpf/bpflua/tables.h, called (table, ...) */
 };
 
 struct table_kind {
@@ -343,7 +343,7 @@ static void rewrite_call(struct rewriter *r, int i, const struct table *t, char 
 		return;
 	if (strlen(defined) + strlen(key) < defined_cap)
 		strcat(defined, key);
-	fprintf(prologue, "#define %s$%s(...) %s(&%s, ##__VA_ARGS__)\n", t->name, m->name,
+	fprintf(prologue, "#define %s$%s(...) %s(%s, ##__VA_ARGS__)\n", t->name, m->name,
 		m->helper, t->name);
 }
 

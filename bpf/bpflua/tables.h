@@ -2,9 +2,10 @@
  * calls expand to.
  *
  * The runtime rewrites `counts.increment(k)` to `counts$increment(k)` and defines
- * `counts$increment(...)` as `bpflua_map_increment(&counts, ...)` (see runtime/rewrite.c), so
- * each helper here takes a pointer to the map's BTF definition and gets the key and value
- * types from it: `typeof(*(map)->key)`. Being macros, they are type-checked only where used,
+ * `counts$increment(...)` as `bpflua_map_increment(counts, ...)` (see runtime/rewrite.c), so
+ * each helper here takes the map's BTF definition itself and gets the key and value types
+ * from it: `typeof(*(map).key)`; taking the name, not its address, lets a helper reach the
+ * table's companions (a ring's drop counter) by pasting tokens. Being macros, they are type-checked only where used,
  * and a table of structs has no increment to trip over. */
 #ifndef BPFLUA_TABLES_H
 #define BPFLUA_TABLES_H
@@ -79,16 +80,16 @@
 
 /* ---- Methods of key/value tables --------------------------------------------------------- */
 
-#define bpflua_map_lookup(map, keyp) ((typeof((map)->value))bpf_map_lookup_elem(map, keyp))
-#define bpflua_map_update(map, keyp, leafp) bpf_map_update_elem(map, keyp, leafp, BPF_ANY)
-#define bpflua_map_insert(map, keyp, leafp) bpf_map_update_elem(map, keyp, leafp, BPF_NOEXIST)
-#define bpflua_map_delete(map, keyp) bpf_map_delete_elem(map, keyp)
+#define bpflua_map_lookup(map, keyp) ((typeof((map).value))bpf_map_lookup_elem(&(map), keyp))
+#define bpflua_map_update(map, keyp, leafp) bpf_map_update_elem(&(map), keyp, leafp, BPF_ANY)
+#define bpflua_map_insert(map, keyp, leafp) bpf_map_update_elem(&(map), keyp, leafp, BPF_NOEXIST)
+#define bpflua_map_delete(map, keyp) bpf_map_delete_elem(&(map), keyp)
 
 #define bpflua_map_lookup_or_try_init(map, keyp, initp) ({ \
-	typeof((map)->value) _bpflua_leaf = bpf_map_lookup_elem(map, keyp); \
+	typeof((map).value) _bpflua_leaf = bpf_map_lookup_elem(&(map), keyp); \
 	if (!_bpflua_leaf) { \
-		bpf_map_update_elem(map, keyp, initp, BPF_NOEXIST); \
-		_bpflua_leaf = bpf_map_lookup_elem(map, keyp); \
+		bpf_map_update_elem(&(map), keyp, initp, BPF_NOEXIST); \
+		_bpflua_leaf = bpf_map_lookup_elem(&(map), keyp); \
 	} \
 	_bpflua_leaf; })
 
@@ -97,22 +98,23 @@
 #define bpflua_map_increment(map, ...) bpflua_map_add(map, 0, __VA_ARGS__, 1, 0)
 #define bpflua_map_atomic_increment(map, ...) bpflua_map_add(map, 1, __VA_ARGS__, 1, 0)
 #define bpflua_map_add(map, atomic, _key, _n, ...) ({ \
-	typeof(*(map)->key) _bpflua_key = (_key); \
-	typeof((map)->value) _bpflua_leaf = bpf_map_lookup_elem(map, &_bpflua_key); \
+	typeof(*(map).key) _bpflua_key = (_key); \
+	typeof((map).value) _bpflua_leaf = bpf_map_lookup_elem(&(map), &_bpflua_key); \
 	if (_bpflua_leaf) { \
 		if (atomic) \
 			__sync_fetch_and_add(_bpflua_leaf, (_n)); \
 		else \
 			*_bpflua_leaf += (_n); \
 	} else { \
-		typeof(*(map)->value) _bpflua_init = (_n); \
-		bpf_map_update_elem(map, &_bpflua_key, &_bpflua_init, BPF_NOEXIST); \
+		typeof(*(map).value) _bpflua_init = (_n); \
+		bpf_map_update_elem(&(map), &_bpflua_key, &_bpflua_init, BPF_NOEXIST); \
 	} })
 
 /* ---- Ring buffers -------------------------------------------------------------------------- */
 
-/* BPF_RINGBUF_OUTPUT(name, page_cnt): one ring of page_cnt pages shared by every CPU. The
- * kernel wants a power-of-two number of pages. */
+/* BPF_RINGBUF_OUTPUT(name, page_cnt): one ring of page_cnt pages shared by every CPU (the
+ * kernel wants a power-of-two size), and beside it a per-CPU count of the records that could
+ * not be written because the ring was full, which Lua reads as name:dropped(). */
 #define BPF_RINGBUF_OUTPUT(_name, _page_cnt) \
 	struct { \
 		_Static_assert((_page_cnt) > 0 && ((_page_cnt) & ((_page_cnt) - 1)) == 0, \
@@ -120,13 +122,33 @@
 			       " must be a power of two"); \
 		__uint(type, BPF_MAP_TYPE_RINGBUF); \
 		__uint(max_entries, (_page_cnt) * PAGE_SIZE); \
-	} _name SEC(".maps")
+	} _name SEC(".maps"); \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__type(key, u32); \
+		__type(value, u64); \
+		__uint(max_entries, 1); \
+	} _name##__bpflua_drops SEC(".maps")
 
-#define bpflua_ringbuf_output(ring, data, size, flags) bpf_ringbuf_output(ring, data, size, flags)
-#define bpflua_ringbuf_reserve(ring, size) bpf_ringbuf_reserve(ring, size, 0)
+#define bpflua_ringbuf_count_drop(ring) ({ \
+	u32 _bpflua_zero = 0; \
+	u64 *_bpflua_drops = bpf_map_lookup_elem(&ring##__bpflua_drops, &_bpflua_zero); \
+	if (_bpflua_drops) \
+		*_bpflua_drops += 1; })
+
+#define bpflua_ringbuf_output(ring, data, size, flags) ({ \
+	long _bpflua_ret = bpf_ringbuf_output(&(ring), data, size, flags); \
+	if (_bpflua_ret) \
+		bpflua_ringbuf_count_drop(ring); \
+	_bpflua_ret; })
+#define bpflua_ringbuf_reserve(ring, size) ({ \
+	void *_bpflua_rec = bpf_ringbuf_reserve(&(ring), size, 0); \
+	if (!_bpflua_rec) \
+		bpflua_ringbuf_count_drop(ring); \
+	_bpflua_rec; })
 #define bpflua_ringbuf_submit(ring, data, flags) bpf_ringbuf_submit(data, flags)
 #define bpflua_ringbuf_discard(ring, data, flags) bpf_ringbuf_discard(data, flags)
-#define bpflua_ringbuf_query(ring, flag) bpf_ringbuf_query(ring, flag)
+#define bpflua_ringbuf_query(ring, flag) bpf_ringbuf_query(&(ring), flag)
 
 /* ---- Program declarations ---------------------------------------------------------------- */
 

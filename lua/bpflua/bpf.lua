@@ -8,6 +8,10 @@ local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 local config = require("bpflua.config")
 local Table = require("bpflua.table")
+local ringbuf = require("bpflua.ringbuf")
+local event_type = require("bpflua.event_type")
+
+local MAP_TYPE_RINGBUF = 27
 
 local BPF = {}
 
@@ -103,6 +107,7 @@ function BPF.new(opts)
   local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
     opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
+  local events = event_type.parse(ffi.string(compiled.metadata))
   ffi.gc(compiled, nil)
   lib.bpflua_compiled_free(compiled)
   if handle == nil then
@@ -112,6 +117,7 @@ function BPF.new(opts)
     _handle = ffi.gc(handle, lib.bpflua_object_close),
     _tables = {},
     _source_name = name,
+    _events = events,
     cache_hit = cache_hit,
   }, object_mt)
   return self
@@ -120,6 +126,10 @@ end
 -- Detaches and unloads everything; the object's tables stop working. Safe to call twice.
 function object_methods:cleanup()
   local handle = self._handle
+  if self._poller then
+    self._poller:close()
+    self._poller = nil
+  end
   if handle ~= nil then
     ffi.gc(handle, nil)
     lib.bpflua_object_close(handle)
@@ -138,7 +148,7 @@ function object_methods:get_table(name)
   end
   local obj = lib.bpflua_object_bpf(self._handle)
   local map = lib.bpf_object__find_map_by_name(obj, name)
-  if map == nil or name:sub(1, 1) == "." then
+  if map == nil or name:sub(1, 1) == "." or name:find("__bpflua_", 1, true) then
     local names = {}
     for _, n in ipairs(self:table_names()) do
       names[#names + 1] = n
@@ -146,7 +156,11 @@ function object_methods:get_table(name)
     error(string.format("no table named '%s' in %s (it has: %s)", tostring(name),
       self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"), 2)
   end
-  t = Table.new(self, map)
+  if lib.bpf_map__type(map) == MAP_TYPE_RINGBUF then
+    t = ringbuf.RingBuf.new(self, map, self._events[name])
+  else
+    t = Table.new(self, map)
+  end
   self._tables[name] = t
   return t
 end
@@ -158,13 +172,37 @@ function object_methods:table_names()
   local map = lib.bpf_object__next_map(obj, nil)
   while map ~= nil do
     local n = ffi.string(lib.bpf_map__name(map))
-    if not n:find(".", 1, true) then
+    if not n:find(".", 1, true) and not n:find("__bpflua_", 1, true) then
       names[#names + 1] = n
     end
     map = lib.bpf_object__next_map(obj, map)
   end
   table.sort(names)
   return names
+end
+
+function object_methods:_ring_poller()
+  if not self._poller then
+    self._poller = ringbuf.Poller.new()
+  end
+  return self._poller
+end
+
+-- Waits up to timeout_ms (forever when omitted) for records in any ring opened with
+-- open_ring_buffer, calls their callbacks, and returns how many records it consumed.
+function object_methods:ring_buffer_poll(timeout_ms)
+  if not self._poller then
+    error("ring_buffer_poll: no ring buffer is open; call b[\"name\"]:open_ring_buffer(fn) first", 2)
+  end
+  return self._poller:poll(timeout_ms)
+end
+
+-- Consumes what every open ring holds, without waiting; returns the number of records.
+function object_methods:ring_buffer_consume()
+  if not self._poller then
+    error("ring_buffer_consume: no ring buffer is open; call b[\"name\"]:open_ring_buffer(fn) first", 2)
+  end
+  return self._poller:consume()
 end
 
 -- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).

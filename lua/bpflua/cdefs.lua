@@ -25,6 +25,7 @@ struct bpflua_compile_opts {
 struct bpflua_compiled {
   char *object;
   size_t object_len;
+  char *metadata;
   int cache_hit;
 };
 struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error);
@@ -74,6 +75,7 @@ int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t fla
 int bpf_map_delete_elem(int fd, const void *key);
 int bpf_map_get_next_key(int fd, const void *key, void *next_key);
 int libbpf_num_possible_cpus(void);
+char *strerror(int errnum);
 ]]
 
 return ffi.load(config.library)

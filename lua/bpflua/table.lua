@@ -20,7 +20,6 @@ local function errno_message(what, name)
   return string.format("%s on table '%s' failed: %s", what, name, ffi.string(ffi.C.strerror(err)))
 end
 
-ffi.cdef[[char *strerror(int errnum);]]
 
 function Table.new(owner, map)
   local btf = lib.bpf_object__btf(lib.bpflua_object_bpf(owner._handle))
