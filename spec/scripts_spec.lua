@@ -1,0 +1,59 @@
+-- The trace scripts in scripts/, run as a user runs them, against a workload this spec makes.
+local h = require("spec.helpers")
+
+-- Starts a script, waits for its header line, runs the workload, stops it with Ctrl-C (or
+-- lets it end), and returns its output and exit status.
+local function run_script(command, ready_pattern, workload)
+  local out = os.tmpname()
+  local script = string.format([[
+    %s > %s 2>&1 & pid=$!
+    for i in $(seq 1 200); do grep -q %q %s && break; sleep 0.05; done
+    %s
+    sleep 0.7
+    kill -INT $pid 2>/dev/null; wait $pid; echo "status=$?"
+  ]], command, out, ready_pattern, out, workload)
+  local result = h.run(script)
+  local f = io.open(out)
+  local text = f:read("*a")
+  f:close()
+  os.remove(out)
+  return text, tonumber(result:match("status=(%d+)"))
+end
+
+describe("scripts", function()
+  setup(function()
+    assert(h.require_bpf())
+  end)
+
+  local marker = "/tmp/bpflua-spec-" .. h.unique()
+
+  it("ringbuf_output.lua prints FILENAME DIR_FD FLAGS MODE rows until Ctrl-C", function()
+    local text, status = run_script("bpflua scripts/ringbuf_output.lua", "FILENAME",
+      "cat " .. marker .. "-out 2>/dev/null; true")
+    assert.are.equal(130, status, text)
+    assert.matches("Printing openat() calls, ctrl-c to exit.", text, 1, true)
+    assert.matches("FILENAME             DIR_FD      FLAGS       MODE", text, 1, true)
+    -- filename[16] holds the first 15 characters of the path.
+    local row = string.format("%-16s %10d %10d %10d", (marker .. "-out"):sub(1, 15), -100, 0, 0)
+    assert.matches(row, text, 1, true)
+  end)
+
+  it("ringbuf_submit.lua prints the same rows through reserve and submit", function()
+    local text, status = run_script("bpflua scripts/ringbuf_submit.lua", "FILENAME",
+      "touch " .. marker .. "-submit; rm -f " .. marker .. "-submit")
+    assert.are.equal(130, status, text)
+    assert.matches(string.format("%-64s %10s %10s %10s", "FILENAME", "DIR_FD", "FLAGS", "MODE"), text, 1, true)
+    -- touch opens with O_WRONLY|O_CREAT|O_NOCTTY|O_NONBLOCK (04000 + 0400 + 0100 + 01) and 0666.
+    local row = string.format("%-64s %10d %10d %10d", marker .. "-submit", -100, 2369, 438)
+    assert.matches(row, text, 1, true)
+  end)
+
+  it("count_opens.lua counts opens per process name", function()
+    local out, err, status = h.run("(sleep 0.5; for i in 1 2 3 4 5; do cat /etc/hostname > /dev/null; done) & " ..
+      "bpflua scripts/count_opens.lua -d 2 -n 50")
+    assert.are.equal(0, status, err)
+    assert.matches("COMM                OPENS", out, 1, true)
+    local cat_opens = tonumber(out:match("\ncat%s+(%d+)"))
+    assert.is_true(cat_opens ~= nil and cat_opens >= 5, out)
+  end)
+end)
