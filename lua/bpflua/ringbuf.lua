@@ -10,8 +10,9 @@
 -- records are 8-byte aligned.
 --
 -- Memory order: on x86-64 (TSO) plain loads are acquires and plain stores releases, which is
--- what the protocol needs; the FFI loads below are not cached across the store to the
--- consumer position, which the JIT treats as possibly aliasing.
+-- what the protocol needs; the JIT does not cache the FFI load of the producer position
+-- across the store to the consumer position (same type: they may alias). Other
+-- architectures would need explicit barriers here.
 local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
@@ -184,9 +185,14 @@ end
 
 -- Consumes what one ring holds; returns the number of records handed to the callback and
 -- whether the callback asked to stop (returned a negative number).
+--
+-- The consumer position is published once per batch (each snapshot of the producer
+-- position), not per record: a record stays untouched by the producer until then, and
+-- publishing before reading the producer position again keeps the kernel's wakeups right.
+-- ring._pending holds the position after the record being handed over, so that a callback
+-- that raises still has its record counted as consumed by the next call.
 local function consume_ring(ring)
   local consumer_pos, producer_pos = ring._consumer_pos, ring._producer_pos
-  -- A callback that raised left its record half-done: it counts as consumed.
   if ring._pending then
     consumer_pos[0] = ring._pending
     ring._pending = nil
@@ -199,27 +205,35 @@ local function consume_ring(ring)
     if cons >= prod then
       return n, false
     end
+    -- The record's offset is carried as a 32-bit integer beside the position, so that the
+    -- chain from one record to the next stays in integer arithmetic.
+    local offset = band(cons, mask)
     repeat
-      local record = data + band(cons, mask)
+      local record = data + offset
       local len = ffi.cast(uint32_ptr, record)[0]
       if band(len, BUSY) ~= 0 then
-        return n, false -- the producer has not committed it yet
+        break -- the producer has not committed it yet
       end
       local size = band(len, LENGTH)
-      cons = cons + band(size + HEADER + 7, -8)
+      local total = band(size + HEADER + 7, -8)
+      offset = band(offset + total, mask)
+      cons = cons + total
       if band(len, DISCARDED) == 0 then
         ring._pending = cons
         local ret = fn(ctx, record + HEADER, size)
         n = n + 1
-        consumer_pos[0] = cons
-        ring._pending = nil
         if type(ret) == "number" and ret < 0 then
+          consumer_pos[0] = cons
+          ring._pending = nil
           return n, true
         end
-      else
-        consumer_pos[0] = cons
       end
     until cons >= prod
+    consumer_pos[0] = cons
+    ring._pending = nil
+    if cons < prod then
+      return n, false -- stopped at a record still being written
+    end
   end
 end
 

@@ -1,0 +1,90 @@
+-- Drain benchmark: fill a large ring with N events, then time draining it through a Lua
+-- callback that reads one field of each event (bpflua's consumer), and the same with
+-- libbpf's ring_buffer__consume and a C callback, alternating in the same run.
+--   bpflua scripts/bench/ringbuf_drain.lua [rounds]      (as root, after scripts/setup.sh)
+local BPF = require("bpflua")
+local ffi = require("ffi")
+
+local rounds = tonumber(arg[1]) or 5
+local here = arg[0]:match("^(.*)/[^/]*$") or "."
+local PER_CALL, CALLS = 256, 4000
+local N = PER_CALL * CALLS
+
+-- The C baseline, built for this machine's libbpf.
+local so = os.tmpname() .. ".so"
+assert(os.execute("cc -O2 -shared -fPIC -o " .. so .. " " .. here .. "/ringbuf_drain_c.c -lbpf") == 0,
+  "cannot build the C baseline (needs cc and libbpf-dev)")
+ffi.cdef[[
+int bench_libbpf_open(int map_fd);
+long bench_libbpf_drain(double *elapsed_ns, uint64_t *sum);
+int getpriority(int which, int who);
+struct drain_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clock, struct drain_timespec *ts);
+]]
+local baseline = ffi.load(so)
+os.remove(so)
+
+local b = BPF{text = [[
+  struct event { u64 seq; u64 a; u64 b; };
+  BPF_RINGBUF_OUTPUT(events, 16384);   /* 64 MiB: room for all N events of 32 bytes */
+
+  TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {
+    if (args->who != 987654) return 0;
+    u64 base = args->which * 256;
+    for (int i = 0; i < 256; i++) {
+      struct event e = {base + i, 1, 2};
+      events.ringbuf_output(&e, sizeof(e), BPF_RB_NO_WAKEUP);
+    }
+    return 0;
+  }
+]]}
+
+local function fill()
+  for call = 0, CALLS - 1 do
+    ffi.C.getpriority(call, 987654)
+  end
+end
+
+local ts = ffi.new("struct drain_timespec")
+local function now_ns()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
+end
+
+local events = b["events"]
+local sum = 0
+events:open_ring_buffer(function(_, data)
+  sum = sum + tonumber(events:event(data).seq)
+end)
+local expected_sum = N * (N - 1) / 2
+assert(baseline.bench_libbpf_open(events.fd) == 0, "libbpf cannot open the ring")
+
+local lua_ns, c_ns = {}, {}
+for round = 1, rounds do
+  fill()
+  sum = 0
+  local t0 = now_ns()
+  local n = b:ring_buffer_consume()
+  local t1 = now_ns()
+  assert(n == N and sum == expected_sum, "the Lua drain lost or garbled events")
+  lua_ns[round] = (t1 - t0) / N
+
+  fill()
+  local elapsed, csum = ffi.new("double[1]"), ffi.new("uint64_t[1]")
+  local cn = baseline.bench_libbpf_drain(elapsed, csum)
+  assert(cn == N and tonumber(csum[0]) == expected_sum, "the C drain lost or garbled events")
+  c_ns[round] = elapsed[0] / N
+end
+assert(events:dropped() == 0)
+
+local function median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  return s[math.floor((#s + 1) / 2)]
+end
+local lua_med, c_med = median(lua_ns), median(c_ns)
+print(string.format("ring buffer drain, %d events of 32 bytes, median of %d rounds, %s", N, rounds,
+  os.date("!%Y-%m-%d")))
+print(string.format("%-44s %8.1f ns/event  %6.2fx", "libbpf ring_buffer__consume, C callback", c_med, 1))
+print(string.format("%-44s %8.1f ns/event  %6.2fx", "bpflua ring_buffer_consume, Lua callback", lua_med, lua_med / c_med))
