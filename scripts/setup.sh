@@ -30,6 +30,7 @@ cmake --install build
 ldconfig
 
 if [ "${1:-}" != "--no-example" ]; then
-  echo "bpflua setup: running an example trace (scripts/count_opens.lua) for three seconds"
-  bpflua scripts/count_opens.lua -d 3 -n 5
+  # The example runs until Ctrl-C; timeout sends it one after three seconds (exit 130).
+  echo "bpflua setup: running an example trace (scripts/ringbuf_output.lua) for three seconds"
+  timeout --preserve-status -s INT 3 bpflua scripts/ringbuf_output.lua || [ $? -eq 130 ]
 fi
