@@ -68,8 +68,10 @@ describe("a BPF object", function()
   it("is released by the garbage collector", function()
     local before = h.kernel_objects()
     do
-      local b = BPF{text = counter_c, cflags = {"-DWHO=1"}}
+      local b = BPF{text = counter_c .. "BPF_RINGBUF_OUTPUT(events, 4);\n", cflags = {"-DWHO=1"}}
       assert.are.equal(1, b:num_attached())
+      -- An open ring is mapped into this process and watched by an epoll descriptor.
+      b["events"]:open_ring_buffer(function() end)
     end
     collectgarbage()
     collectgarbage()

@@ -337,6 +337,24 @@ describe("ring buffers", function()
     b:cleanup()
   end)
 
+  it("rewrite ring calls inside #define and leave look-alikes in comments and strings", function()
+    local b = probe([[
+      BPF_RINGBUF_OUTPUT(events, 4);
+      #define EMIT(v) events.ringbuf_output(&(v), sizeof(v), 0)
+      /* events.ringbuf_frobnicate(0) in a comment is not a call */
+    ]], [[
+      const char *s = "events.ringbuf_frobnicate(1)"; // nor events.bogus() here
+      u64 who = args->who + (s[0] == 'e');
+      EMIT(who);
+    ]])
+    local got
+    b["events"]:open_ring_buffer(function(_, data) got = tonumber(ffi.cast("uint64_t *", data)[0]) end)
+    h.getpriority(41)
+    assert.are.equal(1, b:ring_buffer_consume())
+    assert.are.equal(42, got)
+    b:cleanup()
+  end)
+
   describe("refuse bad input", function()
     it("a page count that is not a power of two, at its position", function()
       local ok, err = pcall(BPF.new, {text = "\nBPF_RINGBUF_OUTPUT(events, 3);\n"})

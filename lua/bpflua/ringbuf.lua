@@ -92,8 +92,9 @@ function RingBuf:_map()
     ffi.C.munmap(consumer, page_size)
     error("cannot map ring buffer '" .. self.name .. "': " .. errno_text(), 3)
   end
-  self._consumer = consumer
-  self._producer = producer
+  -- A mapping holds the ring in the kernel: unmap it when the object is collected too.
+  self._consumer = ffi.gc(consumer, function(p) ffi.C.munmap(p, page_size) end)
+  self._producer = ffi.gc(producer, function(p) ffi.C.munmap(p, producer_len) end)
   self._producer_len = producer_len
   self._consumer_pos = ffi.cast(uint64_ptr, consumer)
   self._producer_pos = ffi.cast(uint64_ptr, producer)
@@ -103,8 +104,8 @@ end
 
 function RingBuf:_unmap()
   if self._consumer then
-    ffi.C.munmap(self._consumer, page_size)
-    ffi.C.munmap(self._producer, self._producer_len)
+    ffi.C.munmap(ffi.gc(self._consumer, nil), page_size)
+    ffi.C.munmap(ffi.gc(self._producer, nil), self._producer_len)
     self._consumer, self._producer = nil, nil
   end
 end
@@ -247,7 +248,10 @@ function Poller.new()
   if epfd < 0 then
     error("cannot create an epoll instance: " .. errno_text(), 3)
   end
-  return setmetatable({epfd = epfd, rings = {}, _events = ffi.new("struct bpflua_epoll_event[8]")}, Poller)
+  -- The descriptor is closed when the poller is collected, if close() did not run.
+  local owner = ffi.gc(ffi.new("int[1]", epfd), function(fd) ffi.C.close(fd[0]) end)
+  return setmetatable({epfd = epfd, _epfd_owner = owner, rings = {},
+                       _events = ffi.new("struct bpflua_epoll_event[8]")}, Poller)
 end
 
 function Poller:add(ring)
@@ -298,6 +302,7 @@ function Poller:close()
   end
   self.rings = {}
   if self.epfd >= 0 then
+    ffi.gc(self._epfd_owner, nil)
     ffi.C.close(self.epfd)
     self.epfd = -1
   end
