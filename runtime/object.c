@@ -94,14 +94,8 @@ static const char *log_tail(const char *log, int lines)
 	return p == log ? p : p + 1;
 }
 
-static char *explain_load_failure(struct bpf_object *obj, int err, const char *log,
-				  const char *libbpf_said)
+static char *explain_load_failure(struct bpf_object *obj, int err, const char *libbpf_said)
 {
-	if (err == -EPERM || err == -EACCES) {
-		/* EACCES also comes from the verifier; only EPERM without a log is privileges. */
-		if (err == -EPERM && (!log || !*log))
-			return strdup(no_privileges);
-	}
 	/* libbpf closes every program when one fails, so the one that failed is known only
 	 * from what libbpf said: "prog 'NAME': BPF program load failed: ...". */
 	char name[128] = "";
@@ -113,12 +107,16 @@ static char *explain_load_failure(struct bpf_object *obj, int err, const char *l
 		     !strncmp(end, "': failed to load", 17)))
 			snprintf(name, sizeof(name), "%.*s", (int)(end - start), start);
 	}
-	(void)obj;
+	struct bpf_program *prog = name[0] ? bpf_object__find_program_by_name(obj, name) : NULL;
+	size_t log_size = 0;
+	const char *log = prog ? bpf_program__log_buf(prog, &log_size) : NULL;
 	if (name[0] && log && *log) {
 		const char *tail = log_tail(log, VERIFIER_LOG_TAIL_LINES);
 		return str_printf("the BPF verifier rejected program '%s' (%s):\n%s%s", name,
 				  strerror(-err), tail == log ? "" : "...\n", tail);
 	}
+	if (err == -EPERM)
+		return strdup(no_privileges); /* refused before the verifier said anything */
 	if (name[0])
 		return str_printf("cannot load program '%s': %s\n%s", name, strerror(-err), said);
 	return str_printf("cannot load the BPF object: %s\n%s", strerror(-err), said);
@@ -151,6 +149,13 @@ static int attach_conventional(struct bpflua_object *o, char **error)
 	return 0;
 }
 
+static void free_logs(char **logs, int n)
+{
+	for (int i = 0; logs && i < n; i++)
+		free(logs[i]);
+	free(logs);
+}
+
 struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 					 const char *name, int debug, char **error)
 {
@@ -158,12 +163,11 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 	if (bpflua_check_privileges(error) < 0)
 		return NULL;
 	struct bpflua_object *o = calloc(1, sizeof(*o));
-	char *log = calloc(1, VERIFIER_LOG_SIZE);
 	char *said = NULL;
 	size_t said_len = 0;
-	if (!o || !log) {
-		free(o);
-		free(log);
+	char **logs = NULL;
+	int nlogs = 0;
+	if (!o) {
 		*error = strdup("out of memory");
 		return NULL;
 	}
@@ -179,19 +183,30 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 		goto fail;
 	}
 	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, o->obj)
+		nlogs++;
+	/* A log buffer per program: large, but calloc maps it lazily, so only what the
+	 * verifier writes costs memory. */
+	logs = calloc((size_t)nlogs + 1, sizeof(*logs));
+	if (!logs)
+		goto fail;
+	int i = 0;
 	bpf_object__for_each_program(prog, o->obj) {
 		/* A function without a section has no program type until something attaches it;
 		 * only the conventional probes (TRACEPOINT_PROBE, ...) load now. */
 		if (!strcmp(bpf_program__section_name(prog), ".text"))
 			bpf_program__set_autoload(prog, false);
-		bpf_program__set_log_buf(prog, log, VERIFIER_LOG_SIZE);
+		logs[i] = calloc(1, VERIFIER_LOG_SIZE);
+		if (!logs[i])
+			goto fail;
+		bpf_program__set_log_buf(prog, logs[i++], VERIFIER_LOG_SIZE);
 		if (debug)
 			bpf_program__set_log_level(prog, 1);
 	}
 	err = bpf_object__load(o->obj);
 	fflush(libbpf_capture);
 	if (err) {
-		*error = explain_load_failure(o->obj, err, log, said);
+		*error = explain_load_failure(o->obj, err, said);
 		goto fail;
 	}
 	if (debug) {
@@ -211,13 +226,17 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 	fclose(libbpf_capture);
 	libbpf_capture = NULL;
 	free(said);
-	free(log);
+	free_logs(logs, nlogs);
 	return o;
 fail:
+	if (o->obj) {
+		bpf_object__for_each_program(prog, o->obj)
+			bpf_program__set_log_buf(prog, NULL, 0);
+	}
 	fclose(libbpf_capture);
 	libbpf_capture = NULL;
 	free(said);
-	free(log);
+	free_logs(logs, nlogs);
 	if (!*error)
 		*error = strdup("out of memory");
 	bpflua_object_close(o);
