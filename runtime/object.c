@@ -201,7 +201,7 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 			goto fail;
 		bpf_program__set_log_buf(prog, logs[i++], VERIFIER_LOG_SIZE);
 		if (debug)
-			bpf_program__set_log_level(prog, 1);
+			bpf_program__set_log_level(prog, 2); /* every instruction, as bcc's DEBUG_BPF */
 	}
 	err = bpf_object__load(o->obj);
 	fflush(libbpf_capture);
