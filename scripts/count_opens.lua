@@ -37,7 +37,7 @@ while elapsed < duration do
   elapsed = elapsed + 1
   local rows = {}
   for key, count in b["opens"]:items() do
-    rows[#rows + 1] = {comm = ffi.string(key), count = count}
+    rows[#rows + 1] = {comm = ffi.string(key.comm), count = count}
   end
   table.sort(rows, function(x, y) return x.count > y.count end)
   print(string.format("\n%-16s %8s", "COMM", "OPENS"))

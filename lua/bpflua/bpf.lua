@@ -9,7 +9,7 @@ local lib = require("bpflua.cdefs")
 local config = require("bpflua.config")
 local Table = require("bpflua.table")
 local ringbuf = require("bpflua.ringbuf")
-local event_type = require("bpflua.event_type")
+local ctypes = require("bpflua.ctypes")
 
 local MAP_TYPE_RINGBUF = 27
 
@@ -107,7 +107,7 @@ function BPF.new(opts)
   local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
     opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
-  local events = event_type.parse(ffi.string(compiled.metadata))
+  local events = ctypes.parse(ffi.string(compiled.metadata))
   ffi.gc(compiled, nil)
   lib.bpflua_compiled_free(compiled)
   if handle == nil then

@@ -16,7 +16,7 @@
 local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
-local event_type = require("bpflua.event_type")
+local ctypes = require("bpflua.ctypes")
 
 local band = bit.band
 
@@ -158,7 +158,7 @@ function RingBuf:_resolve_event_type()
       "source never passes a typed pointer to " .. self.name .. ".ringbuf_output() or assigns " ..
       self.name .. ".ringbuf_reserve() to one; ffi.cast data to your own ffi.cdef type", 3)
   end
-  self._event_value, self._event_pointer = event_type.ctypes(self.name, self._event_info)
+  self._event_value, self._event_pointer = ctypes.event_ctypes(self.name, self._event_info)
 end
 
 -- Records the BPF side could not write because the ring was full (ringbuf_output failing,
