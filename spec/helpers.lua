@@ -129,6 +129,23 @@ function M.tmpdir()
   return path
 end
 
+-- A BPF object whose getpriority() probe runs body (with `args` at hand) for this process
+-- only, after the declarations decls.
+function M.probe(decls, body, cflags)
+  local BPF = require("bpflua")
+  local flags = {"-DPID=" .. M.getpid()}
+  for _, f in ipairs(cflags or {}) do
+    flags[#flags + 1] = f
+  end
+  return BPF{text = decls .. [[
+    TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {
+      if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+  ]] .. body .. [[
+      return 0;
+    }
+  ]], cflags = flags}
+end
+
 -- A unique number per call, so that each spec's BPF source differs and misses the cache
 -- when it needs to.
 local counter = 0

@@ -5,23 +5,7 @@ local BPF = require("bpflua")
 local ffi = require("ffi")
 local h = require("spec.helpers")
 
-local pid = h.getpid()
-
--- A program whose getpriority(which, who) probe runs BODY (with `args` at hand) for this
--- process only.
-local function probe(decls, body, cflags)
-  local flags = {"-DPID=" .. pid}
-  for _, f in ipairs(cflags or {}) do
-    flags[#flags + 1] = f
-  end
-  return BPF{text = decls .. [[
-    TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {
-      if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
-  ]] .. body .. [[
-      return 0;
-    }
-  ]], cflags = flags}
-end
+local probe = h.probe
 
 describe("ring buffers", function()
   setup(function()

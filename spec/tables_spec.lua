@@ -4,17 +4,7 @@ local BPF = require("bpflua")
 local ffi = require("ffi")
 local h = require("spec.helpers")
 
-local pid = h.getpid()
-
-local function probe(decls, body)
-  return BPF{text = decls .. [[
-    TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {
-      if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
-  ]] .. body .. [[
-      return 0;
-    }
-  ]], cflags = {"-DPID=" .. pid}}
-end
+local probe = h.probe
 
 describe("tables", function()
   setup(function()
