@@ -50,6 +50,38 @@ struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
 int bpflua_object_attached_count(struct bpflua_object *obj);
 void bpflua_object_close(struct bpflua_object *obj);
 
+/* Attaching a function of the program (bcc's program model: any non-static function, its
+ * type chosen by how it is attached). Each attachment loads the function from the object's
+ * ELF as a program of that type, sharing the object's maps, and owns its links. */
+enum bpflua_attach_kind {
+	BPFLUA_ATTACH_TRACEPOINT,      /* target "category:event" */
+	BPFLUA_ATTACH_RAW_TRACEPOINT,  /* target "event" */
+	BPFLUA_ATTACH_UPROBE,          /* target: the binary's path; sym or offset */
+	BPFLUA_ATTACH_URETPROBE,
+	BPFLUA_ATTACH_PERF_EVENT,      /* perf_type, perf_config, sample_period or _freq, cpu */
+	BPFLUA_ATTACH_KPROBE,          /* target: the kernel function */
+	BPFLUA_ATTACH_KRETPROBE,
+};
+
+struct bpflua_attach_opts {
+	const char *fn_name;
+	int kind;
+	const char *target;
+	const char *sym;               /* uprobes: the symbol, or NULL to use offset alone */
+	unsigned long long offset;     /* uprobes: added to the symbol, or the address itself */
+	int pid;                       /* uprobes, perf events: -1 for every process */
+	unsigned int perf_type;
+	unsigned long long perf_config;
+	unsigned long long sample_period;
+	unsigned long long sample_freq;
+	int cpu;                       /* perf events: -1 for every CPU */
+};
+
+struct bpflua_attachment;
+struct bpflua_attachment *bpflua_attach(struct bpflua_object *obj,
+					const struct bpflua_attach_opts *opts, char **error);
+void bpflua_attachment_close(struct bpflua_attachment *a);
+
 /* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
 int bpflua_check_privileges(char **error);
 

@@ -5,6 +5,7 @@
 
 #include "clang_compiler.h"
 #include "event_types.h"
+#include "program_sections.h"
 
 #include <clang/Basic/Diagnostic.h>
 #include <clang/Basic/DiagnosticOptions.h>
@@ -70,7 +71,7 @@ public:
 	}
 };
 
-// Code generation, with the event-type pass looking at the same AST.
+// Code generation, after the passes that look at (and mark up) the same AST.
 class EmitObjWithEventTypes : public clang::EmitObjAction {
 public:
 	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata)
@@ -83,6 +84,7 @@ protected:
 		// The event-type pass goes first: code generation frees the AST when it is done
 		// with the translation unit (-clear-ast-before-backend).
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
+		consumers.push_back(bpflua_program_sections_consumer());
 		consumers.push_back(bpflua_event_type_consumer(metadata));
 		consumers.push_back(EmitObjAction::CreateASTConsumer(ci, file));
 		if (!consumers.back())

@@ -25,22 +25,15 @@
 #define CAP_BPF 39
 #endif
 
-/* The kernel keeps the end of a verifier log that outgrows this (rotating log, Linux 6.4+),
- * and the end is where the reason is. */
-#define VERIFIER_LOG_SIZE (1u << 20)
 #define VERIFIER_LOG_TAIL_LINES 40
 
-struct bpflua_object {
-	struct bpf_object *obj;
-	struct bpf_link **links;
-	int nlinks;
-};
+#include "object.h"
 
 /* ---- libbpf's messages ---------------------------------------------------------------- */
 
 /* While an object loads, libbpf's warnings are captured here to explain a failure; at other
  * times they go to stderr only when BPFLUA_DEBUG is set. */
-static __thread FILE *libbpf_capture;
+__thread FILE *libbpf_capture;
 
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -57,6 +50,12 @@ __attribute__((constructor)) static void install_libbpf_printer(void)
 }
 
 /* ---- Privileges ------------------------------------------------------------------------ */
+
+int bpflua_kernel_has_kprobes(void)
+{
+	return access("/sys/bus/event_source/devices/kprobe", F_OK) == 0 ||
+	       access("/sys/kernel/tracing/kprobe_events", F_OK) == 0;
+}
 
 static const char no_privileges[] =
 	"bpflua needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) to load BPF programs; "
@@ -94,7 +93,7 @@ static const char *log_tail(const char *log, int lines)
 	return p == log ? p : p + 1;
 }
 
-static char *explain_load_failure(struct bpf_object *obj, int err, const char *libbpf_said)
+char *explain_load_failure(struct bpf_object *obj, int err, const char *libbpf_said)
 {
 	/* libbpf closes every program when one fails, so the one that failed is known only
 	 * from what libbpf said: "prog 'NAME': BPF program load failed: ...". */
@@ -122,6 +121,42 @@ static char *explain_load_failure(struct bpf_object *obj, int err, const char *l
 	return str_printf("cannot load the BPF object: %s\n%s", strerror(-err), said);
 }
 
+/* The probe a conventional name asks for: "kprobe__vfs_read" -> kprobe on vfs_read. */
+static const char *kprobe_target(const char *name, int *retprobe)
+{
+	*retprobe = !strncmp(name, "kretprobe__", 11);
+	if (*retprobe)
+		return name + 11;
+	return !strncmp(name, "kprobe__", 8) ? name + 8 : NULL;
+}
+
+/* Chooses, before load, which programs load now: TRACEPOINT_PROBE and RAW_TRACEPOINT_PROBE
+ * (their sections say so), and functions named kprobe__X / kretprobe__X. Every other
+ * function waits in its "bpflua/NAME" section for an attach_* call. */
+static int choose_conventional(struct bpflua_object *o, char **error)
+{
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, o->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		if (strncmp(sec, BPFLUA_FUNCTION_SECTION, strlen(BPFLUA_FUNCTION_SECTION)) != 0 &&
+		    strcmp(sec, ".text") != 0)
+			continue;
+		int retprobe;
+		const char *target = kprobe_target(bpf_program__name(prog), &retprobe);
+		if (!target) {
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
+		if (!bpflua_kernel_has_kprobes()) {
+			*error = str_printf("cannot attach %s to %s: %s", bpf_program__name(prog),
+					    target, BPFLUA_NO_KPROBES);
+			return -EOPNOTSUPP;
+		}
+		bpf_program__set_type(prog, BPF_PROG_TYPE_KPROBE);
+	}
+	return 0;
+}
+
 static int attach_conventional(struct bpflua_object *o, char **error)
 {
 	struct bpf_program *prog;
@@ -132,16 +167,26 @@ static int attach_conventional(struct bpflua_object *o, char **error)
 	if (!o->links)
 		return -ENOMEM;
 	bpf_object__for_each_program(prog, o->obj) {
-		const char *sec = bpf_program__section_name(prog);
-		if (strncmp(sec, "tracepoint/", 11) != 0)
+		if (!bpf_program__autoload(prog))
 			continue;
-		struct bpf_link *link = bpf_program__attach(prog);
+		const char *name = bpf_program__name(prog);
+		int retprobe;
+		const char *target = kprobe_target(name, &retprobe);
+		struct bpf_link *link = target ? bpf_program__attach_kprobe(prog, retprobe, target)
+					       : bpf_program__attach(prog);
 		if (!link) {
 			int err = -errno;
-			const char *cat = sec + 11, *slash = strchr(cat, '/');
-			*error = str_printf("cannot attach program '%s' to tracepoint %.*s:%s: %s",
-					    bpf_program__name(prog), slash ? (int)(slash - cat) : 0,
-					    cat, slash ? slash + 1 : cat, strerror(-err));
+			*error = str_printf("cannot attach program '%s' (%s): %s", name,
+					    bpf_program__section_name(prog), strerror(-err));
+			if (!strncmp(bpf_program__section_name(prog), "tracepoint/", 11)) {
+				const char *cat = bpf_program__section_name(prog) + 11;
+				const char *slash = strchr(cat, '/');
+				free(*error);
+				*error = str_printf(
+					"cannot attach program '%s' to tracepoint %.*s:%s: %s", name,
+					slash ? (int)(slash - cat) : 0, cat, slash ? slash + 1 : cat,
+					strerror(-err));
+			}
 			return err;
 		}
 		o->links[o->nlinks++] = link;
@@ -149,7 +194,7 @@ static int attach_conventional(struct bpflua_object *o, char **error)
 	return 0;
 }
 
-static void free_logs(char **logs, int n)
+void free_logs(char **logs, int n)
 {
 	for (int i = 0; logs && i < n; i++)
 		free(logs[i]);
@@ -171,6 +216,15 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 		*error = strdup("out of memory");
 		return NULL;
 	}
+	/* The ELF stays: each attach_* of a function loads it again as a program of its own. */
+	o->elf = malloc(object_len);
+	if (!o->elf) {
+		free(o);
+		*error = strdup("out of memory");
+		return NULL;
+	}
+	memcpy(o->elf, object, object_len);
+	o->elf_len = object_len;
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = name,
 		    .kernel_log_level = debug ? 1 : 0);
 	libbpf_capture = open_memstream(&said, &said_len);
@@ -191,11 +245,10 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 	if (!logs)
 		goto fail;
 	int i = 0;
+	err = choose_conventional(o, error);
+	if (err)
+		goto fail;
 	bpf_object__for_each_program(prog, o->obj) {
-		/* A function without a section has no program type until something attaches it;
-		 * only the conventional probes (TRACEPOINT_PROBE, ...) load now. */
-		if (!strcmp(bpf_program__section_name(prog), ".text"))
-			bpf_program__set_autoload(prog, false);
 		logs[i] = calloc(1, VERIFIER_LOG_SIZE);
 		if (!logs[i])
 			goto fail;
@@ -261,5 +314,6 @@ void bpflua_object_close(struct bpflua_object *o)
 		bpf_link__destroy(o->links[i]);
 	free(o->links);
 	bpf_object__close(o->obj);
+	free(o->elf);
 	free(o);
 }
