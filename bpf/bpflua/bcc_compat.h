@@ -50,6 +50,12 @@
 /* bcc's helper names. */
 #define lock_xadd(ptr, val) ((void)__sync_fetch_and_add(ptr, val))
 
+/* bcc's bpf_trace_printk("format", args...): the format is a string literal, its size
+ * implied. The macro's own use of the name calls libbpf's helper (no recursion in macros). */
+#define bpf_trace_printk(fmt, ...) ({ \
+	static const char _bpflua_fmt[] = fmt; \
+	bpf_trace_printk(_bpflua_fmt, sizeof(_bpflua_fmt), ##__VA_ARGS__); })
+
 /* floor(log2(v)) for v > 0, and 0 for v == 0. */
 static __always_inline unsigned int bpf_log2(unsigned int v)
 {

@@ -157,4 +157,9 @@
 	SEC("tracepoint/" #category "/" #event) \
 	int tracepoint__##category##__##event(struct tracepoint__##category##__##event *args)
 
+/* bcc's RAW_TRACEPOINT_PROBE(event): ctx->args[] are the tracepoint's raw arguments. */
+#define RAW_TRACEPOINT_PROBE(event) \
+	SEC("raw_tracepoint/" #event) \
+	int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
+
 #endif

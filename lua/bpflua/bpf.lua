@@ -10,6 +10,8 @@ local config = require("bpflua.config")
 local Table = require("bpflua.table")
 local ringbuf = require("bpflua.ringbuf")
 local ctypes = require("bpflua.ctypes")
+local attach = require("bpflua.attach")
+local trace_pipe = require("bpflua.trace_pipe")
 
 local MAP_TYPE_RINGBUF = 27
 
@@ -118,6 +120,7 @@ function BPF.new(opts)
     _tables = {},
     _source_name = name,
     _events = events,
+    _attachments = {},
     cache_hit = cache_hit,
   }, object_mt)
   return self
@@ -126,6 +129,7 @@ end
 -- Detaches and unloads everything; the object's tables stop working. Safe to call twice.
 function object_methods:cleanup()
   local handle = self._handle
+  attach.detach_all(self)
   if self._poller then
     self._poller:close()
     self._poller = nil
@@ -210,6 +214,23 @@ function object_methods:num_attached()
   return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
 end
 
+for name, method in pairs(attach.methods) do
+  object_methods[name] = method
+end
+
+-- The trace pipe, where bpf_trace_printk() writes (shared by every BPF object, as in bcc).
+function object_methods:trace_readline(nonblocking)
+  return trace_pipe.readline(nonblocking)
+end
+
+function object_methods:trace_fields(nonblocking)
+  return trace_pipe.next_fields(nonblocking)
+end
+
+function object_methods:trace_print(fmt)
+  return trace_pipe.print(fmt)
+end
+
 object_mt.__index = function(self, key)
   local method = object_methods[key]
   if method ~= nil then
@@ -236,6 +257,13 @@ function BPF.sleep(seconds)
     error("interrupted", 2)
   end
 end
+
+BPF.PerfType = attach.PerfType
+BPF.PerfHWConfig = attach.PerfHWConfig
+BPF.PerfSWConfig = attach.PerfSWConfig
+BPF.tracepoint_exists = attach.tracepoint_exists
+BPF.get_syscall_fnname = attach.get_syscall_fnname
+BPF.find_library = attach.find_library
 
 BPF.version = ffi.string(lib.bpflua_version())
 BPF.config = config

@@ -38,6 +38,24 @@ struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
 int bpflua_object_attached_count(struct bpflua_object *obj);
 void bpflua_object_close(struct bpflua_object *obj);
 
+struct bpflua_attach_opts {
+  const char *fn_name;
+  int kind;
+  const char *target;
+  const char *sym;
+  unsigned long long offset;
+  int pid;
+  unsigned int perf_type;
+  unsigned long long perf_config;
+  unsigned long long sample_period;
+  unsigned long long sample_freq;
+  int cpu;
+};
+struct bpflua_attachment;
+struct bpflua_attachment *bpflua_attach(struct bpflua_object *obj,
+                                        const struct bpflua_attach_opts *opts, char **error);
+void bpflua_attachment_close(struct bpflua_attachment *a);
+
 int bpflua_check_privileges(char **error);
 const char *bpflua_cache_dir(void);
 int bpflua_cache_is_persistent(void);

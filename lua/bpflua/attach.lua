@@ -1,0 +1,249 @@
+-- bcc's attach_* and detach_* calls on a BPF object, with named arguments in a table:
+--   b:attach_tracepoint{tp = "sched:sched_switch", fn_name = "on_switch"}
+-- Each attachment loads the named function as a program of the type its attach point needs
+-- (runtime/attach.c) and is kept until detached, cleaned up or collected.
+local ffi = require("ffi")
+local lib = require("bpflua.cdefs")
+
+local M = {}
+
+local KIND = {
+  tracepoint = 0, raw_tracepoint = 1, uprobe = 2, uretprobe = 3, perf_event = 4,
+  kprobe = 5, kretprobe = 6,
+}
+
+-- bcc's constants for attach_perf_event.
+M.PerfType = {HARDWARE = 0, SOFTWARE = 1, TRACEPOINT = 2, HW_CACHE = 3, RAW = 4, BREAKPOINT = 5}
+M.PerfHWConfig = {
+  CPU_CYCLES = 0, INSTRUCTIONS = 1, CACHE_REFERENCES = 2, CACHE_MISSES = 3,
+  BRANCH_INSTRUCTIONS = 4, BRANCH_MISSES = 5, BUS_CYCLES = 6, STALLED_CYCLES_FRONTEND = 7,
+  STALLED_CYCLES_BACKEND = 8, REF_CPU_CYCLES = 9,
+}
+M.PerfSWConfig = {
+  CPU_CLOCK = 0, TASK_CLOCK = 1, PAGE_FAULTS = 2, CONTEXT_SWITCHES = 3, CPU_MIGRATIONS = 4,
+  PAGE_FAULTS_MIN = 5, PAGE_FAULTS_MAJ = 6, ALIGNMENT_FAULTS = 7, EMULATION_FAULTS = 8,
+  DUMMY = 9, BPF_OUTPUT = 10,
+}
+
+local function check_args(what, args, required)
+  if type(args) ~= "table" then
+    error(what .. ": expected a table of arguments, as in " .. what .. "{fn_name = \"f\", ...}", 3)
+  end
+  for _, name in ipairs(required) do
+    if args[name] == nil then
+      error(what .. ": missing argument '" .. name .. "'", 3)
+    end
+  end
+end
+
+-- bcc's rule for uprobe targets: a name without "/" is a library ("c" is libc), found in
+-- the dynamic loader's cache; anything else is a path.
+function M.find_library(name)
+  if name:find("/", 1, true) then
+    return name
+  end
+  local wanted = name:match("^lib") and name or ("lib" .. name)
+  local cache = io.popen("/sbin/ldconfig -p 2>/dev/null")
+  local found
+  if cache then
+    for line in cache:lines() do
+      local lib_name, path = line:match("^%s*(%S+)%s.*=>%s*(%S+)")
+      if lib_name and (lib_name == wanted or lib_name:sub(1, #wanted + 4) == wanted .. ".so.") and
+         not line:find("x32", 1, true) and not line:find("i386", 1, true) then
+        found = found or path
+      end
+    end
+    cache:close()
+  end
+  if not found then
+    error("cannot find library '" .. name .. "' in the dynamic loader's cache (ldconfig -p)", 4)
+  end
+  return found
+end
+
+local function attach(self, kind, key, fields)
+  if self._handle == nil then
+    error("BPF object was cleaned up", 3)
+  end
+  local opts = ffi.new("struct bpflua_attach_opts", fields)
+  opts.kind = KIND[kind]
+  local err = ffi.new("char *[1]")
+  local handle = lib.bpflua_attach(self._handle, opts, err)
+  if handle == nil then
+    local message = ffi.string(err[0])
+    lib.bpflua_free(err[0])
+    error(message, 3)
+  end
+  local list = self._attachments[key] or {}
+  list[#list + 1] = ffi.gc(handle, lib.bpflua_attachment_close)
+  self._attachments[key] = list
+end
+
+local function detach(self, what, key)
+  local list = self._attachments[key]
+  if not list then
+    error(what .. ": nothing is attached to " .. key:gsub("^[^:]+:", "", 1), 3)
+  end
+  for _, handle in ipairs(list) do
+    lib.bpflua_attachment_close(ffi.gc(handle, nil))
+  end
+  self._attachments[key] = nil
+end
+
+-- Closes every attachment (cleanup does this before unloading the object).
+function M.detach_all(self)
+  for key, list in pairs(self._attachments) do
+    for _, handle in ipairs(list) do
+      lib.bpflua_attachment_close(ffi.gc(handle, nil))
+    end
+    self._attachments[key] = nil
+  end
+end
+
+local methods = {}
+
+function methods:attach_tracepoint(args)
+  check_args("attach_tracepoint", args, {"tp", "fn_name"})
+  attach(self, "tracepoint", "tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
+end
+
+function methods:detach_tracepoint(args)
+  check_args("detach_tracepoint", args, {"tp"})
+  detach(self, "detach_tracepoint", "tracepoint:" .. args.tp)
+end
+
+function methods:attach_raw_tracepoint(args)
+  check_args("attach_raw_tracepoint", args, {"tp", "fn_name"})
+  attach(self, "raw_tracepoint", "raw_tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
+end
+
+function methods:detach_raw_tracepoint(args)
+  check_args("detach_raw_tracepoint", args, {"tp"})
+  detach(self, "detach_raw_tracepoint", "raw_tracepoint:" .. args.tp)
+end
+
+local function uprobe_key(kind, args, path)
+  return string.format("%s:%s:%s:%s", kind, path, args.sym or string.format("0x%x", args.addr or 0),
+    tostring(args.pid or -1))
+end
+
+local function attach_uprobe(self, kind, args)
+  check_args("attach_" .. kind, args, {"name", "fn_name"})
+  if not args.sym and not args.addr then
+    error("attach_" .. kind .. ": give sym = \"function\" or addr = offset", 3)
+  end
+  local path = M.find_library(args.name)
+  attach(self, kind, uprobe_key(kind, args, path), {
+    fn_name = args.fn_name, target = path, sym = args.sym,
+    offset = (args.addr or 0) + (args.sym_off or 0), pid = args.pid or -1,
+  })
+end
+
+local function detach_uprobe(self, kind, args)
+  check_args("detach_" .. kind, args, {"name"})
+  detach(self, "detach_" .. kind, uprobe_key(kind, args, M.find_library(args.name)))
+end
+
+function methods:attach_uprobe(args) attach_uprobe(self, "uprobe", args) end
+function methods:attach_uretprobe(args) attach_uprobe(self, "uretprobe", args) end
+function methods:detach_uprobe(args) detach_uprobe(self, "uprobe", args) end
+function methods:detach_uretprobe(args) detach_uprobe(self, "uretprobe", args) end
+
+function methods:attach_kprobe(args)
+  check_args("attach_kprobe", args, {"event", "fn_name"})
+  attach(self, "kprobe", "kprobe:" .. args.event, {fn_name = args.fn_name, target = args.event})
+end
+
+function methods:attach_kretprobe(args)
+  check_args("attach_kretprobe", args, {"event", "fn_name"})
+  attach(self, "kretprobe", "kretprobe:" .. args.event, {fn_name = args.fn_name, target = args.event})
+end
+
+function methods:detach_kprobe(args)
+  check_args("detach_kprobe", args, {"event"})
+  detach(self, "detach_kprobe", "kprobe:" .. args.event)
+end
+
+function methods:detach_kretprobe(args)
+  check_args("detach_kretprobe", args, {"event"})
+  detach(self, "detach_kretprobe", "kretprobe:" .. args.event)
+end
+
+function methods:attach_perf_event(args)
+  check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name"})
+  if args.sample_period and args.sample_freq then
+    error("attach_perf_event: give sample_period or sample_freq, not both", 2)
+  end
+  local key = string.format("perf_event:%d:%d:%s:%s", args.ev_type, args.ev_config,
+    tostring(args.pid or -1), tostring(args.cpu or -1))
+  attach(self, "perf_event", key, {
+    fn_name = args.fn_name, perf_type = args.ev_type, perf_config = args.ev_config,
+    sample_period = args.sample_period or 0, sample_freq = args.sample_freq or 0,
+    pid = args.pid or -1, cpu = args.cpu or -1,
+  })
+end
+
+function methods:detach_perf_event(args)
+  check_args("detach_perf_event", args, {"ev_type", "ev_config"})
+  detach(self, "detach_perf_event", string.format("perf_event:%d:%d:%s:%s", args.ev_type,
+    args.ev_config, tostring(args.pid or -1), tostring(args.cpu or -1)))
+end
+
+local function count(self, prefixes)
+  local n = 0
+  for key, list in pairs(self._attachments) do
+    for _, prefix in ipairs(prefixes) do
+      if key:sub(1, #prefix + 1) == prefix .. ":" then
+        n = n + #list
+      end
+    end
+  end
+  return n
+end
+
+-- bcc's introspection: tracepoints attached at load count too.
+function methods:num_open_tracepoints()
+  return count(self, {"tracepoint", "raw_tracepoint"}) + self:num_attached()
+end
+
+function methods:num_open_uprobes()
+  return count(self, {"uprobe", "uretprobe"})
+end
+
+function methods:num_open_kprobes()
+  return count(self, {"kprobe", "kretprobe"})
+end
+
+M.methods = methods
+
+-- BPF.tracepoint_exists(category, event)
+function M.tracepoint_exists(category, event)
+  local f = io.open("/sys/kernel/tracing/events/" .. category .. "/" .. event .. "/format")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+
+-- BPF.get_syscall_fnname("openat"): the kernel function behind a syscall ("__x64_sys_openat").
+function M.get_syscall_fnname(name)
+  local f = io.open("/proc/kallsyms")
+  if f then
+    local found
+    for line in f:lines() do
+      local symbol = line:match("^%x+ %a ([%w_]+)$")
+      if symbol and (symbol:match("^__%w+_sys_" .. name .. "$") or symbol == "sys_" .. name) then
+        found = symbol
+        break
+      end
+    end
+    f:close()
+    if found then
+      return found
+    end
+  end
+  return "sys_" .. name
+end
+
+return M

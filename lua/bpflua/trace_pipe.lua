@@ -1,0 +1,104 @@
+-- Reading the kernel's trace pipe, where bpf_trace_printk() writes: bcc's trace_readline,
+-- trace_fields and trace_print. One reader per process (the pipe is shared system-wide and
+-- a line read by one reader is gone for the others, as in bcc).
+local ffi = require("ffi")
+local lib = require("bpflua.cdefs")
+
+ffi.cdef[[
+int open(const char *path, int flags);
+long read(int fd, void *buf, size_t count);
+struct bpflua_pollfd { int fd; short events; short revents; };
+int poll(struct bpflua_pollfd *fds, unsigned long nfds, int timeout);
+]]
+
+local O_RDONLY, O_CLOEXEC = 0, 0x80000
+local EINTR, POLLIN = 4, 1
+
+local M = {}
+
+local fd, pending = -1, ""
+local buf = ffi.new("char[4096]")
+local pollfd = ffi.new("struct bpflua_pollfd[1]")
+
+local function open_pipe()
+  if fd >= 0 then
+    return
+  end
+  for _, dir in ipairs({"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) do
+    fd = ffi.C.open(dir .. "/trace_pipe", O_RDONLY + O_CLOEXEC)
+    if fd >= 0 then
+      return
+    end
+  end
+  error("cannot open the trace pipe: " .. ffi.string(lib.strerror(ffi.errno())), 3)
+end
+
+-- The next line of the trace pipe without its newline; waits for one unless nonblocking,
+-- in which case it returns nil when there is none.
+function M.readline(nonblocking)
+  open_pipe()
+  while true do
+    local nl = pending:find("\n", 1, true)
+    if nl then
+      local line = pending:sub(1, nl - 1)
+      pending = pending:sub(nl + 1)
+      return line
+    end
+    if nonblocking then
+      pollfd[0].fd, pollfd[0].events = fd, POLLIN
+      if ffi.C.poll(pollfd, 1, 0) <= 0 then
+        return nil
+      end
+    end
+    local n = tonumber(ffi.C.read(fd, buf, 4096))
+    if n > 0 then
+      pending = pending .. ffi.string(buf, n)
+    elseif n < 0 and ffi.errno() == EINTR then
+      if lib.bpflua_interrupted() ~= 0 then
+        error("interrupted", 2)
+      end
+    elseif n < 0 then
+      error("cannot read the trace pipe: " .. ffi.string(lib.strerror(ffi.errno())), 2)
+    end
+  end
+end
+
+-- Splits a trace pipe line as bcc's trace_fields does: task, pid, cpu, flags, timestamp and
+-- message; nil for a line of another shape.
+function M.fields(line)
+  local task, pid, cpu, flags, ts, msg =
+    line:match("^%s*(.-)%-(%d+)%s+%(?[%d%s%-]*%)?%s*%[(%d+)%]%s+(%S+)%s+([%d%.]+): [^:]*: (.*)$")
+  if not task then
+    return nil
+  end
+  return task, tonumber(pid), tonumber(cpu), flags, tonumber(ts), msg
+end
+
+-- The next trace_printk line's fields (waiting for one unless nonblocking).
+function M.next_fields(nonblocking)
+  while true do
+    local line = M.readline(nonblocking)
+    if not line then
+      return nil
+    end
+    local task, pid, cpu, flags, ts, msg = M.fields(line)
+    if task then
+      return task, pid, cpu, flags, ts, msg
+    end
+  end
+end
+
+-- Prints the trace pipe until interrupted; fmt, when given, formats each line from its
+-- fields: "{1}" task, "{2}" pid, "{3}" cpu, "{4}" flags, "{5}" timestamp, "{6}" message.
+function M.print(fmt)
+  while true do
+    if fmt then
+      local fields = {M.next_fields()}
+      print((fmt:gsub("{(%d)}", function(i) return tostring(fields[tonumber(i)]) end)))
+    else
+      print(M.readline())
+    end
+  end
+end
+
+return M
