@@ -116,6 +116,26 @@ function M.run(command)
   return slurp(out), slurp(err), code
 end
 
+-- Starts a trace script (a shell command line whose last command is the script), waits for
+-- ready_pattern in its output, runs the workload, stops it with Ctrl-C unless it has ended by
+-- itself, and returns its output and exit status.
+function M.run_script(command, ready_pattern, workload)
+  local out = os.tmpname()
+  local script = string.format([[
+    %s > %s 2>&1 & pid=$!
+    for i in $(seq 1 200); do grep -q %q %s && break; sleep 0.05; done
+    %s
+    sleep 0.7
+    kill -INT $pid 2>/dev/null; wait $pid; echo "status=$?"
+  ]], command, out, ready_pattern, out, workload)
+  local result = M.run(script)
+  local f = io.open(out)
+  local text = f:read("*a")
+  f:close()
+  os.remove(out)
+  return text, tonumber(result:match("status=(%d+)"))
+end
+
 function M.write_file(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)

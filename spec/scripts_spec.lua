@@ -1,24 +1,7 @@
 -- The trace scripts in scripts/, run as a user runs them, against a workload this spec makes.
 local h = require("spec.helpers")
 
--- Starts a script, waits for its header line, runs the workload, stops it with Ctrl-C (or
--- lets it end), and returns its output and exit status.
-local function run_script(command, ready_pattern, workload)
-  local out = os.tmpname()
-  local script = string.format([[
-    %s > %s 2>&1 & pid=$!
-    for i in $(seq 1 200); do grep -q %q %s && break; sleep 0.05; done
-    %s
-    sleep 0.7
-    kill -INT $pid 2>/dev/null; wait $pid; echo "status=$?"
-  ]], command, out, ready_pattern, out, workload)
-  local result = h.run(script)
-  local f = io.open(out)
-  local text = f:read("*a")
-  f:close()
-  os.remove(out)
-  return text, tonumber(result:match("status=(%d+)"))
-end
+local run_script = h.run_script
 
 describe("scripts", function()
   setup(function()

@@ -12,7 +12,7 @@ int poll(struct bpflua_pollfd *fds, unsigned long nfds, int timeout);
 ]]
 
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
-local EINTR, POLLIN = 4, 1
+local ENOENT, EINTR, POLLIN = 2, 4, 1
 
 local M = {}
 
@@ -24,13 +24,20 @@ local function open_pipe()
   if fd >= 0 then
     return
   end
+  -- The error worth reporting is the first one that is not "no such file": tracefs is
+  -- mounted in one of the two places.
+  local failure
   for _, dir in ipairs({"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) do
-    fd = ffi.C.open(dir .. "/trace_pipe", O_RDONLY + O_CLOEXEC)
+    local path = dir .. "/trace_pipe"
+    fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
     if fd >= 0 then
       return
     end
+    if not failure or ffi.errno() ~= ENOENT then
+      failure = path .. ": " .. ffi.string(lib.strerror(ffi.errno()))
+    end
   end
-  error("cannot open the trace pipe: " .. ffi.string(lib.strerror(ffi.errno())), 3)
+  error("cannot open the trace pipe " .. failure, 3)
 end
 
 -- The next line of the trace pipe without its newline; waits for one unless nonblocking,

@@ -1,0 +1,188 @@
+-- The classic tools in scripts/ (opensnoop, execsnoop, syscount, trace_printk, funccount), each
+-- run as a user runs it against a workload this spec makes. Workloads that a filter must
+-- single out wait on a FIFO, so that their pid is known before the tool starts and they act
+-- only once it is tracing.
+local h = require("spec.helpers")
+
+-- Rows of a tool's output that follow its header line.
+local function rows_after(text, header)
+  local rows, seen = {}, false
+  for line in text:gmatch("[^\n]+") do
+    if seen and line ~= "bpflua: interrupted" then
+      rows[#rows + 1] = line
+    elseif line:find(header, 1, true) then
+      seen = true
+    end
+  end
+  return rows
+end
+
+-- A shell prefix that starts `command` in the background, waiting on a FIFO first; the
+-- workload "go" releases it. $wp is its pid (exec keeps it), also written to fifo .. ".pid".
+local function gated(fifo, command)
+  return string.format("rm -f %s; mkfifo %s; (read line < %s; exec %s) & wp=$!; echo $wp > %s.pid; ",
+    fifo, fifo, fifo, command, fifo)
+end
+
+local function gated_pid(fifo)
+  local f = assert(io.open(fifo .. ".pid"))
+  local pid = f:read("*l")
+  f:close()
+  os.remove(fifo .. ".pid")
+  return pid
+end
+
+describe("tools", function()
+  setup(function()
+    assert(h.require_bpf())
+  end)
+
+  local marker = "/tmp/bpflua-tools-" .. h.unique()
+  local fifo = marker .. "-fifo"
+
+  after_each(function()
+    os.remove(fifo)
+  end)
+
+  describe("opensnoop.lua", function()
+    it("prints PID COMM FD ERR PATH for opens, with the errno of a failed one", function()
+      local text, status = h.run_script("bpflua scripts/opensnoop.lua", "PATH",
+        "cat " .. marker .. "-missing 2>/dev/null; cat /etc/hostname > /dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("PID    COMM               FD ERR PATH", text, 1, true)
+      assert.matches("%d+ +cat +%-1   2 " .. marker:gsub("%-", "%%-") .. "%-missing\n", text)
+      assert.matches("%d+ +cat +%d+   0 /etc/hostname\n", text)
+    end)
+
+    it("-p traces one process only", function()
+      local text, status = h.run_script(
+        gated(fifo, "cat " .. marker .. "-mine") .. "bpflua scripts/opensnoop.lua -p $wp", "PATH",
+        "cat " .. marker .. "-other 2>/dev/null; echo go > " .. fifo)
+      assert.are.equal(130, status, text)
+      local wp = gated_pid(fifo)
+      local rows = rows_after(text, "PATH")
+      assert.is_true(#rows >= 1, text)
+      for _, row in ipairs(rows) do
+        assert.are.equal(wp, row:match("^(%d+)"), text)
+      end
+      assert.matches(wp .. " +cat +%-1   2 " .. marker:gsub("%-", "%%-") .. "%-mine", text)
+      assert.not_matches("-other", text, 1, true)
+    end)
+
+    it("-n NAME and -x show only failed opens by matching processes", function()
+      local text, status = h.run_script("bpflua scripts/opensnoop.lua -x -n cat", "PATH",
+        "cat " .. marker .. "-x1 2>/dev/null; cat /etc/hostname > /dev/null; " ..
+        "head " .. marker .. "-x2 2>/dev/null")
+      assert.are.equal(130, status, text)
+      local rows = rows_after(text, "PATH")
+      assert.is_true(#rows >= 1, text)
+      for _, row in ipairs(rows) do
+        local comm, fd, err = row:match("^%d+ +(%S+) +(%-?%d+) +(%d+)")
+        assert.matches("cat", comm, 1, true)
+        assert.are.equal("-1", fd, row)
+        assert.are_not.equal("0", err, row)
+      end
+      assert.matches(marker .. "-x1", text, 1, true)
+      assert.not_matches(marker .. "-x2", text, 1, true)
+      assert.not_matches("/etc/hostname", text, 1, true)
+    end)
+
+    it("-h prints the usage and exits 0; a bad option exits 2", function()
+      local out, _, status = h.run("bpflua scripts/opensnoop.lua -h")
+      assert.are.equal(0, status)
+      assert.matches("usage: opensnoop.lua", out, 1, true)
+      assert.matches("-p, --pid PID", out, 1, true)
+      assert.matches("-d, --duration SECONDS", out, 1, true)
+      local _, err, bad = h.run("bpflua scripts/opensnoop.lua --bogus")
+      assert.are.equal(2, bad)
+      assert.matches("opensnoop.lua: unknown option --bogus", err, 1, true)
+      local _, err2, bad2 = h.run("bpflua scripts/opensnoop.lua -p notanumber")
+      assert.are.equal(2, bad2)
+      assert.matches("-p needs a number", err2, 1, true)
+    end)
+  end)
+
+  describe("execsnoop.lua", function()
+    it("prints each exec with its pid, parent, result and arguments", function()
+      local text, status = h.run_script("bpflua scripts/execsnoop.lua", "ARGS",
+        "sh -c 'echo $$ > " .. marker .. "-pid; exec /bin/echo " .. marker .. " two three' > /dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("PCOMM            PID     PPID    RET ARGS", text, 1, true)
+      local pid = io.open(marker .. "-pid"):read("*l")
+      os.remove(marker .. "-pid")
+      -- sh itself is exec'd first (by the spec's shell), then replaces itself with echo.
+      assert.matches("echo +" .. pid .. " +%d+ +0 /bin/echo " .. marker:gsub("%-", "%%-") .. " two three\n", text)
+    end)
+
+    it("-x shows failed execs only, with the error", function()
+      local text, status = h.run_script("bpflua scripts/execsnoop.lua -x", "ARGS",
+        marker .. "-nosuch 2>/dev/null; /bin/true")
+      assert.are.equal(130, status, text)
+      local rows = rows_after(text, "ARGS")
+      assert.is_true(#rows >= 1, text)
+      for _, row in ipairs(rows) do
+        assert.matches("^%S+ +%d+ +%d+ +%-%d+ ", row)
+      end
+      assert.matches(" %-2 " .. marker:gsub("%-", "%%-") .. "%-nosuch", text)
+    end)
+  end)
+
+  describe("syscount.lua", function()
+    it("-p PID -T N counts one process's syscalls and prints the top N", function()
+      -- dd with bs=1 makes exactly one read and one write per byte.
+      local text, status = h.run_script(
+        gated(fifo, "dd if=/dev/zero of=/dev/null bs=1 count=500 status=none") ..
+        "bpflua scripts/syscount.lua -p $wp -T 3", "Tracing",
+        "echo go > " .. fifo .. "; sleep 0.3")
+      assert.are.equal(130, status, text)
+      local rows = rows_after(text, "SYSCALL")
+      assert.are.equal(3, #rows, text)
+      local counts = {}
+      for _, row in ipairs(rows) do
+        local name, n = row:match("^(%S+) +(%d+)$")
+        counts[name] = tonumber(n)
+      end
+      assert.is_true(counts.read >= 500 and counts.read < 520, text)
+      assert.is_true(counts.write >= 500 and counts.write < 505, text)
+    end)
+
+    it("-i prints every interval and -d stops it", function()
+      local out, err, status = h.run("bpflua scripts/syscount.lua -i 1 -d 2 -T 2")
+      assert.are.equal(0, status, err)
+      local _, reports = out:gsub("SYSCALL +COUNT", "")
+      assert.are.equal(2, reports, out)
+    end)
+  end)
+
+  describe("trace_printk.lua", function()
+    it("prints Hello, World! with the task and pid for every exec", function()
+      local text, status = h.run_script("bpflua scripts/trace_printk.lua", "MESSAGE",
+        "sh -c 'echo $$ > " .. marker .. "-pid; exec /bin/true'")
+      assert.are.equal(130, status, text)
+      local pid = io.open(marker .. "-pid"):read("*l")
+      os.remove(marker .. "-pid")
+      assert.matches("TIME(s)            COMM             PID    MESSAGE", text, 1, true)
+      assert.matches("%d+%.%d+ +%S+ +" .. pid .. " +Hello, World!", text)
+    end)
+  end)
+
+  describe("funccount.lua", function()
+    it("counts calls to a libc function by one process through a uprobe", function()
+      local program = "luajit -e \"local ffi = require('ffi'); ffi.cdef('int getpriority(int, int);'); " ..
+        "for i = 1, 1000 do ffi.C.getpriority(0, 0) end\""
+      local text, status = h.run_script(gated(fifo, program) .. "bpflua scripts/funccount.lua -p $wp c:getpriority",
+        "Tracing", "echo go > " .. fifo .. "; sleep 0.3")
+      assert.are.equal(130, status, text)
+      assert.matches("c:getpriority +1000\n", text)
+    end)
+
+    it("needs LIB:FUNCTION", function()
+      local _, err, status = h.run("bpflua scripts/funccount.lua")
+      assert.are.equal(2, status)
+      assert.matches("name at least one LIB:FUNCTION", err, 1, true)
+      local _, err2, status2 = h.run("bpflua scripts/funccount.lua c:no_such_function_here")
+      assert.are.equal(1, status2)
+      assert.matches("no_such_function_here", err2, 1, true)
+    end)
+  end)
+end)
