@@ -83,9 +83,9 @@ local function read_value(self, buf, cpu)
   if self._value_is_number then
     return tonumber(p[0][0])
   end
-  local copy = self._LeafBox()
+  local copy = ffi.new(self.Leaf)
   ffi.copy(copy, p, ffi.sizeof(self.Leaf))
-  return copy[0]
+  return copy
 end
 
 local function value_out(self, buf)
@@ -141,9 +141,11 @@ local function key_out(self, box)
   if self._key_is_number then
     return tonumber(box[0])
   end
-  local copy = self._KeyBox()
-  copy[0] = box[0]
-  return copy[0]
+  -- A cdata of its own: box[0] would be a reference into the box, which does not keep the
+  -- box alive.
+  local copy = ffi.new(self.Key)
+  ffi.copy(copy, box, ffi.sizeof(self.Key))
+  return copy
 end
 
 -- for key, value in t:items() do ... end, in the kernel's iteration order.
@@ -193,9 +195,15 @@ end
 -- Deletes every entry (arrays cannot lose entries: use zero).
 function Table:clear()
   self:_check_open()
-  local key = self._KeyBox()
-  while lib.bpf_map_get_next_key(self.fd, nil, key) == 0 do
-    if lib.bpf_map_delete_elem(self.fd, key) ~= 0 then
+  -- The keys are taken first and then deleted: restarting from the first key after each
+  -- delete would never end while the probes keep inserting (syscount counting its own bpf()
+  -- calls, say). Entries inserted meanwhile stay, as in bcc.
+  local keys = {}
+  for k in self:keys() do
+    keys[#keys + 1] = k
+  end
+  for _, k in ipairs(keys) do
+    if lib.bpf_map_delete_elem(self.fd, self:_key_of(k)) ~= 0 and ffi.errno() ~= ENOENT then
       error(errno_message("clear", self.name), 2)
     end
   end
