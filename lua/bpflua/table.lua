@@ -71,10 +71,11 @@ function Table.new(owner, map)
     _batch_holder = setmetatable({}, {__mode = "v"}),
   }, Table)
   -- A per-CPU map reads and writes one value per possible CPU, each rounded up to 8 bytes.
-  self._ncpus = percpu_types[type_name] and lib.libbpf_num_possible_cpus() or 1
-  self._stride = self._ncpus > 1 and math.ceil(ffi.sizeof(self.Leaf) / 8) * 8 or ffi.sizeof(self.Leaf)
+  -- (On a one-CPU machine too: the rounding and the list do not depend on the count.)
+  self._percpu = percpu_types[type_name] == true
+  self._ncpus = self._percpu and lib.libbpf_num_possible_cpus() or 1
+  self._stride = self._percpu and math.ceil(ffi.sizeof(self.Leaf) / 8) * 8 or ffi.sizeof(self.Leaf)
   local leaf_box = ctypes.array_of(value_type.name, 1)
-  self._LeafBox = ffi.typeof(leaf_box)
   -- A pointer to a box of one value: p[0][0] is the value, whatever its type.
   self._LeafPtr = ffi.typeof((leaf_box:gsub("^([^%[]*)", "%1(*)", 1)))
   self._entry_bytes = self._stride * self._ncpus
@@ -105,13 +106,15 @@ local function read_value(self, buf, cpu)
   if self._value_is_number then
     return tonumber(p[0][0])
   end
-  local copy = self._LeafBox()
+  -- A cdata of the value type, not an element of a box: an element is a reference, which
+  -- does not keep its box alive once the caller holds it alone.
+  local copy = self.Leaf()
   ffi.copy(copy, p, ffi.sizeof(self.Leaf))
-  return copy[0]
+  return copy
 end
 
 local function value_out(self, buf)
-  if self._ncpus == 1 then
+  if not self._percpu then
     return read_value(self, buf, 0)
   end
   local per_cpu = {}
@@ -138,7 +141,7 @@ end
 function Table:set(key, value)
   self:_check_open()
   for cpu = 0, self._ncpus - 1 do
-    local v = type(value) == "table" and self._ncpus > 1 and value[cpu + 1] or value
+    local v = type(value) == "table" and self._percpu and value[cpu + 1] or value
     local p = ffi.cast(self._LeafPtr, self._values + cpu * self._stride)
     p[0][0] = type(v) == "table" and ffi.new(self.Leaf, v) or v
   end
@@ -159,14 +162,15 @@ function Table:delete(key)
   return true
 end
 
--- The key at keys[i] (an array of keys) as a Lua number or a cdata copy.
+-- The key at keys[i] (an array of keys) as a Lua number or a cdata copy (of the key type
+-- itself, as read_value makes them).
 local function key_at(self, keys, i)
   if self._key_is_number then
     return tonumber(keys[i])
   end
-  local copy = self._KeyBox()
-  copy[0] = keys[i]
-  return copy[0]
+  local copy = self.Key()
+  ffi.copy(copy, keys + i, ffi.sizeof(self.Key))
+  return copy
 end
 
 -- The table's batch for a pass over the map, unless a pass that has not ended holds it (a
