@@ -4,8 +4,8 @@
 -- values(), len() and clear() on this, and falls back to the one-by-one walk for map types
 -- the kernel cannot read in batches.
 --
--- A Batch is a cursor over one pass of a map: reader:fill() reads the next run of entries
--- into reader.keys / reader.values and returns how many it read (0 once the map is done).
+-- A Batch is a cursor over one pass of a map: batch:fill(read) reads the next run of entries
+-- into batch.keys / batch.values and returns how many it read (0 once the map is done).
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 

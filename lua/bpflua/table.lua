@@ -10,6 +10,7 @@
 --                 batch read sets it false too)
 --   t.batch_size  entries per batch read; doubles when a hash bucket does not fit
 --   t.read_calls  {lookup_batch = n, get_next_key = n}: the read commands issued so far
+--                 (lookup_batch counts both batch commands)
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 local batch = require("bpflua.batch")
@@ -21,6 +22,8 @@ local ENOENT = 2
 local BPF_ANY = 0
 
 local bytes_t = ffi.typeof("uint8_t[?]")
+local lookup_batch = lib.bpf_map_lookup_batch
+local lookup_and_delete_batch = lib.bpf_map_lookup_and_delete_batch
 
 -- What an iterator returns.
 local ITEMS, KEYS, VALUES = 1, 2, 3
@@ -196,7 +199,7 @@ local function first_batch(self, read)
   local b = take_batch(self)
   local n = b:fill(read)
   if n == nil then
-    if read == lib.bpf_map_lookup_batch then
+    if read == lookup_batch then
       self.use_batch = false
     end
     return nil
@@ -269,9 +272,9 @@ end
 
 local function iterate(self, what)
   self:_check_open()
-  local b, n = first_batch(self, lib.bpf_map_lookup_batch)
+  local b, n = first_batch(self, lookup_batch)
   if b then
-    return iterate_batches(self, b, n, lib.bpf_map_lookup_batch, what)
+    return iterate_batches(self, b, n, lookup_batch, what)
   end
   return iterate_one_by_one(self, what)
 end
@@ -295,23 +298,23 @@ end
 -- The kernel deletes a batch as it reads it: entries read but not iterated are gone too.
 function Table:items_lookup_and_delete_batch()
   self:_check_open()
-  local b, n = first_batch(self, lib.bpf_map_lookup_and_delete_batch)
+  local b, n = first_batch(self, lookup_and_delete_batch)
   if not b then
     error(string.format("table '%s' (%s) cannot be read and deleted in batches%s", self.name,
       self.type, self.use_batch and " by this kernel" or " (use_batch is false)"), 2)
   end
-  return iterate_batches(self, b, n, lib.bpf_map_lookup_and_delete_batch, ITEMS)
+  return iterate_batches(self, b, n, lookup_and_delete_batch, ITEMS)
 end
 
 -- The number of entries (for arrays, every slot counts).
 function Table:len()
   self:_check_open()
-  local b, n = first_batch(self, lib.bpf_map_lookup_batch)
+  local b, n = first_batch(self, lookup_batch)
   local total = 0
   if b then
     while n > 0 do
       total = total + n
-      n = b:fill(lib.bpf_map_lookup_batch)
+      n = b:fill(lookup_batch)
     end
     return total
   end
@@ -324,10 +327,10 @@ end
 -- Deletes every entry (arrays cannot lose entries: use zero).
 function Table:clear()
   self:_check_open()
-  local b, n = first_batch(self, lib.bpf_map_lookup_and_delete_batch)
+  local b, n = first_batch(self, lookup_and_delete_batch)
   if b then
     while n > 0 do
-      n = b:fill(lib.bpf_map_lookup_and_delete_batch)
+      n = b:fill(lookup_and_delete_batch)
     end
     return
   end
