@@ -74,7 +74,7 @@ try:
 except Exception as e:
     os.dup2(saved_stderr, 2)
     with open(os.path.join(tree, "bcc.log")) as f:
-        lines = [l.strip() for l in f if "error" in l]
+        lines = [l.strip() for l in f if l.strip() and "modprobe" not in l]
     shutil.rmtree(tree)
     unavailable("%s%s" % (e, ": " + lines[0] if lines else ""))
 os.dup2(saved_stderr, 2)
