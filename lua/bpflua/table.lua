@@ -2,14 +2,31 @@
 -- the object's BTF (bpflua/btf.lua); integer values come back as Lua numbers, others as
 -- cdata copies. Keys may be Lua numbers, Lua tables of fields ({pid = 1, comm = "x"}) or
 -- cdata. Per-CPU maps give a Lua list of one value per possible CPU.
+--
+-- Whole-table reads (items, keys, values, len, clear) go through the kernel's batch commands
+-- where the map type has them (bpflua/batch.lua), else walk the map one key at a time.
+-- Fields a caller may look at or set:
+--   t.use_batch   true; false forces the one-key-at-a-time walk (the kernel's refusal of a
+--                 batch read sets it false too)
+--   t.batch_size  entries per batch read; doubles when a hash bucket does not fit
+--   t.read_calls  {lookup_batch = n, get_next_key = n}: the read commands issued so far
+--                 (lookup_batch counts both batch commands)
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local batch = require("bpflua.batch")
 local btf_types = require("bpflua.btf")
 local ctypes = require("bpflua.ctypes")
 local histogram = require("bpflua.histogram")
 
 local ENOENT = 2
 local BPF_ANY = 0
+
+local bytes_t = ffi.typeof("uint8_t[?]")
+local lookup_batch = lib.bpf_map_lookup_batch
+local lookup_and_delete_batch = lib.bpf_map_lookup_and_delete_batch
+
+-- What an iterator returns.
+local ITEMS, KEYS, VALUES = 1, 2, 3
 
 local map_type_names = {
   [1] = "hash", [2] = "array", [5] = "percpu_hash", [6] = "percpu_array",
@@ -49,16 +66,25 @@ function Table.new(owner, map)
     _key_is_number = key_is_number,
     _value_is_number = value_is_number,
     _KeyBox = ffi.typeof(ctypes.array_of(key_type.name, 1)),
+    _KeyArray = ffi.typeof(ctypes.array_of(key_type.name, "?")),
+    use_batch = true,
+    read_calls = {lookup_batch = 0, get_next_key = 0},
+    -- Whoever reads with the table's own batch (see take_batch), held weakly: an iterator
+    -- left with break lets go of the batch when it is collected.
+    _batch_holder = setmetatable({}, {__mode = "v"}),
   }, Table)
   -- A per-CPU map reads and writes one value per possible CPU, each rounded up to 8 bytes.
-  self._ncpus = percpu_types[type_name] and lib.libbpf_num_possible_cpus() or 1
-  self._stride = self._ncpus > 1 and math.ceil(ffi.sizeof(self.Leaf) / 8) * 8 or ffi.sizeof(self.Leaf)
+  -- (On a one-CPU machine too: the rounding and the list do not depend on the count.)
+  self._percpu = percpu_types[type_name] == true
+  self._ncpus = self._percpu and lib.libbpf_num_possible_cpus() or 1
+  self._stride = self._percpu and math.ceil(ffi.sizeof(self.Leaf) / 8) * 8 or ffi.sizeof(self.Leaf)
   local leaf_box = ctypes.array_of(value_type.name, 1)
-  self._LeafBox = ffi.typeof(leaf_box)
   -- A pointer to a box of one value: p[0][0] is the value, whatever its type.
   self._LeafPtr = ffi.typeof((leaf_box:gsub("^([^%[]*)", "%1(*)", 1)))
-  self._values = ffi.new("uint8_t[?]", self._stride * self._ncpus)
+  self._entry_bytes = self._stride * self._ncpus
+  self._values = bytes_t(self._entry_bytes)
   self._key = self._KeyBox()
+  self.batch_size = batch.default_size(self)
   return self
 end
 
@@ -83,13 +109,15 @@ local function read_value(self, buf, cpu)
   if self._value_is_number then
     return tonumber(p[0][0])
   end
-  local copy = ffi.new(self.Leaf)
+  -- A cdata of the value type, not an element of a box: an element is a reference, which
+  -- does not keep its box alive once the caller holds it alone.
+  local copy = self.Leaf()
   ffi.copy(copy, p, ffi.sizeof(self.Leaf))
   return copy
 end
 
 local function value_out(self, buf)
-  if self._ncpus == 1 then
+  if not self._percpu then
     return read_value(self, buf, 0)
   end
   local per_cpu = {}
@@ -116,7 +144,7 @@ end
 function Table:set(key, value)
   self:_check_open()
   for cpu = 0, self._ncpus - 1 do
-    local v = type(value) == "table" and self._ncpus > 1 and value[cpu + 1] or value
+    local v = type(value) == "table" and self._percpu and value[cpu + 1] or value
     local p = ffi.cast(self._LeafPtr, self._values + cpu * self._stride)
     p[0][0] = type(v) == "table" and ffi.new(self.Leaf, v) or v
   end
@@ -137,67 +165,178 @@ function Table:delete(key)
   return true
 end
 
-local function key_out(self, box)
+-- The key at keys[i] (an array of keys) as a Lua number or a cdata copy (of the key type
+-- itself, as read_value makes them).
+local function key_at(self, keys, i)
   if self._key_is_number then
-    return tonumber(box[0])
+    return tonumber(keys[i])
   end
-  -- A cdata of its own: box[0] would be a reference into the box, which does not keep the
-  -- box alive.
-  local copy = ffi.new(self.Key)
-  ffi.copy(copy, box, ffi.sizeof(self.Key))
+  local copy = self.Key()
+  ffi.copy(copy, keys + i, ffi.sizeof(self.Key))
   return copy
 end
 
--- for key, value in t:items() do ... end, in the kernel's iteration order.
-function Table:items()
-  self:_check_open()
-  local key, values = self._KeyBox(), ffi.new("uint8_t[?]", self._stride * self._ncpus)
+-- The table's batch for a pass over the map, unless a pass that has not ended holds it (a
+-- loop over the table inside another, or one left with break and not yet collected): then a
+-- batch of the pass's own.
+local function take_batch(self)
+  if self._batch_holder[1] ~= nil then
+    return batch.new(self, self.batch_size)
+  end
+  if self._batch == nil or self._batch.size ~= self.batch_size then
+    self._batch = batch.new(self, self.batch_size)
+  end
+  self._batch:rewind()
+  return self._batch
+end
+
+-- A batch holding the first run of entries read with read, and their number; nil when the
+-- kernel has no batch reads for this map type (or use_batch is off).
+local function first_batch(self, read)
+  if not self.use_batch then
+    return nil
+  end
+  local b = take_batch(self)
+  local n = b:fill(read)
+  if n == nil then
+    if read == lookup_batch then
+      self.use_batch = false
+    end
+    return nil
+  end
+  return b, n
+end
+
+-- The iterator behind items/keys/values over batches: serves entries from the batch in hand
+-- and reads the next batch when it runs out.
+local function iterate_batches(self, b, n, read, what)
+  local i, finished = 0, false
+  local iterator
+  iterator = function()
+    if i == n then
+      if finished then
+        return nil
+      end
+      n, i = b:fill(read), 0
+      if n == 0 then
+        finished = true
+        if self._batch_holder[1] == iterator then
+          self._batch_holder[1] = nil
+        end
+        return nil
+      end
+    end
+    local at = i
+    i = i + 1
+    if what == KEYS then
+      return key_at(self, b.keys, at)
+    end
+    local value = value_out(self, b.values + at * self._entry_bytes)
+    if what == VALUES then
+      return value
+    end
+    return key_at(self, b.keys, at), value
+  end
+  if b == self._batch then
+    self._batch_holder[1] = iterator
+  end
+  return iterator
+end
+
+-- The iterator walking the map with get_next_key + lookup, two commands per entry.
+local function iterate_one_by_one(self, what)
+  local key, values = self._KeyBox(), bytes_t(self._entry_bytes)
   local first = true
   return function()
     while true do
       local prev = not first and key or nil
       first = false
+      self.read_calls.get_next_key = self.read_calls.get_next_key + 1
       if lib.bpf_map_get_next_key(self.fd, prev, key) ~= 0 then
         return nil
       end
       -- An entry deleted between the two calls is skipped.
       if lib.bpf_map_lookup_elem(self.fd, key, values) == 0 then
-        return key_out(self, key), value_out(self, values)
+        if what == KEYS then
+          return key_at(self, key, 0)
+        end
+        local value = value_out(self, values)
+        if what == VALUES then
+          return value
+        end
+        return key_at(self, key, 0), value
       end
     end
   end
 end
 
-function Table:keys()
-  local next_item = self:items()
-  return function()
-    return (next_item())
+local function iterate(self, what)
+  self:_check_open()
+  local b, n = first_batch(self, lookup_batch)
+  if b then
+    return iterate_batches(self, b, n, lookup_batch, what)
   end
+  return iterate_one_by_one(self, what)
+end
+
+-- for key, value in t:items() do ... end, in the kernel's iteration order. Keys and values
+-- are the caller's to keep (numbers, or cdata copies). Not a snapshot: entries the BPF side
+-- adds or deletes meanwhile may or may not show.
+function Table:items()
+  return iterate(self, ITEMS)
+end
+
+function Table:keys()
+  return iterate(self, KEYS)
 end
 
 function Table:values()
-  local next_item = self:items()
-  return function()
-    local _, v = next_item()
-    return v
+  return iterate(self, VALUES)
+end
+
+-- As items(), deleting each entry it reads (hash maps; as bcc's method of the same name).
+-- The kernel deletes a batch as it reads it: entries read but not iterated are gone too.
+function Table:items_lookup_and_delete_batch()
+  self:_check_open()
+  local b, n = first_batch(self, lookup_and_delete_batch)
+  if not b then
+    error(string.format("table '%s' (%s) cannot be read and deleted in batches%s", self.name,
+      self.type, self.use_batch and " by this kernel" or " (use_batch is false)"), 2)
   end
+  return iterate_batches(self, b, n, lookup_and_delete_batch, ITEMS)
 end
 
 -- The number of entries (for arrays, every slot counts).
 function Table:len()
-  local n = 0
-  for _ in self:keys() do
-    n = n + 1
+  self:_check_open()
+  local b, n = first_batch(self, lookup_batch)
+  local total = 0
+  if b then
+    while n > 0 do
+      total = total + n
+      n = b:fill(lookup_batch)
+    end
+    return total
   end
-  return n
+  for _ in iterate_one_by_one(self, KEYS) do
+    total = total + 1
+  end
+  return total
 end
 
 -- Deletes every entry (arrays cannot lose entries: use zero).
 function Table:clear()
   self:_check_open()
-  -- The keys are taken first and then deleted: restarting from the first key after each
-  -- delete would never end while the probes keep inserting (syscount counting its own bpf()
-  -- calls, say). Entries inserted meanwhile stay, as in bcc.
+  local b, n = first_batch(self, lookup_and_delete_batch)
+  if b then
+    while n > 0 do
+      n = b:fill(lookup_and_delete_batch)
+    end
+    return
+  end
+  -- Without batches the keys are taken first and then deleted: restarting from the first
+  -- key after each delete would never end while probes keep inserting (syscount counting
+  -- its own bpf() calls, say). Entries inserted meanwhile stay, as in bcc.
   local keys = {}
   for k in self:keys() do
     keys[#keys + 1] = k
