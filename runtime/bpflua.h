@@ -82,6 +82,52 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *obj,
 					const struct bpflua_attach_opts *opts, char **error);
 void bpflua_attachment_close(struct bpflua_attachment *a);
 
+/* A perf buffer's ring for one CPU (runtime/perf_output.c): the perf event's mapping is a
+ * metadata page (struct perf_event_mmap_page: data_head, data_tail) then the data pages. */
+struct bpflua_perf_ring {
+	int fd;                    /* the perf event, for poll/epoll */
+	int cpu;
+	int map_fd;                /* the ring's own handle on the BPF_PERF_OUTPUT map */
+	void *base;
+	size_t length;
+	size_t page_size;
+};
+/* page_cnt: data pages, a power of two. NULL and *error on failure (errno ENODEV: the CPU is
+ * offline). */
+struct bpflua_perf_ring *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt, char **error);
+void bpflua_perf_ring_close(struct bpflua_perf_ring *ring);
+
+/* Symbols by address, for BPF.ksym and b:sym (runtime/symbol_table.c, elf_symbols.c). */
+struct bpflua_symbol {
+	unsigned long long addr;   /* kernel address, or the ELF virtual address */
+	unsigned long long size;   /* 0 when unknown (kallsyms) */
+	const char *name;
+	const char *module;        /* kallsyms: the module, NULL for the kernel itself */
+};
+struct bpflua_load_segment {
+	unsigned long long offset, vaddr, filesz;
+};
+struct bpflua_symbol_table {
+	struct bpflua_symbol *symbols; /* sorted by addr */
+	int count;
+	struct bpflua_load_segment *segments; /* ELF: the PT_LOAD segments, to map file offsets */
+	int nsegments;
+	char **strings;
+	int nstrings;
+};
+struct bpflua_symbol_table *bpflua_kernel_symbols_load(char **error);
+/* The function symbols of .symtab and .dynsym. */
+struct bpflua_symbol_table *bpflua_elf_symbols_load(const char *path, char **error);
+void bpflua_symbol_table_free(struct bpflua_symbol_table *t);
+/* The index of the symbol holding addr (the nearest one below it when sizes are unknown),
+ * or -1. */
+int bpflua_symbol_lookup(const struct bpflua_symbol_table *t, unsigned long long addr);
+/* The first symbol named name, or -1. */
+int bpflua_symbol_find(const struct bpflua_symbol_table *t, const char *name);
+/* The virtual address that a file offset is loaded at, or -1 (all ones) if none. */
+unsigned long long bpflua_elf_offset_to_vaddr(const struct bpflua_symbol_table *t,
+					      unsigned long long offset);
+
 /* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
 int bpflua_check_privileges(char **error);
 

@@ -2,8 +2,9 @@
 // FFI declaration with the same layout.
 //
 // A struct used only by a local variable never reaches the object's BTF, so the type must
-// come from the source: the pointee of ringbuf_output's data argument, or the type that
-// ringbuf_reserve's result is assigned to, or else the type its size argument names.
+// come from the source: the pointee of the data argument of ringbuf_output or perf_submit,
+// or the type that ringbuf_reserve's result is assigned to, or else the type its size
+// argument names.
 
 #include "event_types.h"
 
@@ -115,12 +116,13 @@ std::string callee_name(const clang::CallExpr *call)
 	return ref ? ref->getDecl()->getNameAsString() : "";
 }
 
-// The ring a helper's first argument (&ring) names.
-std::string ring_name(const clang::CallExpr *call)
+// The ring a helper's argument (&ring) names: the first for the ring buffer helpers, the
+// second for bpf_perf_event_output(ctx, &map, flags, data, size).
+std::string ring_name(const clang::CallExpr *call, unsigned arg = 0)
 {
-	if (call->getNumArgs() < 1)
+	if (call->getNumArgs() <= arg)
 		return "";
-	const auto *addr = llvm::dyn_cast<clang::UnaryOperator>(strip(call->getArg(0)));
+	const auto *addr = llvm::dyn_cast<clang::UnaryOperator>(strip(call->getArg(arg)));
 	if (!addr || addr->getOpcode() != clang::UO_AddrOf)
 		return "";
 	const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(strip(addr->getSubExpr()));
@@ -170,6 +172,10 @@ public:
 			clang::QualType data = strip(call->getArg(1))->getType();
 			if (data->isPointerType())
 				note(ring_name(call), 0, data->getPointeeType());
+		} else if (callee == "bpf_perf_event_output" && call->getNumArgs() >= 5) {
+			clang::QualType data = strip(call->getArg(3))->getType();
+			if (data->isPointerType())
+				note(ring_name(call, 1), 0, data->getPointeeType());
 		} else if (callee == "bpf_ringbuf_reserve" && call->getNumArgs() >= 2) {
 			const auto *size = llvm::dyn_cast<clang::UnaryExprOrTypeTraitExpr>(
 				strip(call->getArg(1)));

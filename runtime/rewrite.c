@@ -41,7 +41,19 @@ static const struct method ringbuf_methods[] = {
 	{NULL, NULL},
 };
 
+static const struct method perf_output_methods[] = {
+	{"perf_submit", "bpflua_perf_submit"},
+	{NULL, NULL},
+};
+
+static const struct method stack_trace_methods[] = {
+	{"get_stackid", "bpflua_get_stackid"},
+	{NULL, NULL},
+};
+
 static const struct table_kind ringbuf_kind = {"BPF_RINGBUF_OUTPUT", ringbuf_methods};
+static const struct table_kind perf_output_kind = {"BPF_PERF_OUTPUT", perf_output_methods};
+static const struct table_kind stack_trace_kind = {"BPF_STACK_TRACE", stack_trace_methods};
 static const struct table_kind hash_kind = {"BPF_HASH", key_value_methods};
 static const struct table_kind array_kind = {"BPF_ARRAY", key_value_methods};
 static const struct table_kind histogram_kind = {"BPF_HISTOGRAM", key_value_methods};
@@ -65,6 +77,8 @@ static const struct declaration_macro declaration_macros[] = {
 	{"BPF_LRU_HASH", 0, &lru_hash_kind},
 	{"BPF_TABLE", 3, &table_kind},
 	{"BPF_RINGBUF_OUTPUT", 0, &ringbuf_kind},
+	{"BPF_PERF_OUTPUT", 0, &perf_output_kind},
+	{"BPF_STACK_TRACE", 0, &stack_trace_kind},
 	{NULL, 0, NULL},
 };
 

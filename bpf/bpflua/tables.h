@@ -150,6 +150,43 @@
 #define bpflua_ringbuf_discard(ring, data, flags) bpf_ringbuf_discard(data, flags)
 #define bpflua_ringbuf_query(ring, flag) bpf_ringbuf_query(&(ring), flag)
 
+/* ---- Perf buffers ------------------------------------------------------------------------- */
+
+/* BPF_PERF_OUTPUT(name): a perf event array with a slot per CPU (libbpf sizes a zero
+ * max_entries to the number of possible CPUs); Lua puts a BPF output event in each slot.
+ * perf_submit writes to the slot of the CPU it runs on, as bcc's does. */
+#define BPF_PERF_OUTPUT(_name) \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); \
+		__type(key, int); \
+		__type(value, u32); \
+	} _name SEC(".maps")
+
+#define bpflua_perf_submit(map, ctx, data, size) \
+	bpf_perf_event_output(ctx, &(map), BPF_F_CURRENT_CPU, data, size)
+
+/* ---- Stack traces ------------------------------------------------------------------------- */
+
+/* bcc's layout of a stack: up to PERF_MAX_STACK_DEPTH return addresses, zero after the last. */
+#ifndef BPFLUA_MAX_STACK_DEPTH
+#define BPFLUA_MAX_STACK_DEPTH 127
+#endif
+struct bpf_stacktrace {
+	u64 ip[BPFLUA_MAX_STACK_DEPTH];
+};
+
+#define BPF_STACK_TRACE(_name, _max_entries) \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_STACK_TRACE); \
+		__type(key, u32); \
+		__type(value, struct bpf_stacktrace); \
+		__uint(max_entries, _max_entries); \
+	} _name SEC(".maps")
+
+/* A negative result is an error (-EEXIST for a hash collision without BPF_F_REUSE_STACKID,
+ * -EFAULT for no stack), as with bcc. */
+#define bpflua_get_stackid(map, ctx, flags) bpf_get_stackid(ctx, &(map), flags)
+
 /* ---- Program declarations ---------------------------------------------------------------- */
 
 /* The argument struct is generated from the tracepoint's tracefs format (runtime/tracefs.c). */

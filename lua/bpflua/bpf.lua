@@ -9,11 +9,14 @@ local lib = require("bpflua.cdefs")
 local config = require("bpflua.config")
 local Table = require("bpflua.table")
 local ringbuf = require("bpflua.ringbuf")
+local perfbuf = require("bpflua.perfbuf")
+local StackTrace = require("bpflua.stack_trace")
+local symbols = require("bpflua.symbols")
 local ctypes = require("bpflua.ctypes")
 local attach = require("bpflua.attach")
 local trace_pipe = require("bpflua.trace_pipe")
 
-local MAP_TYPE_RINGBUF = 27
+local MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_STACK_TRACE, MAP_TYPE_RINGBUF = 4, 7, 27
 
 local BPF = {}
 
@@ -134,6 +137,10 @@ function object_methods:cleanup()
     self._poller:close()
     self._poller = nil
   end
+  if self._perf_poller_instance then
+    self._perf_poller_instance:close()
+    self._perf_poller_instance = nil
+  end
   if handle ~= nil then
     ffi.gc(handle, nil)
     lib.bpflua_object_close(handle)
@@ -160,8 +167,13 @@ function object_methods:get_table(name)
     error(string.format("no table named '%s' in %s (it has: %s)", tostring(name),
       self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"), 2)
   end
-  if lib.bpf_map__type(map) == MAP_TYPE_RINGBUF then
+  local map_type = lib.bpf_map__type(map)
+  if map_type == MAP_TYPE_RINGBUF then
     t = ringbuf.RingBuf.new(self, map, self._events[name])
+  elseif map_type == MAP_TYPE_PERF_EVENT_ARRAY then
+    t = perfbuf.PerfBuf.new(self, map, self._events[name])
+  elseif map_type == MAP_TYPE_STACK_TRACE then
+    t = StackTrace.new(self, map)
   else
     t = Table.new(self, map)
   end
@@ -209,6 +221,39 @@ function object_methods:ring_buffer_consume()
   return self._poller:consume()
 end
 
+function object_methods:_perf_poller()
+  if not self._perf_poller_instance then
+    self._perf_poller_instance = perfbuf.Poller.new()
+  end
+  return self._perf_poller_instance
+end
+
+-- Waits up to timeout_ms (forever when omitted) for samples in any perf buffer opened with
+-- open_perf_buffer, calls their callbacks, and returns how many samples it consumed.
+function object_methods:perf_buffer_poll(timeout_ms)
+  if not self._perf_poller_instance then
+    error("perf_buffer_poll: no perf buffer is open; call b[\"name\"]:open_perf_buffer(fn) first", 2)
+  end
+  return self._perf_poller_instance:poll(timeout_ms)
+end
+
+-- Consumes what every open perf buffer holds, without waiting; returns the number of samples.
+function object_methods:perf_buffer_consume()
+  if not self._perf_poller_instance then
+    error("perf_buffer_consume: no perf buffer is open; call b[\"name\"]:open_perf_buffer(fn) first", 2)
+  end
+  return self._perf_poller_instance:consume()
+end
+
+-- b:sym(addr, pid[, show_module[, show_offset]]): as BPF.sym.
+function object_methods:sym(addr, pid, show_module, show_offset)
+  return symbols.sym(addr, pid, show_module, show_offset)
+end
+
+function object_methods:ksym(addr, show_module, show_offset)
+  return symbols.ksym(addr, show_module, show_offset)
+end
+
 -- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).
 function object_methods:num_attached()
   return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
@@ -250,6 +295,10 @@ object_mt.__tostring = function(self)
   return string.format("<BPF object from %s: %d probes attached, tables: %s>", self._source_name,
     self:num_attached(), table.concat(self:table_names(), ", "))
 end
+
+BPF.ksym = symbols.ksym
+BPF.ksymname = symbols.ksymname
+BPF.sym = symbols.sym
 
 -- Sleeps for seconds; Ctrl-C in the bpflua host ends it with an "interrupted" error.
 function BPF.sleep(seconds)

@@ -63,6 +63,42 @@ int bpflua_interrupted(void);
 void bpflua_set_interrupted(int value);
 int bpflua_sleep(double seconds);
 
+struct bpflua_perf_ring {
+  int fd;
+  int cpu;
+  int map_fd;
+  void *base;
+  size_t length;
+  size_t page_size;
+};
+struct bpflua_perf_ring *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt, char **error);
+void bpflua_perf_ring_close(struct bpflua_perf_ring *ring);
+
+struct bpflua_symbol {
+  unsigned long long addr;
+  unsigned long long size;
+  const char *name;
+  const char *module;
+};
+struct bpflua_load_segment {
+  unsigned long long offset, vaddr, filesz;
+};
+struct bpflua_symbol_table {
+  struct bpflua_symbol *symbols;
+  int count;
+  struct bpflua_load_segment *segments;
+  int nsegments;
+  char **strings;
+  int nstrings;
+};
+struct bpflua_symbol_table *bpflua_kernel_symbols_load(char **error);
+struct bpflua_symbol_table *bpflua_elf_symbols_load(const char *path, char **error);
+void bpflua_symbol_table_free(struct bpflua_symbol_table *t);
+int bpflua_symbol_lookup(const struct bpflua_symbol_table *t, unsigned long long addr);
+int bpflua_symbol_find(const struct bpflua_symbol_table *t, const char *name);
+unsigned long long bpflua_elf_offset_to_vaddr(const struct bpflua_symbol_table *t,
+                                              unsigned long long offset);
+
 struct btf_type {
   uint32_t name_off;
   uint32_t info;

@@ -238,7 +238,12 @@ local function consume_ring(ring)
   end
 end
 
+RingBuf._consume = consume_ring
+
 -- ---- The rings of one BPF object ---------------------------------------------------------
+
+-- A poller watches rings with epoll and consumes them: ring buffers here, and the per-CPU
+-- rings of perf buffers (perfbuf.lua), which have the same fd, name, _consume and _unmap.
 
 local Poller = {}
 Poller.__index = Poller
@@ -262,7 +267,7 @@ function Poller:add(ring)
   end
   local ev = ffi.new("struct bpflua_epoll_event", {events = EPOLLIN, data = #self.rings})
   if ffi.C.epoll_ctl(self.epfd, EPOLL_CTL_ADD, ring.fd, ev) ~= 0 then
-    error("cannot watch ring buffer '" .. ring.name .. "': " .. errno_text(), 3)
+    error("cannot watch '" .. ring.name .. "': " .. errno_text(), 3)
   end
   self.rings[#self.rings + 1] = ring
 end
@@ -271,7 +276,7 @@ end
 function Poller:consume()
   local total = 0
   for i = 1, #self.rings do
-    local n, stop = consume_ring(self.rings[i])
+    local n, stop = self.rings[i]:_consume()
     total = total + n
     if stop then
       break
@@ -290,7 +295,7 @@ function Poller:poll(timeout_ms)
       error("interrupted", 3)
     end
     if ffi.errno() ~= EINTR then
-      error("ring_buffer_poll: epoll_wait failed: " .. errno_text(), 3)
+      error("poll: epoll_wait failed: " .. errno_text(), 3)
     end
   end
   return self:consume()

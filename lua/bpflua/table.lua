@@ -30,7 +30,8 @@ local ITEMS, KEYS, VALUES = 1, 2, 3
 
 local map_type_names = {
   [1] = "hash", [2] = "array", [5] = "percpu_hash", [6] = "percpu_array",
-  [9] = "lru_hash", [10] = "lru_percpu_hash", [27] = "ringbuf",
+  [4] = "perf_event_array", [7] = "stack_trace", [9] = "lru_hash", [10] = "lru_percpu_hash",
+  [27] = "ringbuf",
 }
 local percpu_types = {percpu_hash = true, percpu_array = true, lru_percpu_hash = true}
 

@@ -1,0 +1,163 @@
+-- Addresses to names, as bcc's BPF.ksym, BPF.ksymname and BPF.sym: kernel addresses through
+-- /proc/kallsyms, user addresses through the process's /proc/PID/maps (cached per pid) and
+-- the symbol tables of the mapped ELF files (cached per file, read with libelf).
+local ffi = require("ffi")
+local lib = require("bpflua.cdefs")
+
+local M = {}
+
+local char_ptr_ptr = ffi.typeof("char *[1]")
+local NO_ADDRESS = ffi.new("unsigned long long", -1)
+
+-- A symbol table from loader(path, err), freed when collected; nil and the message if the
+-- file has none to give.
+local function load_table(loader, path)
+  local err = char_ptr_ptr()
+  local t = loader(path, err)
+  if t == nil then
+    local message = err[0] ~= nil and ffi.string(err[0]) or "cannot read symbols"
+    lib.bpflua_free(err[0])
+    return nil, message
+  end
+  return ffi.gc(t, lib.bpflua_symbol_table_free)
+end
+
+-- name, name+0x1f, name [module], as bcc formats them.
+local function describe(symbol, addr, show_module, show_offset, module)
+  local text = ffi.string(symbol.name)
+  if show_offset then
+    text = text .. string.format("+0x%x", tonumber(addr - symbol.addr))
+  end
+  if show_module then
+    text = text .. " [" .. module .. "]"
+  end
+  return text
+end
+
+-- ---- Kernel ---------------------------------------------------------------------------
+
+local kernel_table
+
+local function kernel_symbols()
+  if not kernel_table then
+    local err = char_ptr_ptr()
+    local t = lib.bpflua_kernel_symbols_load(err)
+    if t == nil then
+      local message = ffi.string(err[0])
+      lib.bpflua_free(err[0])
+      error(message, 3)
+    end
+    kernel_table = ffi.gc(t, lib.bpflua_symbol_table_free)
+  end
+  return kernel_table
+end
+
+-- The kernel function holding addr (a number or a uint64_t cdata, as walk() gives), or
+-- "[unknown]".
+function M.ksym(addr, show_module, show_offset)
+  local t = kernel_symbols()
+  addr = ffi.cast("unsigned long long", addr)
+  local i = lib.bpflua_symbol_lookup(t, addr)
+  if i < 0 then
+    return "[unknown]"
+  end
+  local s = t.symbols[i]
+  return describe(s, addr, show_module, show_offset, s.module ~= nil and ffi.string(s.module) or "kernel")
+end
+
+-- The address of a kernel symbol as a uint64_t cdata, or -1 when there is none.
+function M.ksymname(name)
+  local t = kernel_symbols()
+  local i = lib.bpflua_symbol_find(t, name)
+  if i < 0 then
+    return -1
+  end
+  return t.symbols[i].addr
+end
+
+-- ---- User space -------------------------------------------------------------------------
+
+local elf_tables = {}   -- path -> symbol table, or false when it cannot be read
+local process_maps = {} -- pid -> executable mappings sorted by start
+
+local function read_maps(pid)
+  local f = io.open("/proc/" .. pid .. "/maps")
+  if not f then
+    return nil
+  end
+  local maps = {}
+  for line in f:lines() do
+    local start, stop, perms, offset, path = line:match("^(%x+)%-(%x+) (%S+) (%x+) %S+ %d+%s+(/.*)$")
+    if start and perms:find("x", 1, true) then
+      maps[#maps + 1] = {start = tonumber(start, 16), stop = tonumber(stop, 16),
+                         offset = tonumber(offset, 16), path = path}
+    end
+  end
+  f:close()
+  table.sort(maps, function(a, b) return a.start < b.start end)
+  return maps
+end
+
+local function find_mapping(maps, addr)
+  for _, m in ipairs(maps) do
+    if addr >= m.start and addr < m.stop then
+      return m
+    end
+  end
+end
+
+local function elf_symbols(pid, path)
+  local t = elf_tables[path]
+  if t == nil then
+    -- The file as the process sees it, which differs from ours inside a container.
+    local in_root = "/proc/" .. pid .. "/root" .. path
+    local readable = io.open(in_root)
+    if readable then
+      readable:close()
+    end
+    t = load_table(lib.bpflua_elf_symbols_load, readable and in_root or path)
+    elf_tables[path] = t or false
+  end
+  return t or nil
+end
+
+-- The function of process pid holding the user-space addr, or "[unknown]"; a negative pid
+-- means a kernel address. A mapping not yet cached (a library loaded since) re-reads the
+-- process's maps once.
+function M.sym(addr, pid, show_module, show_offset)
+  if not pid or pid < 0 then
+    return M.ksym(addr, show_module, show_offset)
+  end
+  addr = tonumber(addr)
+  local maps = process_maps[pid]
+  local m = maps and find_mapping(maps, addr)
+  if not m then
+    maps = read_maps(pid)
+    process_maps[pid] = maps
+    m = maps and find_mapping(maps, addr)
+  end
+  if not m then
+    return "[unknown]"
+  end
+  local t = elf_symbols(pid, m.path)
+  if not t then
+    return "[unknown]"
+  end
+  local vaddr = lib.bpflua_elf_offset_to_vaddr(t, addr - m.start + m.offset)
+  local i = vaddr ~= NO_ADDRESS and lib.bpflua_symbol_lookup(t, vaddr) or -1
+  if i < 0 then
+    return "[unknown]"
+  end
+  return describe(t.symbols[i], vaddr, show_module, show_offset, m.path)
+end
+
+-- Forgets what is cached about a process (its maps), or about every process.
+function M.forget(pid)
+  if pid then
+    process_maps[pid] = nil
+  else
+    process_maps = {}
+  end
+end
+
+return M

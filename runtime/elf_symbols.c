@@ -1,0 +1,97 @@
+/* The function symbols of an ELF file (executable or shared library) with libelf, and its
+ * loadable segments, so that an address in a process can be turned into a symbol: the
+ * address's offset in the mapped file, then the virtual address that offset loads at. */
+#define _GNU_SOURCE
+#include "symbol_table.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int add_section_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr,
+			       struct symbol_table_builder *b)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	if (!data || shdr->sh_entsize == 0)
+		return 0;
+	size_t n = shdr->sh_size / shdr->sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		if (!gelf_getsym(data, (int)i, &sym))
+			continue;
+		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
+			continue;
+		if (sym.st_value == 0 || sym.st_shndx == SHN_UNDEF)
+			continue;
+		const char *name = elf_strptr(elf, shdr->sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		if (symbol_table_add(b, sym.st_value, sym.st_size, name, NULL) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_segments(Elf *elf, struct bpflua_symbol_table *t)
+{
+	size_t n;
+	if (elf_getphdrnum(elf, &n) != 0)
+		return 0;
+	t->segments = calloc(n ? n : 1, sizeof(*t->segments));
+	if (!t->segments)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr phdr;
+		if (!gelf_getphdr(elf, (int)i, &phdr) || phdr.p_type != PT_LOAD)
+			continue;
+		t->segments[t->nsegments++] = (struct bpflua_load_segment){
+			phdr.p_offset, phdr.p_vaddr, phdr.p_filesz};
+	}
+	return 0;
+}
+
+struct bpflua_symbol_table *bpflua_elf_symbols_load(const char *path, char **error)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		*error = str_printf("libelf: %s", elf_errmsg(-1));
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*error = str_printf("cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		*error = str_printf("%s is not an ELF file", path);
+		if (elf)
+			elf_end(elf);
+		close(fd);
+		return NULL;
+	}
+	struct symbol_table_builder b = {0};
+	int err = 0;
+	Elf_Scn *scn = NULL;
+	while (!err && (scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		if (gelf_getshdr(scn, &shdr) && (shdr.sh_type == SHT_SYMTAB || shdr.sh_type == SHT_DYNSYM))
+			err = add_section_symbols(elf, scn, &shdr, &b);
+	}
+	struct bpflua_symbol_table *t = err ? NULL : symbol_table_finish(&b);
+	if (t && add_segments(elf, t) < 0) {
+		bpflua_symbol_table_free(t);
+		t = NULL;
+	}
+	elf_end(elf);
+	close(fd);
+	if (!t) {
+		symbol_table_builder_free(&b);
+		*error = str_printf("out of memory reading the symbols of %s", path);
+	}
+	return t;
+}
