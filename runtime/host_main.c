@@ -47,10 +47,11 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	lua_sethook(L, NULL, 0, 0);
+	alarm(0); /* Lua has control again: the script may take its time to finish (a report) */
 	luaL_error(L, "interrupted");
 }
 
-/* Code that the JIT compiled into a loop never reaches a hook. If the script has not stopped
+/* Code that the JIT compiled into a loop never reaches a hook. If the hook has not run
  * within the grace period (or Ctrl-C comes again), the process ends at once: every BPF
  * program, map and link it holds is owned by a file descriptor, so the kernel detaches and
  * frees them as the process exits. */

@@ -127,7 +127,9 @@ static void emit_member(FILE *out, const struct field *f, char *name, size_t nam
 
 	if (!strncmp(type, "__data_loc", 10)) {
 		/* As bcc: the 32-bit (length << 16 | offset) descriptor of a dynamic array. */
-		snprintf(name, namelen, "data_loc_%s", start);
+		char field_name[128];
+		snprintf(field_name, sizeof(field_name), "%s", name);
+		snprintf(name, namelen, "data_loc_%.100s", field_name);
 		fprintf(out, "\tu32 %s;\n", name);
 	} else if (is_array) {
 		int numeric = 1;

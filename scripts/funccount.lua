@@ -39,20 +39,4 @@ end
 
 io.stdout:setvbuf("line")
 print("Tracing " .. #opts .. " functions... Ctrl-C to end.")
-local elapsed = 0
-local ok, err = pcall(function()
-  while not opts.duration or elapsed < opts.duration do
-    local step = opts.interval or 1
-    BPF.sleep(step)
-    elapsed = elapsed + step
-    if opts.interval then
-      report()
-    end
-  end
-end)
-if not opts.interval then
-  report()
-end
-if not ok and not tostring(err):find("interrupted", 1, true) then
-  error(err, 0)
-end
+require("bpflua.intervals").run{interval = opts.interval, duration = opts.duration, report = report}

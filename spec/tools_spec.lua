@@ -185,4 +185,80 @@ describe("tools", function()
       assert.matches("no_such_function_here", err2, 1, true)
     end)
   end)
+
+  describe("hello_perf_output.lua", function()
+    it("says hello through a perf buffer for every fork, with the parent's pid", function()
+      local text, status = h.run_script("bpflua scripts/hello_perf_output.lua", "MESSAGE",
+        "sh -c 'echo $$ > " .. marker .. "-pid; /bin/true; /bin/true'")
+      assert.are.equal(130, status, text)
+      local pid = io.open(marker .. "-pid"):read("*l")
+      os.remove(marker .. "-pid")
+      assert.matches("TIME(s)            COMM             PID    MESSAGE", text, 1, true)
+      local _, forks = text:gsub("%d+%.%d+ +sh +" .. pid .. " +Hello, perf_output!", "")
+      assert.are.equal(2, forks, text)
+    end)
+  end)
+
+  describe("runqlat.lua", function()
+    -- Two busy processes on one CPU wait for each other in its run queue.
+    local busy = "taskset -c 0 sh -c 'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done'"
+
+    it("prints run queue latency as a log2 histogram in bcc's layout", function()
+      local out, err, status = h.run(busy .. " & " .. busy .. " & bpflua scripts/runqlat.lua -d 2; wait")
+      assert.are.equal(0, status, err)
+      assert.matches("Tracing run queue latency... Hit Ctrl-C to end.", out, 1, true)
+      assert.matches("     usecs               : count     distribution\n", out, 1, true)
+      local total = 0
+      for low, high, count, bar in out:gmatch("\n +(%d+) %-> (%d+) +: (%d+) +|([* ]+)|") do
+        assert.are.equal(40, #bar)
+        assert.are.equal(tonumber(low) == 0 and 1 or tonumber(low) * 2 - 1, tonumber(high))
+        total = total + tonumber(count)
+      end
+      assert.is_true(total > 10, out)
+    end)
+
+    it("-m -P -p prints one millisecond histogram for the one process", function()
+      local text, status = h.run_script(gated(fifo, busy:gsub("^taskset %-c 0 ", "")) ..
+        "taskset -c 0 bpflua scripts/runqlat.lua -m -P -p $wp", "Tracing",
+        "echo go > " .. fifo .. "; " .. busy .. "; sleep 0.5")
+      assert.are.equal(130, status, text)
+      local wp = gated_pid(fifo)
+      local _, sections = text:gsub("\npid = (%d+)\n", "")
+      assert.are.equal(1, sections, text)
+      assert.matches("\npid = " .. wp .. "\n     msecs               : count     distribution\n", text, 1, true)
+    end)
+  end)
+
+  describe("profile.lua", function()
+    -- A process that spends its time in getpid(): libc in user space, the syscall path in
+    -- the kernel.
+    local spinner = "luajit -e \"local ffi = require('ffi'); ffi.cdef('int getpid(void);'); " ..
+      "local t = os.time() + 3; while os.time() < t do for i = 1, 1000 do ffi.C.getpid() end end\""
+
+    it("-f prints folded stacks of one process with user and kernel frames named", function()
+      local out, err, status = h.run(gated(fifo, spinner) ..
+        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -f -F 199 -p $wp -d 2")
+      assert.are.equal(0, status, err)
+      local samples, kernel, libc = 0, false, false
+      for line in out:gmatch("[^\n]+") do
+        local stack, count = line:match("^(.+) (%d+)$")
+        assert.is_truthy(stack, line)
+        assert.matches("^luajit;", stack)
+        samples = samples + tonumber(count)
+        kernel = kernel or stack:find("entry_SYSCALL_64_after_hwframe_[k]", 1, true) ~= nil
+        libc = libc or stack:find(";getpid;", 1, true) ~= nil or stack:find(";getpid$") ~= nil
+      end
+      assert.is_true(samples >= 100, out)
+      assert.is_true(kernel, "no kernel syscall frames in:\n" .. out)
+      assert.is_true(libc, "no user frame in libc's getpid in:\n" .. out)
+    end)
+
+    it("prints bcc's multi-line stacks by default", function()
+      local out, err, status = h.run(gated(fifo, spinner) ..
+        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -K -F 99 -p $wp -d 2")
+      assert.are.equal(0, status, err)
+      assert.matches("Sampling at 99 Hertz of PID %d+ by kernel stack for 2 secs%.%.%. Hit Ctrl%-C to end%.", out)
+      assert.matches("\n    entry_SYSCALL_64_after_hwframe\n    %-                luajit %(%d+%)\n        %d+\n", out)
+    end)
+  end)
 end)
