@@ -133,6 +133,9 @@ describe("attach calls", function()
     assert.is_string(flags)
     assert.is_true(ts > 0)
     b:cleanup()
+    -- The kernel allows one reader of the pipe: cleanup lets another process have it.
+    local out, err, status = h.run("timeout 0.3 cat /sys/kernel/tracing/trace_pipe")
+    assert.are.equal(124, status, err)
   end)
 
   it("says exactly why kprobes cannot attach on a kernel without them", function()

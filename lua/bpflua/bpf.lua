@@ -133,6 +133,7 @@ end
 function object_methods:cleanup()
   local handle = self._handle
   attach.detach_all(self)
+  trace_pipe.remove_reader(self)
   if self._poller then
     self._poller:close()
     self._poller = nil
@@ -265,14 +266,17 @@ end
 
 -- The trace pipe, where bpf_trace_printk() writes (shared by every BPF object, as in bcc).
 function object_methods:trace_readline(nonblocking)
+  trace_pipe.add_reader(self)
   return trace_pipe.readline(nonblocking)
 end
 
 function object_methods:trace_fields(nonblocking)
+  trace_pipe.add_reader(self)
   return trace_pipe.next_fields(nonblocking)
 end
 
 function object_methods:trace_print(fmt)
+  trace_pipe.add_reader(self)
   return trace_pipe.print(fmt)
 end
 

@@ -17,8 +17,12 @@ local ENOENT, EINTR, POLLIN = 2, 4, 1
 local M = {}
 
 local fd, pending = -1, ""
+local fd_owner -- closes fd when this module is collected (a reload), if close() did not
+local readers = setmetatable({}, {__mode = "k"})
 local buf = ffi.new("char[4096]")
 local pollfd = ffi.new("struct bpflua_pollfd[1]")
+
+local EBUSY = 16
 
 local function open_pipe()
   if fd >= 0 then
@@ -31,13 +35,33 @@ local function open_pipe()
     local path = dir .. "/trace_pipe"
     fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
     if fd >= 0 then
+      fd_owner = ffi.gc(ffi.new("int[1]", fd), function(box) ffi.C.close(box[0]) end)
       return
     end
     if not failure or ffi.errno() ~= ENOENT then
       failure = path .. ": " .. ffi.string(lib.strerror(ffi.errno()))
+      if ffi.errno() == EBUSY then
+        failure = failure .. " (another process is reading it; the kernel allows one reader)"
+      end
     end
   end
   error("cannot open the trace pipe " .. failure, 3)
+end
+
+-- The pipe stays open while a BPF object that read it is alive, so that no line is lost
+-- between reads, and is closed when the last one is cleaned up: the kernel lets only one
+-- process at a time read it.
+function M.add_reader(object)
+  readers[object] = true
+end
+
+function M.remove_reader(object)
+  readers[object] = nil
+  if next(readers) == nil and fd >= 0 then
+    ffi.gc(fd_owner, nil)
+    ffi.C.close(fd)
+    fd, fd_owner, pending = -1, nil, ""
+  end
 end
 
 -- The next line of the trace pipe without its newline; waits for one unless nonblocking,
