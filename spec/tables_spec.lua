@@ -63,6 +63,70 @@ describe("tables", function()
     b:cleanup()
   end)
 
+  it("insert, delete, increment by n, lookup and update from C", function()
+    -- who carries the key in its low byte and the value above it.
+    local b = probe([[
+      BPF_TABLE("hash", u32, u64, kv, 64);
+    ]], [[
+      u32 k = args->who & 0xff;
+      u64 v = args->who >> 8;
+      if (args->which == 1) {
+        kv.insert(&k, &v);               /* only when the key is new */
+      } else if (args->which == 2) {
+        kv.delete(&k);
+      } else if (args->which == 3) {
+        kv.increment(k, 10);
+      } else if (args->which == 4) {
+        u64 *p = kv.lookup(&k);
+        if (p) { u64 n = *p + 1000; kv.update(&k, &n); }
+      }
+    ]])
+    local kv = b["kv"]
+    h.getpriority(7 + 256 * 1, 1)
+    h.getpriority(7 + 256 * 2, 1)
+    assert.are.equal(1, kv:get(7))
+    h.getpriority(7, 3)
+    assert.are.equal(11, kv:get(7))
+    h.getpriority(8, 3)                  -- increment inserts a missing key with n
+    assert.are.equal(10, kv:get(8))
+    h.getpriority(7, 4)
+    assert.are.equal(1011, kv:get(7))
+    h.getpriority(7, 2)
+    assert.is_nil(kv:get(7))
+    assert.are.equal(1, kv:len())
+    b:cleanup()
+  end)
+
+  it("keep an LRU hash within its size, the newest keys kept", function()
+    local b = probe([[BPF_LRU_HASH(recent, u32, u64, 16);]], [[
+      u32 k = args->who;
+      u64 v = k * 2;
+      recent.update(&k, &v);
+    ]])
+    for k = 1, 200 do
+      h.getpriority(k)
+    end
+    local recent = b["recent"]
+    assert.is_true(recent:len() <= 16, "len " .. recent:len())
+    assert.are.equal(400, recent:get(200))
+    assert.are.equal("lru_hash", recent.type)
+    b:cleanup()
+  end)
+
+  it("count per CPU in a BPF_PERCPU_HASH, summed in Lua", function()
+    local b = probe([[BPF_PERCPU_HASH(calls, u32, u64);]], [[
+      u32 k = args->which;
+      calls.increment(k);
+    ]])
+    for _ = 1, 25 do
+      h.getpriority(1, 5)
+    end
+    local calls = b["calls"]
+    assert.are.equal(25, calls:sum(5))
+    assert.are.equal(require("bpflua.cdefs").libbpf_num_possible_cpus(), #calls:get(5))
+    b:cleanup()
+  end)
+
   it("iterate keys and values", function()
     local b = probe("BPF_HASH(by_who, u32, u64);", "by_who.increment(args->who);")
     for _, who in ipairs({3, 4, 4}) do
