@@ -13,7 +13,7 @@
 local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
-local ctypes = require("bpflua.ctypes")
+local event_view = require("bpflua.event_view")
 local Poller = require("bpflua.ringbuf").Poller
 
 local band = bit.band
@@ -203,41 +203,7 @@ function PerfBuf:lost()
   return self._lost
 end
 
--- data as a pointer to the event struct the BPF source passes to perf_submit. The pointer,
--- like data, is valid only during the callback; use events:copy(data) to keep an event.
-function PerfBuf:event(data)
-  local pointer = self._event_pointer
-  if not pointer then
-    self:_resolve_event_type()
-    pointer = self._event_pointer
-  end
-  return ffi.cast(pointer, data)
-end
-
--- A copy of the event at data that outlives the callback.
-function PerfBuf:copy(data)
-  self:_resolve_event_type()
-  local value = self._event_value()
-  ffi.copy(value, data, ffi.sizeof(value))
-  return value
-end
-
-function PerfBuf:event_type()
-  self:_resolve_event_type()
-  return self._event_value
-end
-
-function PerfBuf:_resolve_event_type()
-  if self._event_pointer then
-    return
-  end
-  if not self._event_info then
-    error("perf buffer '" .. self.name .. "': no event type is known, because the BPF source " ..
-      "never passes a typed pointer to " .. self.name .. ".perf_submit(); ffi.cast data to " ..
-      "your own ffi.cdef type", 3)
-  end
-  self._event_value, self._event_pointer = ctypes.event_ctypes(self.name, self._event_info)
-end
+event_view.install(PerfBuf, "perf buffer", function(name) return name .. ".perf_submit()" end)
 
 function PerfBuf:__tostring()
   return string.format("<BPF perf buffer '%s'%s%s>", self.name,

@@ -16,7 +16,7 @@
 local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
-local ctypes = require("bpflua.ctypes")
+local event_view = require("bpflua.event_view")
 
 local band = bit.band
 
@@ -124,42 +124,9 @@ function RingBuf:open_ring_buffer(fn, ctx)
   self._owner:_ring_poller():add(self)
 end
 
--- data as a pointer to the event struct the BPF source writes to this ring. The pointer,
--- like data, is valid only during the callback; use events:copy(data) to keep an event.
-function RingBuf:event(data)
-  local pointer = self._event_pointer
-  if not pointer then
-    self:_resolve_event_type()
-    pointer = self._event_pointer
-  end
-  return ffi.cast(pointer, data)
-end
-
--- A copy of the event at data that outlives the callback.
-function RingBuf:copy(data)
-  self:_resolve_event_type()
-  local value = self._event_value()
-  ffi.copy(value, data, ffi.sizeof(value))
-  return value
-end
-
--- The event ctype (for ffi.new, ffi.sizeof ...).
-function RingBuf:event_type()
-  self:_resolve_event_type()
-  return self._event_value
-end
-
-function RingBuf:_resolve_event_type()
-  if self._event_pointer then
-    return
-  end
-  if not self._event_info then
-    error("ring buffer '" .. self.name .. "': no event type is known, because the BPF " ..
-      "source never passes a typed pointer to " .. self.name .. ".ringbuf_output() or assigns " ..
-      self.name .. ".ringbuf_reserve() to one; ffi.cast data to your own ffi.cdef type", 3)
-  end
-  self._event_value, self._event_pointer = ctypes.event_ctypes(self.name, self._event_info)
-end
+event_view.install(RingBuf, "ring buffer", function(name)
+  return name .. ".ringbuf_output() or assigns " .. name .. ".ringbuf_reserve() to one"
+end)
 
 -- Records the BPF side could not write because the ring was full (ringbuf_output failing,
 -- ringbuf_reserve returning NULL), summed over CPUs.
