@@ -10,19 +10,13 @@ local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local PER_CALL, CALLS = 256, 4000
 local N = PER_CALL * CALLS
 
+local bench = dofile(here .. "/bench.lua")
 -- The C baseline, built for this machine's libbpf.
-local so = os.tmpname() .. ".so"
-assert(os.execute("cc -O2 -shared -fPIC -o " .. so .. " " .. here .. "/ringbuf_drain_c.c -lbpf") == 0,
-  "cannot build the C baseline (needs cc and libbpf-dev)")
-ffi.cdef[[
+local baseline = bench.c_library(here .. "/ringbuf_drain_c.c", [[
 int bench_libbpf_open(int map_fd);
 long bench_libbpf_drain(double *elapsed_ns, uint64_t *sum);
 int getpriority(int which, int who);
-struct drain_timespec { long tv_sec; long tv_nsec; };
-int clock_gettime(int clock, struct drain_timespec *ts);
-]]
-local baseline = ffi.load(so)
-os.remove(so)
+]])
 
 local b = BPF{text = [[
   struct event { u64 seq; u64 a; u64 b; };
@@ -45,11 +39,7 @@ local function fill()
   end
 end
 
-local ts = ffi.new("struct drain_timespec")
-local function now_ns()
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
-end
+local now_ns, median = bench.now_ns, bench.median
 
 local events = b["events"]
 local sum = 0
@@ -77,12 +67,6 @@ for round = 1, rounds do
 end
 assert(events:dropped() == 0)
 
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  return s[math.floor((#s + 1) / 2)]
-end
 local lua_med, c_med = median(lua_ns), median(c_ns)
 print(string.format("ring buffer drain, %d events of 32 bytes, median of %d rounds, %s", N, rounds,
   os.date("!%Y-%m-%d")))

@@ -6,10 +6,8 @@ local ffi = require("ffi")
 
 ffi.cdef[[
 typedef int pid_t;
-struct sb_timespec { long tv_sec; long tv_nsec; };
 struct sb_timeval { long tv_sec; long tv_usec; };
 struct sb_rusage { struct sb_timeval utime, stime; long maxrss; long rest[13]; };
-int clock_gettime(int clock, struct sb_timespec *ts);
 int posix_spawnp(pid_t *pid, const char *file, const void *file_actions, const void *attrp,
                  char *const argv[], char *const envp[]);
 pid_t wait4(pid_t pid, int *status, int options, struct sb_rusage *rusage);
@@ -20,11 +18,8 @@ local runs = tonumber(arg[1]) or 10
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local probe = here .. "/startup_probe.lua"
 
-local function now_ms()
-  local ts = ffi.new("struct sb_timespec")
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
-end
+local bench = dofile(here .. "/bench.lua")
+local now_ms, median = bench.now_ms, bench.median
 
 -- Runs a shell command (which execs the program, so the pid is the program's); returns the
 -- start time, exit time, peak RSS in MiB and the command's output.
@@ -49,12 +44,6 @@ local function spawn(command)
     error("`" .. command .. "` failed:\n" .. text)
   end
   return start, finish, tonumber(usage.maxrss) / 1024, text
-end
-
-local function median(xs)
-  table.sort(xs)
-  local n = #xs
-  return n % 2 == 1 and xs[(n + 1) / 2] or (xs[n / 2] + xs[n / 2 + 1]) / 2
 end
 
 local function measure(name, n, command_for_run, expect_hit, after_run)

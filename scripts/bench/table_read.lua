@@ -15,20 +15,14 @@ local PER_CALL, CALLS = 250, 400
 local N = PER_CALL * CALLS
 local PYTHON = "/usr/bin/python3" -- Debian's, where python3-bpfcc installs bcc
 
+local bench = dofile(here .. "/bench.lua")
 -- The C baselines, built for this machine's libbpf.
-local so = os.tmpname() .. ".so"
-assert(os.execute("cc -O2 -shared -fPIC -o " .. so .. " " .. here .. "/table_read_c.c -lbpf") == 0,
-  "cannot build the C baseline (needs cc and libbpf-dev)")
-ffi.cdef[[
+local baseline = bench.c_library(here .. "/table_read_c.c", [[
 long bench_map_id(int map_fd);
 long bench_get_next_key(int map_fd, double *elapsed_ns, uint64_t *sum);
 long bench_lookup_batch(int map_fd, uint32_t batch_size, double *elapsed_ns, uint64_t *sum);
 int getpriority(int which, int who);
-struct table_read_timespec { long tv_sec; long tv_nsec; };
-int clock_gettime(int clock, struct table_read_timespec *ts);
-]]
-local baseline = ffi.load(so)
-os.remove(so)
+]])
 
 -- getpriority(which = c, who = 424243) writes the entries c * PER_CALL .. (c + 1) * PER_CALL - 1.
 local b = BPF{text = [[
@@ -51,11 +45,7 @@ local tbl = b["table"]
 local expected_sum = 3 * N * (N - 1) / 2 + N
 assert(tbl:len() == N, "the BPF program did not fill the table")
 
-local ts = ffi.new("struct table_read_timespec")
-local function now_ns()
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
-end
+local now_ns, median = bench.now_ns, bench.median
 
 local function read_lua()
   local sum, n = 0, 0
@@ -148,13 +138,6 @@ if bcc.commands then
   bcc.commands:write("quit\n")
   bcc.commands:close()
   bcc.results:close()
-end
-
-local function median(xs)
-  local s = {}
-  for i, x in ipairs(xs) do s[i] = x end
-  table.sort(s)
-  return s[math.floor((#s + 1) / 2)]
 end
 
 -- Ratios to both C loops: the one-entry walk (what bcc's items() does) and the batch read.
