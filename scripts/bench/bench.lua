@@ -1,5 +1,6 @@
--- What the benchmarks share: a monotonic clock, the median, and building a C baseline for
--- this machine's libbpf. Benchmarks load it from their own directory:
+-- What the benchmarks share: a monotonic clock, the median, building a C baseline for this
+-- machine's libbpf, and running a bcc helper in Python. Benchmarks load it from their own
+-- directory:
 --   local here = arg[0]:match("^(.*)/[^/]*$") or "."
 --   local bench = dofile(here .. "/bench.lua")
 local ffi = require("ffi")
@@ -45,6 +46,58 @@ function M.c_library(path, cdecls)
   local lib = ffi.load(so)
   os.remove(so)
   return lib
+end
+
+-- Debian's python3, where python3-bpfcc installs bcc (not whatever python3 is first on PATH).
+local PYTHON = "/usr/bin/python3"
+
+-- Starts a bcc helper: the Python script at path, run with args (a list). It answers on its
+-- file descriptor 3, a FIFO: once "ready" or "unavailable REASON" (see bcc_bench.py), then one
+-- line per command written to its stdin. Returns the helper, or nil and why bcc cannot run.
+--   helper:ask(command)  sends a command line, returns the answer line (nil once it has died)
+--   helper:close()       tells it to quit, if alive, and waits for it
+function M.bcc_helper(path, args)
+  local python = io.open(PYTHON)
+  if not python then
+    return nil, "no " .. PYTHON
+  end
+  python:close()
+  local fifo = os.tmpname()
+  os.remove(fifo)
+  assert(os.execute("mkfifo -m 600 " .. fifo) == 0)
+  -- The shell opens the FIFO before Python starts, so that we read end of file, not wait
+  -- forever, if Python fails before its first line. -B: importing bcc_bench must not leave
+  -- a __pycache__ in the source tree (we run as root).
+  local commands = io.popen(string.format("%s -B %s %s 3>%s", PYTHON, path,
+    table.concat(args, " "), fifo), "w")
+  local results = io.open(fifo, "r") -- waits for the shell to open its end
+  os.remove(fifo)
+  commands:setvbuf("line")
+  local line = results:read("*l")
+  if line ~= "ready" then
+    commands:close()
+    results:close()
+    return nil, line and line:match("^unavailable (.*)") or "the Python helper died"
+  end
+  local helper, alive = {}, true
+  function helper:ask(command)
+    if not alive then
+      return nil
+    end
+    commands:write(command, "\n")
+    local answer = results:read("*l")
+    -- End of file: the helper exited; writing to it again would raise SIGPIPE.
+    alive = answer ~= nil
+    return answer
+  end
+  function helper:close()
+    if alive then
+      commands:write("quit\n")
+    end
+    commands:close()
+    results:close()
+  end
+  return helper
 end
 
 return M

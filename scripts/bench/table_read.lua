@@ -13,7 +13,6 @@ local rounds = tonumber(arg[1]) or 5
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local PER_CALL, CALLS = 250, 400
 local N = PER_CALL * CALLS
-local PYTHON = "/usr/bin/python3" -- Debian's, where python3-bpfcc installs bcc
 
 local bench = dofile(here .. "/bench.lua")
 -- The C baselines, built for this machine's libbpf.
@@ -71,40 +70,15 @@ local function read_c(which)
   return elapsed[0] / N
 end
 
--- bcc runs in a Python process of its own; it reads the same map (by id) when told, and
--- answers through a FIFO.
+-- bcc runs in a Python process of its own; it reads the same map (by id) when told.
 local bcc = {}
-local function start_bcc()
-  local python = io.open(PYTHON)
-  if not python then
-    return "no " .. PYTHON
-  end
-  python:close()
-  local fifo = os.tmpname()
-  os.remove(fifo)
-  assert(os.execute("mkfifo -m 600 " .. fifo) == 0)
-  bcc.commands = io.popen(string.format("%s %s/table_read_bcc.py %d %d %s", PYTHON, here,
-    tonumber(baseline.bench_map_id(tbl.fd)), tbl.max_entries, fifo), "w")
-  bcc.results = io.open(fifo, "r") -- waits for the helper to open its end
-  os.remove(fifo)
-  bcc.commands:setvbuf("line")
-  -- "ready", or "unavailable REASON" (then the helper has exited).
-  local line = bcc.results:read("*l")
-  if line ~= "ready" then
-    bcc.commands:close()
-    bcc.commands = nil
-    return line and line:match("^unavailable (.*)") or "the Python helper died"
-  end
-  return nil
-end
 
 -- Returns ns/entry for bcc's items() and items_lookup_batch(), or nil and why bcc cannot run.
 local function read_bcc()
   if bcc.unavailable then
     return nil, bcc.unavailable
   end
-  bcc.commands:write("round\n")
-  local line = bcc.results:read("*l")
+  local line = bcc.helper:ask("round")
   if line == nil then
     bcc.unavailable = "the Python helper died"
     return nil, bcc.unavailable
@@ -115,7 +89,8 @@ local function read_bcc()
   return tonumber(items_ns) / N, tonumber(batch_ns) / N
 end
 
-bcc.unavailable = start_bcc()
+bcc.helper, bcc.unavailable = bench.bcc_helper(here .. "/table_read_bcc.py",
+  {tonumber(baseline.bench_map_id(tbl.fd)), tbl.max_entries})
 -- One untimed pass each first: compiles the Lua loop and touches every buffer.
 read_lua()
 read_c("next")
@@ -134,10 +109,8 @@ for round = 1, rounds do
     readers[(round + i - 1) % #readers + 1](round)
   end
 end
-if bcc.commands then
-  bcc.commands:write("quit\n")
-  bcc.commands:close()
-  bcc.results:close()
+if bcc.helper then
+  bcc.helper:close()
 end
 
 -- Ratios to both C loops: the one-entry walk (what bcc's items() does) and the batch read.
