@@ -8,6 +8,8 @@ local ffi = require("ffi")
 ffi.cdef[[
 struct bench_clock_timespec { long tv_sec; long tv_nsec; };
 int clock_gettime(int clock, struct bench_clock_timespec *ts);
+typedef void (*bench_sighandler)(int);
+bench_sighandler signal(int sig, bench_sighandler handler);
 ]]
 
 local CLOCK_MONOTONIC = 1
@@ -50,6 +52,7 @@ end
 
 -- Debian's python3, where python3-bpfcc installs bcc (not whatever python3 is first on PATH).
 local PYTHON = "/usr/bin/python3"
+local SIGPIPE = 13
 
 -- Starts a bcc helper: the Python script at path, run with args (a list). It answers on its
 -- file descriptor 3, a FIFO: once "ready" or "unavailable REASON" (see bcc_bench.py), then one
@@ -62,6 +65,9 @@ function M.bcc_helper(path, args)
     return nil, "no " .. PYTHON
   end
   python:close()
+  -- A helper that dies between rounds must show as end of file on its answers, not kill us
+  -- with SIGPIPE when we write the next command.
+  ffi.C.signal(SIGPIPE, ffi.cast("bench_sighandler", 1)) -- SIG_IGN
   local fifo = os.tmpname()
   os.remove(fifo)
   assert(os.execute("mkfifo -m 600 " .. fifo) == 0)
