@@ -209,6 +209,17 @@ function object_methods:ring_buffer_consume()
   return self._poller:consume()
 end
 
+-- A file descriptor that is readable when a ring opened with open_ring_buffer has records
+-- (the epoll descriptor of the object's rings): for an event loop of the caller's own (poll,
+-- cqueues, luv), which then calls ring_buffer_consume(). Rings opened later join it; it is
+-- closed by cleanup or collection.
+function object_methods:ring_buffer_fd()
+  if self._handle == nil then
+    error("BPF object was cleaned up", 2)
+  end
+  return self:_ring_poller().epfd
+end
+
 -- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).
 function object_methods:num_attached()
   return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
@@ -241,6 +252,14 @@ object_mt.__index = function(self, key)
     return object_methods.get_table(self, key)
   end
   return nil
+end
+
+-- The REPL completes b:<Tab> from these: the __index function cannot be listed.
+object_mt.__methods = object_methods
+
+-- Whether v is a BPF object.
+function BPF.is_object(v)
+  return getmetatable(v) == object_mt
 end
 
 object_mt.__tostring = function(self)
