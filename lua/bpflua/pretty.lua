@@ -202,12 +202,20 @@ local function describe_fields(fields)
   return "struct {" .. table.concat(parts, "; ") .. "}"
 end
 
+-- The FFI names the narrower fixed-width types by their C names; bpflua writes them (and
+-- shows them) as the fixed-width ones.
+local fixed_width = {
+  ["int"] = "int32_t", ["unsigned int"] = "uint32_t", ["short"] = "int16_t",
+  ["unsigned short"] = "uint16_t", ["signed char"] = "int8_t", ["unsigned char"] = "uint8_t",
+}
+
 local function describe_type(ctype)
   local fields = ctypes.fields(ctype)
   if fields then
     return describe_fields(fields)
   end
-  return (tostring(ctype):match("^ctype<(.*)>$") or tostring(ctype)):gsub(" %[", "[")
+  local name = tostring(ctype):match("^ctype<(.*)>$") or tostring(ctype)
+  return fixed_width[name] or (name:gsub(" %[", "["))
 end
 
 -- One line about a table: its type, key and value types and entries.
