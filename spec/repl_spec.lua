@@ -7,10 +7,13 @@ local Terminal = require("spec.terminal")
 pcall(ffi.cdef, "int bpf_prog_get_fd_by_id(uint32_t id); int close(int fd);")
 local libbpf = ffi.load("bpf")
 
--- A REPL with HOME in a directory of its own (its history file goes there).
+-- A REPL with HOME in a directory of its own (its history file goes there). A shell waits for
+-- it and shows its exit status: tmux itself does not always reap a program that exits (its
+-- SIGCHLD goes missing here). The shell ignores Ctrl-C, which bpflua catches for itself.
 local function start_repl(home, args)
   home = home or h.tmpdir()
-  local term = Terminal.start("exec env HOME=" .. home .. " bpflua " .. (args or ""))
+  local term = Terminal.start("trap '' INT; env HOME=" .. home .. " bpflua " .. (args or "") ..
+    "; echo \"[bpflua exited with $?]\"")
   term.home = home
   term:expect("help%(%) for help")
   return term
@@ -233,14 +236,14 @@ describe("the REPL with a BPF object", function()
   end)
 
   it("exits on Ctrl-D with status 0 and detaches everything", function()
-    local ids = prog_ids(term:pid())
+    local pid = tonumber((h.run("pgrep -P " .. term:pid() .. " -x bpflua")))
+    local ids = prog_ids(pid)
     assert.is_true(#ids >= 1)
     for _, id in ipairs(ids) do
       assert.is_true(prog_exists(id))
     end
     term:press("C-d")
-    local status, signal = term:wait_exit()
-    assert.are.equal(0, status, "killed by signal " .. tostring(signal) .. "\n" .. term:screen())
+    term:expect("^%[bpflua exited with 0%]$")
     for _ = 1, 100 do
       local left = 0
       for _, id in ipairs(ids) do
@@ -263,7 +266,7 @@ describe("the REPL's history", function()
     first:send("'typed'")
     first:expect("^typed$")
     first:press("C-d")
-    assert.are.equal(0, first:wait_exit())
+    first:expect("^%[bpflua exited with 0%]$")
     first:close()
     local f = assert(io.open(home .. "/.bpflua_history"))
     assert.matches("history_marker", f:read("*a"), 1, true)

@@ -25,7 +25,7 @@ function Terminal:tmux(args)
 end
 
 -- Starts command (run by sh) in a 200x50 terminal. The pane outlives the program, so that
--- its exit status can be read.
+-- what it printed last can still be read.
 function Terminal.start(command)
   counter = counter + 1
   local self = setmetatable({
@@ -119,20 +119,6 @@ end
 
 function Terminal:pid()
   return tonumber(self:tmux("display-message -p -t spec '#{pane_pid}'"))
-end
-
--- Waits for the program to end; returns its exit status, or nil and the signal that ended it.
-function Terminal:wait_exit(timeout)
-  local deadline = os.time() + (timeout or 5)
-  repeat
-    local state = self:tmux("display-message -p -t spec '#{pane_dead} #{pane_dead_status} #{pane_dead_signal}'")
-    local dead, status, signal = state:match("^(%d) (%d*) ?(%d*)")
-    if dead == "1" and (status ~= "" or signal ~= "") then
-      return tonumber(status), tonumber(signal)
-    end
-    sleep(0.05)
-  until os.time() > deadline
-  error("the program did not exit; the terminal shows:\n" .. self:screen(), 2)
 end
 
 -- Ends the tmux server and whatever still runs in it.
