@@ -1,8 +1,10 @@
 /* bpflua: the host executable. Runs a Lua script (or -e code, or stdin) in LuaJIT with the
- * bpflua modules at hand, as lua.c does, and handles Ctrl-C so that a script stops promptly
- * and everything it attached is detached before exit. */
+ * bpflua modules at hand, or the interactive REPL (bpflua/repl.lua), as lua.c does, and
+ * handles Ctrl-C so that a script stops promptly and everything it attached is detached
+ * before exit. */
 #define _GNU_SOURCE
 #include "bpflua.h"
+#include "lineedit.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -18,6 +20,8 @@
 
 static const char *progname = "bpflua";
 static lua_State *global_L;
+/* Set for the REPL (and -i): Ctrl-C interrupts the code that runs and returns to the prompt. */
+static volatile sig_atomic_t interactive;
 
 static void usage(FILE *out)
 {
@@ -25,10 +29,11 @@ static void usage(FILE *out)
 		"usage: %s [options] [script [args...]]\n"
 		"  script      run a Lua script; arg holds its arguments, as with lua\n"
 		"  -e code     run a string of Lua\n"
+		"  -i          enter the interactive REPL after running the script or -e code\n"
 		"  -           run standard input\n"
 		"  -v          print the versions of bpflua, LuaJIT, libbpf and Clang\n"
 		"  -h          print this help\n"
-		"With no script, bpflua starts the interactive REPL (not built yet).\n"
+		"With no script, bpflua starts the interactive REPL on a terminal (type help()).\n"
 		"Scripts load the API with: local BPF = require(\"bpflua\")\n",
 		progname);
 }
@@ -54,7 +59,8 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 /* Code that the JIT compiled into a loop never reaches a hook. If the hook has not run
  * within the grace period (or Ctrl-C comes again), the process ends at once: every BPF
  * program, map and link it holds is owned by a file descriptor, so the kernel detaches and
- * frees them as the process exits. */
+ * frees them as the process exits. In the REPL the session is worth more than a prompt
+ * exit: only the second Ctrl-C ends it, and the grace period only says so. */
 #define INTERRUPT_GRACE_SECONDS 1
 
 static void exit_now(int sig)
@@ -66,8 +72,27 @@ static void exit_now(int sig)
 	_exit(EXIT_INTERRUPTED);
 }
 
+/* The REPL's grace period ends with a hint rather than an exit; by then the input may have
+ * stopped and the prompt be back, and the hint is not needed. */
+static void on_sigalrm(int sig)
+{
+	if (!interactive)
+		exit_now(sig);
+	if (!bpflua_interrupted() || lineedit_at_prompt())
+		return;
+	static const char msg[] = "\nbpflua: still running: code that LuaJIT compiled does not see "
+				  "Ctrl-C; press it again to end bpflua\n";
+	ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)ignored; /* a hint that cannot be written is no loss */
+}
+
 static void on_sigint(int sig)
 {
+	if (lineedit_at_prompt()) {
+		/* readline returns, and the REPL drops the line that was being typed. */
+		bpflua_set_interrupted(1);
+		return;
+	}
 	if (bpflua_interrupted())
 		exit_now(sig);
 	bpflua_set_interrupted(1);
@@ -84,7 +109,7 @@ static void install_signal_handlers(void)
 	sigemptyset(&sa.sa_mask);
 	/* No SA_RESTART: a blocking wait must return EINTR and notice the flag. */
 	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = exit_now;
+	sa.sa_handler = on_sigalrm;
 	sigaction(SIGALRM, &sa, NULL);
 }
 
@@ -161,11 +186,24 @@ static int run_script(lua_State *L, const char *path, char **argv, int argc, int
 	return run_chunk(L, status, nargs);
 }
 
+/* The REPL runs until Ctrl-D. It catches the errors of what it runs, Ctrl-C included; a
+ * Ctrl-C that lands between two inputs, outside its protection, only starts it again. */
+static int run_repl(lua_State *L)
+{
+	interactive = 1;
+	int status;
+	do {
+		bpflua_set_interrupted(0);
+		status = run_chunk(L, luaL_loadstring(L, "require('bpflua.repl').run()"), 0);
+	} while (status != 0 && bpflua_interrupted());
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argv[0] && argv[0][0])
 		progname = argv[0];
-	int script = 0;
+	int script = 0, repl = 0;
 	const char *code = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -181,6 +219,8 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			code = argv[i];
+		} else if (!strcmp(argv[i], "-i")) {
+			repl = 1;
 		} else if (!strcmp(argv[i], "-") || argv[i][0] != '-') {
 			script = i;
 			break;
@@ -202,6 +242,12 @@ int main(int argc, char **argv)
 	}
 	luaL_openlibs(L);
 	set_module_path(L);
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
+	lua_pushcfunction(L, luaopen_bpflua_lineedit);
+	lua_setfield(L, -2, "bpflua.lineedit");
+	lua_pop(L, 2);
+	interactive = repl;
 	global_L = L;
 	install_signal_handlers();
 
@@ -213,15 +259,18 @@ int main(int argc, char **argv)
 	if (status == 0 && script) {
 		const char *path = strcmp(argv[script], "-") ? argv[script] : NULL;
 		status = run_script(L, path, argv, argc, script);
-	} else if (status == 0 && !code) {
-		if (isatty(STDIN_FILENO)) {
-			fprintf(stderr, "%s: the interactive REPL is not built yet; run a script: "
-					"%s script.lua\n",
-				progname, progname);
-			status = 1;
-		} else {
+	} else if (status == 0 && !code && !repl) {
+		/* As lua does: the REPL on a terminal, otherwise standard input is the script. */
+		if (isatty(STDIN_FILENO))
+			repl = 1;
+		else
 			status = run_script(L, NULL, argv, argc, 0);
-		}
+	}
+	if (repl) {
+		if (!script && !code)
+			set_arg_table(L, argv, argc, 0);
+		/* As lua -i does, the REPL comes even after a script that failed. */
+		status = run_repl(L);
 	}
 
 	/* Closing the state runs every finalizer: whatever the script attached is detached. */

@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake make gcc g++ pkg-config
   libbpf-dev libelf-dev zlib1g-dev libzstd-dev
-  libluajit-5.1-dev luajit
+  libluajit-5.1-dev luajit libedit-dev
   llvm-14-dev libclang-cpp14-dev libclang-14-dev libclang-common-14-dev clang-14
-  lua-busted bpftrace util-linux bsdutils
+  lua-busted bpftrace util-linux bsdutils tmux
 )
 missing=()
 for p in "${packages[@]}"; do

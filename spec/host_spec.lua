@@ -58,10 +58,21 @@ describe("the bpflua host", function()
     os.remove(path)
   end)
 
-  it("says the REPL is not built yet when started on a terminal without a script", function()
-    local out, _, status = h.run("script -qec bpflua /dev/null </dev/null")
-    assert.are.equal(1, status)
-    assert.matches("REPL is not built yet", out, 1, true)
+  it("starts the REPL on a terminal without a script, and leaves it on Ctrl-D with status 0", function()
+    -- script(1) gives bpflua a terminal; what it types arrives as keys (\r Enter, \004 Ctrl-D).
+    local home = h.tmpdir()
+    local out, _, status = h.run("(sleep 0.5; printf '20 + 22\\r'; sleep 0.5; printf '\\004'; sleep 0.5) | " ..
+      "timeout 20 script -qec 'env HOME=" .. home .. " bpflua' /dev/null")
+    os.execute("rm -rf " .. home)
+    assert.are.equal(0, status, out)
+    assert.matches("help() for help", out, 1, true)
+    assert.matches("\n42\r?\n", out)
+  end)
+
+  it("runs the REPL on standard input with -i", function()
+    local out, _, status = h.run("printf 'x = 20\\nx + 22\\n' | env HOME=/nonexistent bpflua -i")
+    assert.are.equal(0, status)
+    assert.matches("\n42\n", out)
   end)
 
   describe("on Ctrl-C", function()

@@ -74,9 +74,13 @@
 #define BPF_HISTOGRAM(...) \
 	BPFLUA_PICK4(__VA_ARGS__, _, BPF_HISTOGRAM3, BPF_HISTOGRAM2, \
 		     BPF_HISTOGRAM1)(__VA_ARGS__)
-#define BPF_HISTOGRAM1(name) BPF_TABLE("histogram", int, u64, name, 64)
-#define BPF_HISTOGRAM2(name, key) BPF_TABLE("histogram", key, u64, name, 64)
-#define BPF_HISTOGRAM3(name, key, size) BPF_TABLE("histogram", key, u64, name, size)
+#define BPF_HISTOGRAM1(name) BPF_TABLE("histogram", int, bpflua_histogram_count, name, 64)
+#define BPF_HISTOGRAM2(name, key) BPF_TABLE("histogram", key, bpflua_histogram_count, name, 64)
+#define BPF_HISTOGRAM3(name, key, size) \
+	BPF_TABLE("histogram", key, bpflua_histogram_count, name, size)
+/* A histogram's counts are u64 under a name of their own, which the map's BTF keeps: the REPL
+ * finds histograms by it and prints them as bars. */
+typedef u64 bpflua_histogram_count;
 
 /* ---- Methods of key/value tables --------------------------------------------------------- */
 

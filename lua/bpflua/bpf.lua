@@ -246,6 +246,15 @@ function object_methods:perf_buffer_consume()
   return self._perf_poller_instance:consume()
 end
 
+-- As ring_buffer_fd, for perf buffers: readable when one opened with open_perf_buffer has
+-- samples; then call perf_buffer_consume().
+function object_methods:perf_buffer_fd()
+  if self._handle == nil then
+    error("BPF object was cleaned up", 2)
+  end
+  return self:_perf_poller().epfd
+end
+
 -- b:sym(addr, pid[, show_module[, show_offset]]): as BPF.sym.
 function object_methods:sym(addr, pid, show_module, show_offset)
   return symbols.sym(addr, pid, show_module, show_offset)
@@ -253,6 +262,17 @@ end
 
 function object_methods:ksym(addr, show_module, show_offset)
   return symbols.ksym(addr, show_module, show_offset)
+end
+
+-- A file descriptor that is readable when a ring opened with open_ring_buffer has records
+-- (the epoll descriptor of the object's rings): for an event loop of the caller's own (poll,
+-- cqueues, luv), which then calls ring_buffer_consume(). Rings opened later join it; it is
+-- closed by cleanup or collection.
+function object_methods:ring_buffer_fd()
+  if self._handle == nil then
+    error("BPF object was cleaned up", 2)
+  end
+  return self:_ring_poller().epfd
 end
 
 -- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).
@@ -290,6 +310,14 @@ object_mt.__index = function(self, key)
     return object_methods.get_table(self, key)
   end
   return nil
+end
+
+-- The REPL completes b:<Tab> from these: the __index function cannot be listed.
+object_mt.__methods = object_methods
+
+-- Whether v is a BPF object.
+function BPF.is_object(v)
+  return getmetatable(v) == object_mt
 end
 
 object_mt.__tostring = function(self)

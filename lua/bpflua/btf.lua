@@ -60,7 +60,10 @@ local function declare(btf, id, name)
     if bit.band(encoding, INT_BOOL) ~= 0 then
       return "bool" .. spaced, false
     end
-    if bit.band(encoding, INT_CHAR) ~= 0 and size == 1 then
+    -- Clang writes char as a signed byte without BTF's char encoding; its name says it.
+    local is_char = bit.band(encoding, INT_CHAR) ~= 0 or
+      ffi.string(lib.btf__name_by_offset(btf, t.name_off)) == "char"
+    if is_char and size == 1 then
       return "char" .. spaced, false -- so that char arrays read as text with ffi.string
     end
     if size == 1 or size == 2 or size == 4 or size == 8 then
@@ -127,6 +130,15 @@ function M.field_names(btf, id)
     end
   end
   return names
+end
+
+-- The name a type id has as a typedef ("" for a type that is not a typedef).
+function M.typedef_name(btf, id)
+  local t = lib.btf__type_by_id(btf, id)
+  if t == nil or kind_of(t) ~= KIND_TYPEDEF then
+    return ""
+  end
+  return ffi.string(lib.btf__name_by_offset(btf, t.name_off))
 end
 
 -- The declaration of a type by id, without a name ("uint32_t", "char[16]", "struct {...}"),

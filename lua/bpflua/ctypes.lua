@@ -8,6 +8,9 @@ local M = {}
 -- One named FFI struct per distinct declaration, shared by every object that uses it:
 -- ffi.cdef cannot define a name twice, and a name lets the pointer and value types agree.
 local by_declaration = {}
+-- The declaration behind each record type defined here, by its ctype name: the FFI has no
+-- reflection, and the REPL shows a struct's fields from these (M.fields).
+local declarations = {}
 
 -- An FNV-1a-style hash of the declaration's bytes (deterministic; only names depend on it).
 local function hash(text)
@@ -38,6 +41,7 @@ function M.define(decl)
       ffi.cdef(decl:sub(1, brace - 1) .. name:sub(#kind + 2) .. " " .. decl:sub(brace) .. ";")
     end
     value, pointer = ffi.typeof(name), ffi.typeof(name .. " *")
+    declarations[name] = decl
   else
     name = decl
     value = ffi.typeof(decl)
@@ -55,6 +59,77 @@ end
 function M.array_of(name, n)
   local base, dims = name:match("^([^%[]*)(.*)$")
   return base .. "[" .. n .. "]" .. dims
+end
+
+-- ---- Reading the declarations back -----------------------------------------------------
+
+-- The members of a record body ("a; struct { b; } c; d"), split at the top-level semicolons.
+local function split_members(body)
+  local members, depth, start = {}, 0, 1
+  for i = 1, #body do
+    local c = body:byte(i)
+    if c == 123 or c == 40 then -- { (
+      depth = depth + 1
+    elseif c == 125 or c == 41 then -- } )
+      depth = depth - 1
+    elseif c == 59 and depth == 0 then -- ;
+      members[#members + 1] = body:sub(start, i - 1)
+      start = i + 1
+    end
+  end
+  members[#members + 1] = body:sub(start)
+  return members
+end
+
+-- The fields of a record declaration as {name =, type =, dims = {n...}, fields =}: type for
+-- a scalar ("uint32_t", "char"), fields for a nested record. Padding bpflua adds is left out,
+-- and the fields of an anonymous member count as the record's own, as C reads them.
+local function parse_record(decl)
+  local fields = {}
+  local body = decl:match("%b{}")
+  for _, member in ipairs(split_members(body:sub(2, -2))) do
+    member = member:gsub("__attribute__%s*%b()", ""):gsub("^%s+", ""):gsub("%s+$", "")
+    if member ~= "" then
+      local record = member:find("{", 1, true) and parse_record(member)
+      local declarator = (record and member:match("%b{}(.*)$") or member):gsub("%s*:%s*%d+$", "")
+      local name, dims = declarator:match("([%a_][%w_]*)%s*([%[%]%d%s]*)$")
+      if record and not name then
+        for _, field in ipairs(record) do
+          fields[#fields + 1] = field
+        end
+      elseif name and not name:find("^__pad_") and name ~= "__size" then
+        local sizes = {}
+        for n in dims:gmatch("%d+") do
+          sizes[#sizes + 1] = tonumber(n)
+        end
+        fields[#fields + 1] = {
+          name = name,
+          type = not record and declarator:match("^(.-)%s*[%a_][%w_]*%s*[%[%]%d%s]*$") or nil,
+          dims = #sizes > 0 and sizes or nil,
+          fields = record or nil,
+        }
+      end
+    end
+  end
+  return fields
+end
+
+local parsed = {}
+
+-- The fields of a struct or union ctype that bpflua defined (a table's key or value, a
+-- ring's event), or nil for any other ctype.
+function M.fields(ctype)
+  local name = tostring(ctype):match("^ctype<(%a+ bpflua_type_%x+_%d+)")
+  local decl = name and declarations[name]
+  if not decl then
+    return nil
+  end
+  local fields = parsed[name]
+  if not fields then
+    fields = parse_record(decl)
+    parsed[name] = fields
+  end
+  return fields
 end
 
 -- Parses the metadata lines "event\tRING\tSIZE\tTYPE\tDECL" and "field\tRING\tNAME\tOFFSET"

@@ -37,8 +37,10 @@ else
   struct bpflua_epoll_event { uint32_t events; uint64_t data; };
   ]]
 end
+-- Under a name of bpflua's: the FFI keeps the first declaration of a C name, and a program
+-- that embeds bpflua may declare epoll_ctl with its own struct epoll_event.
 ffi.cdef[[
-int epoll_ctl(int epfd, int op, int fd, struct bpflua_epoll_event *event);
+int bpflua_epoll_ctl(int epfd, int op, int fd, struct bpflua_epoll_event *event) __asm__("epoll_ctl");
 ]]
 
 local PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
@@ -233,7 +235,7 @@ function Poller:add(ring)
     end
   end
   local ev = ffi.new("struct bpflua_epoll_event", {events = EPOLLIN, data = #self.rings})
-  if ffi.C.epoll_ctl(self.epfd, EPOLL_CTL_ADD, ring.fd, ev) ~= 0 then
+  if ffi.C.bpflua_epoll_ctl(self.epfd, EPOLL_CTL_ADD, ring.fd, ev) ~= 0 then
     error("cannot watch '" .. ring.name .. "': " .. errno_text(), 3)
   end
   self.rings[#self.rings + 1] = ring

@@ -47,8 +47,11 @@ function Table.new(owner, map)
   local btf = lib.bpf_object__btf(lib.bpflua_object_bpf(owner._handle))
   local key_decl, key_is_number, key_fields = "uint32_t", true, {}
   local value_decl = "uint8_t[" .. lib.bpf_map__value_size(map) .. "]"
-  local value_is_number = false
+  local value_is_number, is_histogram = false, false
   if btf ~= nil and lib.bpf_map__btf_value_type_id(map) ~= 0 then
+    -- BPF_HISTOGRAM's counts have a type name of their own (bpf/bpflua/tables.h).
+    is_histogram = btf_types.typedef_name(btf, lib.bpf_map__btf_value_type_id(map)) ==
+      "bpflua_histogram_count"
     key_decl, key_is_number = btf_types.declaration(btf, lib.bpf_map__btf_key_type_id(map))
     key_fields = btf_types.field_names(btf, lib.bpf_map__btf_key_type_id(map))
     value_decl, value_is_number = btf_types.declaration(btf, lib.bpf_map__btf_value_type_id(map))
@@ -61,6 +64,7 @@ function Table.new(owner, map)
     fd = lib.bpf_map__fd(map),
     type = type_name,
     max_entries = lib.bpf_map__max_entries(map),
+    histogram = is_histogram,
     Key = key_type.value,
     key_fields = key_fields,
     Leaf = value_type.value,

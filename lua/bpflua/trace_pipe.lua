@@ -8,9 +8,11 @@ ffi.cdef[[
 int open(const char *path, int flags);
 long read(int fd, void *buf, size_t count);
 struct bpflua_pollfd { int fd; short events; short revents; };
-int poll(struct bpflua_pollfd *fds, unsigned long nfds, int timeout);
+int bpflua_poll(struct bpflua_pollfd *fds, unsigned long nfds, int timeout) __asm__("poll");
 ]]
 
+-- poll is declared under a name of bpflua's: the FFI keeps the first declaration of a C
+-- name, and a program that embeds bpflua declares poll with its own struct pollfd.
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
 local ENOENT, EINTR, POLLIN = 2, 4, 1
 
@@ -77,7 +79,7 @@ function M.readline(nonblocking)
     end
     if nonblocking then
       pollfd[0].fd, pollfd[0].events = fd, POLLIN
-      if ffi.C.poll(pollfd, 1, 0) <= 0 then
+      if ffi.C.bpflua_poll(pollfd, 1, 0) <= 0 then
         return nil
       end
     end
