@@ -1,22 +1,14 @@
 -- count_opens.lua: which processes open files, counted in the kernel, printed each second.
--- usage: bpflua scripts/count_opens.lua [-d seconds] [-n top]
 local BPF = require("bpflua")
 local ffi = require("ffi")
 
-local function usage()
-  print("usage: count_opens.lua [-d seconds] [-n top]\n" ..
-        "  -d seconds  stop after this many seconds (default: run until Ctrl-C)\n" ..
-        "  -n top      show this many processes each second (default: 10)")
-end
-
-local duration, top = math.huge, 10
-local i = 1
-while i <= #arg do
-  if arg[i] == "-d" then duration = tonumber(arg[i + 1]); i = i + 2
-  elseif arg[i] == "-n" then top = tonumber(arg[i + 1]); i = i + 2
-  elseif arg[i] == "-h" then usage(); return
-  else usage(); os.exit(1) end
-end
+local opts = require("bpflua.args").parse(arg, {
+  usage = "count_opens.lua [-d SECONDS] [-n TOP]",
+  description = "Count openat() calls per process name, printed each second.",
+  {"-d", "--duration", "duration", "number", "stop after this many seconds (default: until Ctrl-C)",
+   metavar = "SECONDS"},
+  {"-n", "--top", "top", "number", "show this many processes each second (default 10)"},
+})
 
 local b = BPF{text = [[
   struct key_t { char comm[TASK_COMM_LEN]; };
@@ -30,19 +22,19 @@ local b = BPF{text = [[
   }
 ]]}
 
-print("Counting openat() by process... Ctrl-C to stop.")
-local elapsed = 0
-while elapsed < duration do
-  BPF.sleep(1)
-  elapsed = elapsed + 1
+local function report()
   local rows = {}
   for key, count in b["opens"]:items() do
     rows[#rows + 1] = {comm = ffi.string(key.comm), count = count}
   end
   table.sort(rows, function(x, y) return x.count > y.count end)
   print(string.format("\n%-16s %8s", "COMM", "OPENS"))
-  for r = 1, math.min(top, #rows) do
+  for r = 1, math.min(opts.top or 10, #rows) do
     print(string.format("%-16s %8d", rows[r].comm, rows[r].count))
   end
   b["opens"]:clear()
 end
+
+io.stdout:setvbuf("line")
+print("Counting openat() by process... Ctrl-C to stop.")
+require("bpflua.intervals").run{interval = 1, duration = opts.duration, report = report}

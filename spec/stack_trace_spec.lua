@@ -87,6 +87,14 @@ describe("stack traces", function()
       walked = walked + 1
     end
     assert.are.equal(0, walked)
+    -- get() gives the stack as its array of addresses, zero after the innermost frames.
+    local frames_of_first = b["stacks"]:get(first)
+    local n = 0
+    for addr in b["stacks"]:walk(first) do
+      assert.are.equal(addr, frames_of_first[n])
+      n = n + 1
+    end
+    assert.are.equal(0ULL, frames_of_first[n])
     b["stacks"]:clear()
     assert.are.equal(0, b["stacks"]:len())
     assert.matches("stack_trace table 'stacks'", tostring(b["stacks"]), 1, true)

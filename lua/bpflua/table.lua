@@ -28,6 +28,7 @@ local lookup_and_delete_batch = lib.bpf_map_lookup_and_delete_batch
 -- What an iterator returns.
 local ITEMS, KEYS, VALUES = 1, 2, 3
 
+local MAP_TYPE_STACK_TRACE = 7
 local map_type_names = {
   [1] = "hash", [2] = "array", [5] = "percpu_hash", [6] = "percpu_array",
   [4] = "perf_event_array", [7] = "stack_trace", [9] = "lru_hash", [10] = "lru_percpu_hash",
@@ -47,6 +48,10 @@ function Table.new(owner, map)
   local btf = lib.bpf_object__btf(lib.bpflua_object_bpf(owner._handle))
   local key_decl, key_is_number, key_fields = "uint32_t", true, {}
   local value_decl = "uint8_t[" .. lib.bpf_map__value_size(map) .. "]"
+  if lib.bpf_map__type(map) == MAP_TYPE_STACK_TRACE then
+    -- The kernel takes no BTF value type for stack maps; their values are return addresses.
+    value_decl = "uint64_t[" .. lib.bpf_map__value_size(map) / 8 .. "]"
+  end
   local value_is_number, is_histogram = false, false
   if btf ~= nil and lib.bpf_map__btf_value_type_id(map) ~= 0 then
     -- BPF_HISTOGRAM's counts have a type name of their own (bpf/bpflua/tables.h).
