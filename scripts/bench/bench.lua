@@ -1,5 +1,5 @@
 -- What the benchmarks share: a monotonic clock, the median, building a C baseline for this
--- machine's libbpf, and running a bcc helper in Python. Benchmarks load it from their own
+-- machine's libbpf, a map's kernel id, and running a bcc helper in Python. Benchmarks load it from their own
 -- directory:
 --   local here = arg[0]:match("^(.*)/[^/]*$") or "."
 --   local bench = dofile(here .. "/bench.lua")
@@ -10,6 +10,7 @@ struct bench_clock_timespec { long tv_sec; long tv_nsec; };
 int clock_gettime(int clock, struct bench_clock_timespec *ts);
 typedef void (*bench_sighandler)(int);
 bench_sighandler signal(int sig, bench_sighandler handler);
+int bpf_obj_get_info_by_fd(int bpf_fd, void *info, uint32_t *info_len);
 ]]
 
 local CLOCK_MONOTONIC = 1
@@ -17,6 +18,16 @@ local CLOCK_MONOTONIC = 1
 local M = {}
 
 local ts = ffi.new("struct bench_clock_timespec")
+
+-- A map's kernel id, so that another process (bcc's Python) can open the same map. libbpf
+-- resolves through libbpflua, which links it. struct bpf_map_info starts with its type and
+-- its id; the kernel fills as much of the zeroed buffer as it knows.
+function M.map_id(map_fd)
+  local info, len = ffi.new("uint32_t[64]"), ffi.new("uint32_t[1]", 256)
+  assert(require("bpflua.cdefs").bpf_obj_get_info_by_fd(map_fd, info, len) == 0,
+    "cannot read the map's info")
+  return tonumber(info[1])
+end
 
 function M.now_ns()
   ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)

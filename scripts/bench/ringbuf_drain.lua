@@ -15,7 +15,6 @@ local N = PER_CALL * CALLS
 local bench = dofile(here .. "/bench.lua")
 -- The C baseline, built for this machine's libbpf.
 local baseline = bench.c_library(here .. "/ringbuf_drain_c.c", [[
-long bench_map_id(int map_fd);
 int bench_libbpf_open(int map_fd);
 long bench_libbpf_drain(double *elapsed_ns, uint64_t *sum);
 int getpriority(int which, int who);
@@ -56,7 +55,7 @@ assert(baseline.bench_libbpf_open(events.fd) == 0, "libbpf cannot open the ring"
 -- consumer position lives in the ring's shared page, so a drain by any one empties it for
 -- all), and drains it when told.
 local bcc_helper, bcc_unavailable = bench.bcc_helper(here .. "/ringbuf_drain_bcc.py",
-  {tonumber(baseline.bench_map_id(events.fd))})
+  {bench.map_id(events.fd)})
 
 -- Drains the ring with bcc; returns ns/event, or nil if the helper has died.
 local function drain_bcc()

@@ -3,9 +3,7 @@
  * compiles this into a shared object and calls it through the FFI, on the same ring. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <errno.h>
 #include <stdint.h>
-#include <string.h>
 #include <time.h>
 
 struct event {
@@ -22,17 +20,6 @@ static int on_event(void *ctx, void *data, size_t size)
 }
 
 static struct ring_buffer *rb;
-
-/* The ring's kernel id, so that another process (bcc's Python) can open the same ring. */
-long bench_map_id(int map_fd)
-{
-	struct bpf_map_info info;
-	uint32_t len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0)
-		return -errno;
-	return info.id;
-}
 
 /* Sets up libbpf's consumer on the ring behind map_fd once, so that its mappings are warm
  * for every timed drain, as bpflua's are. */

@@ -17,7 +17,6 @@ local N = PER_CALL * CALLS
 local bench = dofile(here .. "/bench.lua")
 -- The C baselines, built for this machine's libbpf.
 local baseline = bench.c_library(here .. "/table_read_c.c", [[
-long bench_map_id(int map_fd);
 long bench_get_next_key(int map_fd, double *elapsed_ns, uint64_t *sum);
 long bench_lookup_batch(int map_fd, uint32_t batch_size, double *elapsed_ns, uint64_t *sum);
 int getpriority(int which, int who);
@@ -90,7 +89,7 @@ local function read_bcc()
 end
 
 bcc.helper, bcc.unavailable = bench.bcc_helper(here .. "/table_read_bcc.py",
-  {tonumber(baseline.bench_map_id(tbl.fd)), tbl.max_entries})
+  {bench.map_id(tbl.fd), tbl.max_entries})
 -- One untimed pass each first: compiles the Lua loop and touches every buffer.
 read_lua()
 read_c("next")

@@ -16,17 +16,6 @@ static double now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* The map's kernel id, so that another process (bcc's Python) can open the same map. */
-long bench_map_id(int map_fd)
-{
-	struct bpf_map_info info;
-	uint32_t len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(map_fd, &info, &len) != 0)
-		return -errno;
-	return info.id;
-}
-
 /* Walks the map one entry at a time; returns the entries read and sets the time it took and
  * the sum of the values. */
 long bench_get_next_key(int map_fd, double *elapsed_ns, uint64_t *sum)
