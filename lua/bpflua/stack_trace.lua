@@ -1,19 +1,18 @@
 -- b["stacks"] for a BPF_STACK_TRACE: a table of stack id -> return addresses, with bcc's
 -- walk(id). Everything else (get, items, delete, clear) is a table's.
 local ffi = require("ffi")
-local lib = require("bpflua.cdefs")
 local Table = require("bpflua.table")
 
 local StackTrace = setmetatable({}, {__index = Table})
 StackTrace.__index = StackTrace
 StackTrace.__tostring = Table.__tostring
 
-local frames_t = ffi.typeof("uint64_t[?]")
 local function no_frames() return nil end
 
 function StackTrace.new(owner, map)
   local self = setmetatable(Table.new(owner, map), StackTrace)
-  self.depth = lib.bpf_map__value_size(map) / 8
+  -- The table's value type is the array of return addresses (see Table.new).
+  self.depth = ffi.sizeof(self.Leaf) / 8
   return self
 end
 
@@ -21,9 +20,8 @@ end
 -- uint64_t cdata (kernel addresses do not fit a Lua number). A negative id (get_stackid
 -- failed) or one the table no longer holds walks nothing.
 function StackTrace:walk(id)
-  self:_check_open()
-  local frames = frames_t(self.depth)
-  if id < 0 or lib.bpf_map_lookup_elem(self.fd, ffi.new("uint32_t[1]", id), frames) ~= 0 then
+  local frames = id >= 0 and self:get(id)
+  if not frames then
     return no_frames
   end
   local i, depth = 0, self.depth

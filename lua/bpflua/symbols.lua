@@ -7,13 +7,14 @@ local lib = require("bpflua.cdefs")
 local M = {}
 
 local char_ptr_ptr = ffi.typeof("char *[1]")
-local NO_ADDRESS = ffi.new("unsigned long long", -1)
+local address_t = ffi.typeof("unsigned long long")
+local NO_ADDRESS = address_t(-1)
 
--- A symbol table from loader(path, err), freed when collected; nil and the message if the
--- file has none to give.
-local function load_table(loader, path)
+-- A symbol table from load(err), freed when collected; nil and the message when there is
+-- none to be had.
+local function load_table(load)
   local err = char_ptr_ptr()
-  local t = loader(path, err)
+  local t = load(err)
   if t == nil then
     local message = err[0] ~= nil and ffi.string(err[0]) or "cannot read symbols"
     lib.bpflua_free(err[0])
@@ -40,14 +41,11 @@ local kernel_table
 
 local function kernel_symbols()
   if not kernel_table then
-    local err = char_ptr_ptr()
-    local t = lib.bpflua_kernel_symbols_load(err)
-    if t == nil then
-      local message = ffi.string(err[0])
-      lib.bpflua_free(err[0])
+    local message
+    kernel_table, message = load_table(lib.bpflua_kernel_symbols_load)
+    if not kernel_table then
       error(message, 3)
     end
-    kernel_table = ffi.gc(t, lib.bpflua_symbol_table_free)
   end
   return kernel_table
 end
@@ -56,7 +54,7 @@ end
 -- "[unknown]".
 function M.ksym(addr, show_module, show_offset)
   local t = kernel_symbols()
-  addr = ffi.cast("unsigned long long", addr)
+  addr = ffi.cast(address_t, addr)
   local i = lib.bpflua_symbol_lookup(t, addr)
   if i < 0 then
     return "[unknown]"
@@ -115,7 +113,8 @@ local function elf_symbols(pid, path)
     if readable then
       readable:close()
     end
-    t = load_table(lib.bpflua_elf_symbols_load, readable and in_root or path)
+    local file = readable and in_root or path
+    t = load_table(function(err) return lib.bpflua_elf_symbols_load(file, err) end)
     elf_tables[path] = t or false
   end
   return t or nil
