@@ -43,11 +43,30 @@ static const char *const base_args[] = {
 };
 #define NBASE_ARGS ((int)(sizeof(base_args) / sizeof(base_args[0])))
 
-/* Files whose contents a PCH depends on, besides vmlinux.h. */
-static const char *const prelude_inputs[] = {
-	BPFLUA_BPF_DIR "/bpflua/prelude.h",
-	BPFLUA_BPF_DIR "/bpflua/bcc_compat.h",
-	BPFLUA_BPF_DIR "/bpflua/tables.h",
+/* The bpf/ headers: installed, or the build tree's when BPFLUA_BPF_DIR says so (the specs
+ * test the tree, not an installed copy). */
+static const char *bpf_dir(void)
+{
+	const char *dir = getenv("BPFLUA_BPF_DIR");
+	return dir && *dir ? dir : BPFLUA_BPF_DIR;
+}
+
+/* The compiler plugin: installed, or the one BPFLUA_CLANG_LIB names. */
+static const char *clang_lib(void)
+{
+	const char *path = getenv("BPFLUA_CLANG_LIB");
+	return path && *path ? path : BPFLUA_CLANG_LIB;
+}
+
+/* Files under bpf_dir() whose contents a PCH depends on, besides vmlinux.h. */
+static const char *const prelude_headers[] = {
+	"bpflua/prelude.h",
+	"bpflua/bcc_compat.h",
+	"bpflua/tables.h",
+};
+
+/* libbpf's headers that the prelude includes. */
+static const char *const libbpf_headers[] = {
 	LIBBPF_INCLUDE_DIR "/bpf/bpf_helpers.h",
 	LIBBPF_INCLUDE_DIR "/bpf/bpf_helper_defs.h",
 	LIBBPF_INCLUDE_DIR "/bpf/bpf_tracing.h",
@@ -97,7 +116,7 @@ static void key_add_self(struct sha256 *key)
 	if (dladdr((void *)bpflua_compile, &info) && info.dli_fname)
 		key_add_file(key, info.dli_fname, 0);
 	/* The compiler links Clang and LLVM statically: its file stands for their version. */
-	key_add_file(key, BPFLUA_CLANG_LIB, 0);
+	key_add_file(key, clang_lib(), 0);
 }
 
 /* ---- The compile job -------------------------------------------------------------------- */
@@ -108,6 +127,7 @@ struct job {
 	char *unit;                 /* the translation unit handed to Clang */
 	size_t unit_len;
 	const char **args;          /* base + user args for Clang (not -D/-U, which go in unit) */
+	char *include_bpf, *include_compat; /* -I for bpf_dir(), owned by the job */
 	int nargs;
 	char kernel_key[65], pch_key[65], object_key[65];
 	FILE *errors;               /* diagnostics for the user */
@@ -197,13 +217,15 @@ static int build_args(struct job *job)
 {
 	const struct bpflua_compile_opts *opts = job->opts;
 	job->args = calloc((size_t)(NBASE_ARGS + opts->ncflags + 8), sizeof(char *));
-	if (!job->args)
+	job->include_bpf = str_printf("-I%s", bpf_dir());
+	job->include_compat = str_printf("-I%s/compat", bpf_dir());
+	if (!job->args || !job->include_bpf || !job->include_compat)
 		return -1;
 	for (int i = 0; i < NBASE_ARGS; i++)
 		job->args[job->nargs++] = base_args[i];
 	job->args[job->nargs++] = target_arch_define();
-	job->args[job->nargs++] = "-I" BPFLUA_BPF_DIR;
-	job->args[job->nargs++] = "-I" BPFLUA_BPF_DIR "/compat";
+	job->args[job->nargs++] = job->include_bpf;
+	job->args[job->nargs++] = job->include_compat;
 	job->args[job->nargs++] = "-idirafter" LIBBPF_INCLUDE_DIR;
 	return 0;
 }
@@ -220,8 +242,14 @@ static void compute_keys(struct job *job)
 	sha256_update_str(&k, job->kernel_key);
 	sha256_update_str(&k, CLANG_VERSION_STRING);
 	key_add_self(&k);
-	for (size_t i = 0; i < sizeof(prelude_inputs) / sizeof(prelude_inputs[0]); i++)
-		key_add_file(&k, prelude_inputs[i], 1);
+	for (size_t i = 0; i < sizeof(prelude_headers) / sizeof(prelude_headers[0]); i++) {
+		char *path = str_printf("%s/%s", bpf_dir(), prelude_headers[i]);
+		if (path)
+			key_add_file(&k, path, 1);
+		free(path);
+	}
+	for (size_t i = 0; i < sizeof(libbpf_headers) / sizeof(libbpf_headers[0]); i++)
+		key_add_file(&k, libbpf_headers[i], 1);
 	for (int i = 0; i < job->nargs; i++)
 		sha256_update_str(&k, job->args[i]);
 	sha256_hex(&k, job->pch_key);
@@ -239,9 +267,7 @@ static void compute_keys(struct job *job)
 
 static bpflua_clang_run_fn load_clang(struct job *job)
 {
-	const char *path = getenv("BPFLUA_CLANG_LIB");
-	if (!path || !*path)
-		path = BPFLUA_CLANG_LIB;
+	const char *path = clang_lib();
 	void *handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL); /* lazy: LLVM has ~100k symbols */
 	if (!handle) {
 		job_error(job, "cannot load bpflua's compiler: %s", dlerror());
@@ -468,6 +494,8 @@ out:
 	rewrite_result_free(&job.rewritten);
 	free(job.unit);
 	free(job.args);
+	free(job.include_bpf);
+	free(job.include_compat);
 	fclose(job.errors);
 	if (!compiled) {
 		*error = job.errors_text && *job.errors_text ? job.errors_text

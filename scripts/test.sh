@@ -4,6 +4,20 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# The specs test the build tree, not the copy installed in /usr/local: the host, the Lua
+# modules, libbpflua, its compiler plugin and the BPF headers all come from build/.
+tree=$PWD/build
+if [ ! -x "$tree/bpflua" ]; then
+  echo "no build in $tree: run scripts/setup.sh (or cmake -S . -B build && cmake --build build)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export PATH="$tree:$PATH"
+export LUA_PATH="$tree/lua/?.lua;$tree/lua/?/init.lua;;"
+export BPFLUA_LUA_DIR="$tree/lua"
+export BPFLUA_BPF_DIR="$tree/bpf"
+export BPFLUA_CLANG_LIB="$tree/libbpflua-clang.so"
+
 log=$(mktemp)
 busted --lua=luajit -o plainTerminal spec/ 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
