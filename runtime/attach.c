@@ -161,6 +161,22 @@ static int attach_perf_event(struct bpf_program *prog, struct bpflua_attachment 
 	return 0;
 }
 
+/* Why tracepoints cannot be found: tracefs is not mounted, or (CAP_BPF and CAP_PERFMON
+ * without root) mounted where this user may not look. */
+static char *tracefs_unavailable(const char *target)
+{
+	static const char *const places[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+	for (size_t i = 0; i < sizeof(places) / sizeof(*places); i++) {
+		if (access(places[i], F_OK) == 0 && access(places[i], R_OK | X_OK) != 0 &&
+		    (errno == EACCES || errno == EPERM))
+			return str_printf("tracepoint %s: tracefs is mounted at %s but this user cannot "
+					  "read it (it needs root, or the directory's permissions "
+					  "opened)", target, places[i]);
+	}
+	return str_printf("tracepoint %s: tracefs is not mounted (mount -t tracefs nodev "
+			  "/sys/kernel/tracing)", target);
+}
+
 static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua_attach_opts *opts,
 				   char **error)
 {
@@ -173,9 +189,10 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 			*event++ = '\0';
 		if (!event || !*event) {
 			*error = str_printf("tracepoint '%s': expected \"category:event\"", opts->target);
+		} else if (!tracefs_dir()) {
+			*error = tracefs_unavailable(opts->target);
 		} else {
-			char *path = str_printf("%s/events/%s/%s", tracefs_dir() ? tracefs_dir() : "",
-						category, event);
+			char *path = str_printf("%s/events/%s/%s", tracefs_dir(), category, event);
 			if (access(path, F_OK) != 0)
 				*error = str_printf("tracepoint %s does not exist", opts->target);
 			else
@@ -196,6 +213,11 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 	case BPFLUA_ATTACH_URETPROBE: {
 		LIBBPF_OPTS(bpf_uprobe_opts, uprobe_opts, .func_name = opts->sym,
 			    .retprobe = opts->kind == BPFLUA_ATTACH_URETPROBE);
+		if (access(opts->target, F_OK) != 0) {
+			*error = str_printf("cannot attach '%s' to %s: no such file", opts->fn_name,
+					    opts->target);
+			break;
+		}
 		link = bpf_program__attach_uprobe_opts(prog, opts->pid, opts->target,
 						       (size_t)opts->offset, &uprobe_opts);
 		if (!link && errno == ENOENT && opts->sym)
@@ -210,9 +232,16 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 		what = "kprobe";
 		break;
 	}
-	if (!link && !*error)
+	if (!link && !*error) {
+		/* libbpf's own codes (above 4000: "not an ELF file" and friends) have text only
+		 * in libbpf_strerror. */
+		int err = errno;
+		char text[128];
+		if (libbpf_strerror(err, text, sizeof(text)) != 0)
+			snprintf(text, sizeof(text), "%s", strerror(err));
 		*error = str_printf("cannot attach '%s' to %s %s: %s", opts->fn_name, what,
-				    opts->target, strerror(errno));
+				    opts->target, text);
+	}
 	return link;
 }
 

@@ -5,23 +5,25 @@ local ffi = require("ffi")
 ffi.cdef[[
 int getpriority(int which, int who);
 int getpid(void);
-int bpf_prog_get_next_id(uint32_t start_id, uint32_t *next_id);
-int bpf_link_get_next_id(uint32_t start_id, uint32_t *next_id);
-int bpf_map_get_next_id(uint32_t start_id, uint32_t *next_id);
+long readlink(const char *path, char *buf, size_t size);
+int bpf_prog_get_fd_by_id(uint32_t id);
+int bpf_map_get_fd_by_id(uint32_t id);
+int bpf_link_get_fd_by_id(uint32_t id);
+int close(int fd);
 ]]
 
 local M = {}
 
 local libbpf = ffi.load("bpf")
+local lib = require("bpflua.cdefs")
+local errors = require("bpflua.errors")
 
 -- Specs need root and a kernel with BPF. Under CI=true a spec that cannot run fails; elsewhere
 -- it is left pending with the reason.
 function M.require_bpf()
-  local lib = require("bpflua.cdefs")
-  local err = ffi.new("char *[1]")
+  local err = errors.message_ptr()
   if lib.bpflua_check_privileges(err) ~= 0 then
-    local reason = ffi.string(err[0])
-    lib.bpflua_free(err[0])
+    local reason = errors.take_c(err)
     if os.getenv("CI") == "true" then
       error("BPF is not available under CI: " .. reason)
     end
@@ -40,59 +42,115 @@ function M.getpid()
   return ffi.C.getpid()
 end
 
-local function count_ids(next_id)
-  local id, n = ffi.new("uint32_t[1]", 0), 0
-  while next_id(id[0], id) == 0 do
-    n = n + 1
+local link_buf = ffi.new("char[256]")
+
+local function readlink(path)
+  local n = tonumber(ffi.C.readlink(path, link_buf, 256))
+  return n > 0 and ffi.string(link_buf, n) or nil
+end
+
+-- The descriptors process pid holds (numbers).
+local function fds(pid)
+  local list = {}
+  local ls = io.popen("ls /proc/" .. pid .. "/fd 2>/dev/null")
+  for fd in ls:lines() do
+    list[#list + 1] = tonumber(fd)
   end
-  return n
+  ls:close()
+  return list
 end
 
+local fd_kinds = {
+  ["anon_inode:bpf-prog"] = "progs", ["anon_inode:bpf-map"] = "maps",
+  ["anon_inode:bpf_link"] = "links", ["anon_inode:[perf_event]"] = "perf_events",
+}
+
+-- What BPF objects this process holds, by kind: descriptors of programs, maps, links and
+-- perf events, and mappings of maps (ring buffers) and perf events. Only this process's
+-- own: other BPF users of the machine do not change it. Everything here is released
+-- synchronously when bpflua closes it (the kernel frees the objects later, but no longer
+-- on our account).
 local function count_kernel_objects()
-  return {
-    progs = count_ids(libbpf.bpf_prog_get_next_id),
-    links = count_ids(libbpf.bpf_link_get_next_id),
-    maps = count_ids(libbpf.bpf_map_get_next_id),
-  }
+  local pid = M.getpid()
+  local counts = {progs = 0, maps = 0, links = 0, perf_events = 0, mappings = 0}
+  for _, fd in ipairs(fds(pid)) do
+    local kind = fd_kinds[readlink("/proc/" .. pid .. "/fd/" .. fd) or ""]
+    if kind then
+      counts[kind] = counts[kind] + 1
+    end
+  end
+  local maps = io.open("/proc/" .. pid .. "/maps")
+  for line in maps:lines() do
+    if line:find("anon_inode:bpf-map", 1, true) or line:find("anon_inode:[perf_event]", 1, true) then
+      counts.mappings = counts.mappings + 1
+    end
+  end
+  maps:close()
+  return counts
 end
 
--- How many BPF programs, links and maps the kernel holds, system-wide, once the objects this
--- process has dropped are gone: the kernel frees closed maps and programs a little later, so
--- wait until the counts hold still.
+local function describe(c)
+  return string.format("progs=%d links=%d maps=%d perf_events=%d mappings=%d", c.progs, c.links,
+    c.maps, c.perf_events, c.mappings)
+end
+
+-- The BPF objects this process holds once the garbage it has dropped is collected.
 function M.kernel_objects()
   collectgarbage()
   collectgarbage()
-  local last, same = count_kernel_objects(), 0
-  for _ = 1, 100 do
-    os.execute("sleep 0.02")
-    local now = count_kernel_objects()
-    if now.progs == last.progs and now.links == last.links and now.maps == last.maps then
-      same = same + 1
-      if same == 3 then
-        return now
-      end
-    else
-      same = 0
-    end
-    last = now
-  end
-  return last
+  return count_kernel_objects()
 end
 
--- Asserts that the kernel holds what it held before (objects of this process that were
--- collected or closed are freed by the kernel asynchronously, so give it a moment).
+-- Asserts that this process holds the BPF objects it held before (once collected).
 function M.assert_kernel_objects(before)
-  local now
+  local now = M.kernel_objects()
+  if describe(now) ~= describe(before) then
+    error(string.format("this process holds %s, before it held %s", describe(now), describe(before)), 2)
+  end
+end
+
+-- The ids of the programs, maps and links process pid holds (from /proc/PID/fdinfo), as
+-- "prog:ID map:ID link:ID ..." text a child process can print.
+function M.object_ids(pid)
+  pid = pid or M.getpid()
+  local ids = {}
+  for _, fd in ipairs(fds(pid)) do
+    local f = io.open("/proc/" .. pid .. "/fdinfo/" .. fd)
+    if f then
+      local info = f:read("*a")
+      f:close()
+      for kind, id in info:gmatch("(%a+)_id:%s*(%d+)") do
+        if kind == "prog" or kind == "map" or kind == "link" then
+          ids[#ids + 1] = kind .. ":" .. id
+        end
+      end
+    end
+  end
+  return table.concat(ids, " ")
+end
+
+-- Asserts that none of the objects named by object_ids() text exists any more (after the
+-- process that held them ended: the kernel frees them shortly after their last reference
+-- goes, so wait for that, up to two seconds).
+function M.assert_ids_gone(text)
+  local open_by_id = {prog = libbpf.bpf_prog_get_fd_by_id, map = libbpf.bpf_map_get_fd_by_id,
+                      link = libbpf.bpf_link_get_fd_by_id}
+  local left
   for _ = 1, 100 do
-    collectgarbage()
-    now = count_kernel_objects()
-    if now.progs == before.progs and now.links == before.links and now.maps == before.maps then
+    left = {}
+    for kind, id in text:gmatch("(%a+):(%d+)") do
+      local fd = open_by_id[kind](tonumber(id))
+      if fd >= 0 then
+        ffi.C.close(fd)
+        left[#left + 1] = kind .. ":" .. id
+      end
+    end
+    if #left == 0 then
       return
     end
     os.execute("sleep 0.02")
   end
-  error(string.format("the kernel holds progs=%d links=%d maps=%d, before it held %d %d %d",
-    now.progs, now.links, now.maps, before.progs, before.links, before.maps), 2)
+  error("still in the kernel: " .. table.concat(left, " "), 2)
 end
 
 -- Runs a shell command; returns stdout, stderr and the exit status.

@@ -4,6 +4,9 @@
 -- (runtime/attach.c) and is kept until detached, cleaned up or collected.
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local errors = require("bpflua.errors")
+local lifetime = require("bpflua.lifetime")
+local fs = require("bpflua.fs")
 
 local M = {}
 
@@ -27,18 +30,40 @@ M.PerfSWConfig = {
 
 local function check_args(what, args, required)
   if type(args) ~= "table" then
-    error(what .. ": expected a table of arguments, as in " .. what .. "{fn_name = \"f\", ...}", 3)
+    errors.raise(what .. ": expected a table of arguments, as in " .. what .. "{fn_name = \"f\", ...}")
   end
   for _, name in ipairs(required) do
     if args[name] == nil then
-      error(what .. ": missing argument '" .. name .. "'", 3)
+      errors.raise(what .. ": missing argument '" .. name .. "'")
     end
+  end
+end
+
+local function check_type(what, args, name, kind)
+  local v = args[name]
+  if v ~= nil and type(v) ~= kind then
+    errors.raise(string.format("%s: %s must be a %s, not a %s", what, name, kind, type(v)))
+  end
+end
+
+-- An integer argument within lo..hi (nil when absent).
+local function check_integer(what, args, name, lo, hi)
+  local v = args[name]
+  if v == nil then
+    return
+  end
+  if type(v) ~= "number" or v ~= v or v % 1 ~= 0 or v < lo or v > hi then
+    errors.raise(string.format("%s: %s must be an integer from %s to %s, not %s", what, name,
+      string.format("%.0f", lo), string.format("%.0f", hi), tostring(v)))
   end
 end
 
 -- bcc's rule for uprobe targets: a name without "/" is a library ("c" is libc), found in
 -- the dynamic loader's cache; anything else is a path.
 function M.find_library(name)
+  if type(name) ~= "string" or name == "" then
+    errors.raise("find_library: expected a library name or a path, not " .. tostring(name))
+  end
   if name:find("/", 1, true) then
     return name
   end
@@ -56,54 +81,77 @@ function M.find_library(name)
     cache:close()
   end
   if not found then
-    error("cannot find library '" .. name .. "' in the dynamic loader's cache (ldconfig -p)", 4)
+    errors.raise("cannot find library '" .. name .. "' in the dynamic loader's cache (ldconfig -p)")
   end
   return found
 end
 
+-- A uprobe's binary must be an ELF file: libbpf would wait forever on a FIFO and answer
+-- "Unknown error 4001" for anything else.
+local function check_binary(what, path)
+  fs.check_regular(path, what .. ":", errors.raise)
+  local f, err = io.open(path, "rb")
+  if not f then
+    errors.raise(what .. ": cannot read " .. path .. ": " .. tostring(err))
+  end
+  local magic = f:read(4)
+  f:close()
+  if magic ~= "\127ELF" then
+    errors.raise(what .. ": " .. path .. " is not an ELF file")
+  end
+end
+
+local function attach_once(self, opts)
+  local err = errors.message_ptr()
+  local handle = lib.bpflua_attach(self._handle, opts, err)
+  if handle == nil then
+    return nil, errors.take_c(err, "cannot attach " .. ffi.string(opts.fn_name))
+  end
+  return ffi.gc(handle, lib.bpflua_attachment_close)
+end
+
 local function attach(self, kind, key, fields)
   if self._handle == nil then
-    error("BPF object was cleaned up", 3)
+    errors.raise("BPF object was cleaned up")
   end
   local opts = ffi.new("struct bpflua_attach_opts", fields)
   opts.kind = KIND[kind]
-  local err = ffi.new("char *[1]")
-  local handle = lib.bpflua_attach(self._handle, opts, err)
-  if handle == nil then
-    local message = ffi.string(err[0])
-    lib.bpflua_free(err[0])
-    error(message, 3)
+  local handle, message = attach_once(self, opts)
+  -- Dropped objects may hold what the kernel ran out of (a tracepoint's program slots,
+  -- descriptors): collect them and try once more.
+  if handle == nil and (message:find("Argument list too long", 1, true) or
+     message:find("Too many open files", 1, true)) and lifetime.collect() then
+    handle, message = attach_once(self, opts)
   end
+  if handle == nil then
+    errors.raise(message)
+  end
+  self._state:own(handle, lib.bpflua_attachment_close)
   local list = self._attachments[key] or {}
-  list[#list + 1] = ffi.gc(handle, lib.bpflua_attachment_close)
+  list[#list + 1] = handle
   self._attachments[key] = list
 end
 
 local function detach(self, what, key)
+  if self._handle == nil then
+    errors.raise(what .. ": BPF object was cleaned up")
+  end
   local list = self._attachments[key]
   if not list then
-    error(what .. ": nothing is attached to " .. key:gsub("^[^:]+:", "", 1), 3)
+    errors.raise(what .. ": nothing is attached to " .. key:gsub("^[^:]+:", "", 1))
   end
   for _, handle in ipairs(list) do
-    lib.bpflua_attachment_close(ffi.gc(handle, nil))
+    self._state:release(handle)
   end
   self._attachments[key] = nil
-end
-
--- Closes every attachment (cleanup does this before unloading the object).
-function M.detach_all(self)
-  for key, list in pairs(self._attachments) do
-    for _, handle in ipairs(list) do
-      lib.bpflua_attachment_close(ffi.gc(handle, nil))
-    end
-    self._attachments[key] = nil
-  end
 end
 
 local methods = {}
 
 function methods:attach_tracepoint(args)
   check_args("attach_tracepoint", args, {"tp", "fn_name"})
+  check_type("attach_tracepoint", args, "tp", "string")
+  check_type("attach_tracepoint", args, "fn_name", "string")
   attach(self, "tracepoint", "tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
 end
 
@@ -114,6 +162,8 @@ end
 
 function methods:attach_raw_tracepoint(args)
   check_args("attach_raw_tracepoint", args, {"tp", "fn_name"})
+  check_type("attach_raw_tracepoint", args, "tp", "string")
+  check_type("attach_raw_tracepoint", args, "fn_name", "string")
   attach(self, "raw_tracepoint", "raw_tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
 end
 
@@ -128,11 +178,20 @@ local function uprobe_key(kind, args, path)
 end
 
 local function attach_uprobe(self, kind, args)
-  check_args("attach_" .. kind, args, {"name", "fn_name"})
+  local what = "attach_" .. kind
+  check_args(what, args, {"name", "fn_name"})
+  check_type(what, args, "name", "string")
+  check_type(what, args, "fn_name", "string")
+  check_type(what, args, "sym", "string")
   if not args.sym and not args.addr then
-    error("attach_" .. kind .. ": give sym = \"function\" or addr = offset", 3)
+    errors.raise(what .. ": give sym = \"function\" or addr = offset")
   end
+  -- Offsets in the file: below 2^53 so that a Lua number holds them exactly.
+  check_integer(what, args, "addr", 0, 2 ^ 53)
+  check_integer(what, args, "sym_off", 0, 2 ^ 53)
+  check_integer(what, args, "pid", -1, 2 ^ 31 - 1)
   local path = M.find_library(args.name)
+  check_binary(what, path)
   attach(self, kind, uprobe_key(kind, args, path), {
     fn_name = args.fn_name, target = path, sym = args.sym,
     offset = (args.addr or 0) + (args.sym_off or 0), pid = args.pid or -1,
@@ -171,8 +230,15 @@ end
 
 function methods:attach_perf_event(args)
   check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name"})
+  check_type("attach_perf_event", args, "fn_name", "string")
+  check_integer("attach_perf_event", args, "ev_type", 0, 2 ^ 32 - 1)
+  check_integer("attach_perf_event", args, "ev_config", 0, 2 ^ 53)
+  check_integer("attach_perf_event", args, "sample_period", 1, 2 ^ 53)
+  check_integer("attach_perf_event", args, "sample_freq", 1, 2 ^ 53)
+  check_integer("attach_perf_event", args, "pid", -1, 2 ^ 31 - 1)
+  check_integer("attach_perf_event", args, "cpu", -1, 2 ^ 31 - 1)
   if args.sample_period and args.sample_freq then
-    error("attach_perf_event: give sample_period or sample_freq, not both", 2)
+    errors.raise("attach_perf_event: give sample_period or sample_freq, not both")
   end
   local key = string.format("perf_event:%d:%d:%s:%s", args.ev_type, args.ev_config,
     tostring(args.pid or -1), tostring(args.cpu or -1))

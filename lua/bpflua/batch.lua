@@ -8,6 +8,7 @@
 -- into batch.keys / batch.values and returns how many it read (0 once the map is done).
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local errors = require("bpflua.errors")
 
 local ENOENT, ENOSPC, EINVAL, EOPNOTSUPP = 2, 28, 22, 95
 -- The kernel's internal "operation not supported" (not in libc's errno.h): what a batch
@@ -106,8 +107,8 @@ function Batch:fill(read)
     elseif not self._started and M.unsupported(err) then
       return nil, err
     else
-      error(string.format("reading table '%s' in batches failed: %s", tbl.name,
-        ffi.string(lib.strerror(err))), 0)
+      errors.raise(string.format("reading table '%s' in batches failed: %s", tbl.name,
+        errors.strerror(err)))
     end
   end
 end

@@ -15,6 +15,9 @@ local symbols = require("bpflua.symbols")
 local ctypes = require("bpflua.ctypes")
 local attach = require("bpflua.attach")
 local trace_pipe = require("bpflua.trace_pipe")
+local errors = require("bpflua.errors")
+local lifetime = require("bpflua.lifetime")
+local fs = require("bpflua.fs")
 
 local MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_STACK_TRACE, MAP_TYPE_RINGBUF = 4, 7, 27
 
@@ -23,82 +26,116 @@ local BPF = {}
 local object_methods = {}
 local object_mt = {}
 
-local char_ptr_ptr = ffi.typeof("char *[1]")
-
--- Raises err (a malloc'd C string from libbpflua) as a Lua error, after freeing it. The
--- message carries its own position (line:col in the BPF C), so no Lua position is added.
-local function raise_c_error(err, prefix)
-  local message = err[0] ~= nil and ffi.string(err[0]) or "unknown error"
-  lib.bpflua_free(err[0])
-  error((prefix or "") .. message, 0)
-end
-
 -- The directory of the script that called into bpflua, for src_file paths.
 local function caller_dir()
-  for level = 3, 20 do
-    local info = debug.getinfo(level, "S")
-    if not info then
-      break
-    end
-    local source = info.source
-    if source:sub(1, 1) == "@" and not source:find("/bpflua/bpf.lua", 1, true) then
-      return source:sub(2):match("^(.*)/[^/]*$") or "."
-    end
+  local info = debug.getinfo(errors.user_level(), "S")
+  local source = info and info.source or ""
+  if source:sub(1, 1) == "@" then
+    return source:sub(2):match("^(.*)/[^/]*$") or "."
   end
   return "."
 end
 
-local function read_file(path)
+-- The C of src_file: a regular file (a FIFO would wait for a writer, a directory has none).
+local function read_source_file(path)
+  fs.check_regular(path, "BPF: src_file", errors.raise)
   local f, err = io.open(path, "rb")
   if not f then
-    error("BPF: cannot read src_file: " .. err, 4)
+    errors.raise("BPF: cannot read src_file: " .. err)
   end
-  local text = f:read("*a")
+  local text, read_err = f:read("*a")
   f:close()
+  if text == nil then
+    errors.raise("BPF: cannot read src_file " .. path .. ": " .. tostring(read_err))
+  end
   return text
 end
 
 local function check_options(opts)
   if type(opts) ~= "table" then
-    error("BPF: expected a table of options, as in BPF{text = src}", 3)
+    errors.raise("BPF: expected a table of options, as in BPF{text = src}")
   end
   local known = {text = true, src_file = true, cflags = true, debug = true}
   for k in pairs(opts) do
     if not known[k] then
-      error("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug)", 3)
+      errors.raise("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug)")
     end
   end
   if (opts.text == nil) == (opts.src_file == nil) then
-    error("BPF: give the program as text = \"...\" or src_file = \"path\" (one of them)", 3)
+    errors.raise("BPF: give the program as text = \"...\" or src_file = \"path\" (one of them)")
   end
-  if opts.cflags ~= nil and type(opts.cflags) ~= "table" then
-    error("BPF: cflags must be a table of strings, as in {\"-DN=3\"}", 3)
+  if opts.text ~= nil and type(opts.text) ~= "string" then
+    errors.raise("BPF: text must be a string of BPF C, not a " .. type(opts.text))
+  end
+  if opts.src_file ~= nil then
+    if type(opts.src_file) ~= "string" or opts.src_file == "" then
+      errors.raise("BPF: src_file must be a path (a non-empty string), not " ..
+        (type(opts.src_file) == "string" and "\"\"" or "a " .. type(opts.src_file)))
+    end
+    if opts.src_file:find("[%z\n\r]") then
+      errors.raise("BPF: src_file must not contain a newline or NUL byte: " .. string.format("%q", opts.src_file))
+    end
+  end
+  if opts.cflags ~= nil then
+    if type(opts.cflags) ~= "table" then
+      errors.raise("BPF: cflags must be a table of strings, as in {\"-DN=3\"}")
+    end
+    for i, f in ipairs(opts.cflags) do
+      if type(f) ~= "string" and type(f) ~= "number" then
+        errors.raise("BPF: cflags[" .. i .. "] must be a string, not a " .. type(f))
+      end
+    end
   end
 end
 
 local function compile(source, name, cflags, debug)
   local flags = cflags or {}
   local c_flags = ffi.new("const char *[?]", #flags + 1)
+  local keep = {}
   for i, f in ipairs(flags) do
-    c_flags[i - 1] = tostring(f)
+    keep[i] = tostring(f)
+    c_flags[i - 1] = keep[i]
   end
   local opts = ffi.new("struct bpflua_compile_opts", {
     source = source, source_len = #source, source_name = name,
     cflags = c_flags, ncflags = #flags, debug = debug and 1 or 0,
   })
-  local err = char_ptr_ptr()
+  local err = errors.message_ptr()
   local compiled = lib.bpflua_compile(opts, err)
   if compiled == nil then
-    raise_c_error(err)
+    errors.raise_c(err, nil, false)
   end
   return ffi.gc(compiled, lib.bpflua_compiled_free)
 end
 
+-- Failures that dropped objects not yet collected may cause: a tracepoint holds a bounded
+-- number of programs (E2BIG), a process a bounded number of descriptors (EMFILE), and
+-- memory is charged to the cgroup (ENOMEM, EPERM from the memlock accounting).
+local function for_want_of_room(message)
+  return message:find("Argument list too long", 1, true) or
+    message:find("Too many open files", 1, true) or
+    message:find("Cannot allocate memory", 1, true)
+end
+
+-- Loads compiled into the kernel; nil and the message on failure.
+local function load(compiled, debug)
+  local err = errors.message_ptr()
+  local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
+    debug and 1 or 0, err)
+  if handle == nil then
+    return nil, errors.take_c(err)
+  end
+  -- Owned from the first moment: the finalizer is cleanup's teardown.
+  local state = lifetime.new()
+  handle = ffi.gc(handle, function(h) lifetime.teardown(state, h, lib.bpflua_object_close) end)
+  return handle, state
+end
+
 function BPF.new(opts)
   check_options(opts)
-  local err = char_ptr_ptr()
+  local err = errors.message_ptr()
   if lib.bpflua_check_privileges(err) ~= 0 then
-    raise_c_error(err)
+    errors.raise_c(err, nil, false) -- one sentence, about the process rather than a line
   end
   local source, name = opts.text, "<text>"
   if opts.src_file then
@@ -106,53 +143,58 @@ function BPF.new(opts)
     if name:sub(1, 1) ~= "/" then
       name = caller_dir() .. "/" .. name
     end
-    source = read_file(name)
+    source = read_source_file(name)
   end
   local compiled = compile(source, name, opts.cflags, opts.debug)
-  local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
-    opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
   local events = ctypes.parse(ffi.string(compiled.metadata))
+  lifetime.before_load()
+  local handle, state = load(compiled, opts.debug)
+  if handle == nil and for_want_of_room(state) and lifetime.collect() then
+    handle, state = load(compiled, opts.debug)
+  end
   ffi.gc(compiled, nil)
   lib.bpflua_compiled_free(compiled)
   if handle == nil then
-    raise_c_error(err)
+    error(state, 0) -- the message names the program, the probe or the line:col
   end
-  local self = setmetatable({
-    _handle = ffi.gc(handle, lib.bpflua_object_close),
+  return setmetatable({
+    _handle = handle,
+    _state = state,
     _tables = {},
     _source_name = name,
     _events = events,
     _attachments = {},
     cache_hit = cache_hit,
   }, object_mt)
-  return self
 end
 
--- Detaches and unloads everything; the object's tables stop working. Safe to call twice.
+-- Detaches and unloads everything; the object's tables stop working (their methods say the
+-- object was cleaned up). Safe to call twice, and from inside a ring or perf buffer callback
+-- (the walk stops after that callback). The garbage collector does the same.
 function object_methods:cleanup()
   local handle = self._handle
-  attach.detach_all(self)
-  trace_pipe.remove_reader(self)
-  if self._poller then
-    self._poller:close()
-    self._poller = nil
+  if handle == nil then
+    return
   end
-  if self._perf_poller_instance then
-    self._perf_poller_instance:close()
-    self._perf_poller_instance = nil
-  end
-  if handle ~= nil then
-    ffi.gc(handle, nil)
-    lib.bpflua_object_close(handle)
-    self._handle = nil
-    self._tables = {}
+  self._handle = nil
+  ffi.gc(handle, nil)
+  lifetime.teardown(self._state, handle, lib.bpflua_object_close)
+  self._attachments = {}
+  self._tables = {}
+end
+
+local function check_open(self)
+  if self._handle == nil then
+    errors.raise("BPF object was cleaned up")
   end
 end
 
 function object_methods:get_table(name)
-  if self._handle == nil then
-    error("BPF object was cleaned up", 2)
+  check_open(self)
+  if type(name) ~= "string" then
+    errors.raise("get_table: expected a table name (a string), not " ..
+      (name == nil and "nil" or "a " .. type(name)))
   end
   local t = self._tables[name]
   if t then
@@ -161,12 +203,9 @@ function object_methods:get_table(name)
   local obj = lib.bpflua_object_bpf(self._handle)
   local map = lib.bpf_object__find_map_by_name(obj, name)
   if map == nil or name:sub(1, 1) == "." or name:find("__bpflua_", 1, true) then
-    local names = {}
-    for _, n in ipairs(self:table_names()) do
-      names[#names + 1] = n
-    end
-    error(string.format("no table named '%s' in %s (it has: %s)", tostring(name),
-      self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"), 2)
+    local names = self:table_names()
+    errors.raise(string.format("no table named '%s' in %s (it has: %s)", name,
+      self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"))
   end
   local map_type = lib.bpf_map__type(map)
   if map_type == MAP_TYPE_RINGBUF then
@@ -184,6 +223,7 @@ end
 
 -- The names of the program's own tables (not libbpf's internal .data/.bss maps).
 function object_methods:table_names()
+  check_open(self)
   local names = {}
   local obj = lib.bpflua_object_bpf(self._handle)
   local map = lib.bpf_object__next_map(obj, nil)
@@ -198,61 +238,65 @@ function object_methods:table_names()
   return names
 end
 
-function object_methods:_ring_poller()
-  if not self._poller then
-    self._poller = ringbuf.Poller.new()
+-- The object's poller of ring buffers (kind "ring") or perf buffers ("perf"), made when
+-- the first one opens.
+function object_methods:_poller(kind)
+  check_open(self)
+  local field = kind == "ring" and "_ring_poller_instance" or "_perf_poller_instance"
+  local poller = self[field]
+  if not poller then
+    poller = ringbuf.Poller.new(self._state, kind)
+    rawset(self, field, poller)
   end
-  return self._poller
+  return poller
 end
 
--- Waits up to timeout_ms (forever when omitted) for records in any ring opened with
--- open_ring_buffer, calls their callbacks, and returns how many records it consumed.
-function object_methods:ring_buffer_poll(timeout_ms)
-  if not self._poller then
-    error("ring_buffer_poll: no ring buffer is open; call b[\"name\"]:open_ring_buffer(fn) first", 2)
+local function open_poller(self, kind, what)
+  check_open(self)
+  local poller = rawget(self, kind == "ring" and "_ring_poller_instance" or "_perf_poller_instance")
+  if not poller then
+    errors.raise(string.format("%s: no %s buffer is open; call b[\"name\"]:open_%s_buffer(fn) first",
+      what, kind, kind))
   end
-  return self._poller:poll(timeout_ms)
+  return poller
+end
+
+-- Waits up to timeout_ms (forever when omitted or negative, as in bcc) for records in any
+-- ring opened with open_ring_buffer, calls their callbacks, and returns how many records it
+-- consumed.
+function object_methods:ring_buffer_poll(timeout_ms)
+  return open_poller(self, "ring", "ring_buffer_poll"):poll(timeout_ms)
 end
 
 -- Consumes what every open ring holds, without waiting; returns the number of records.
 function object_methods:ring_buffer_consume()
-  if not self._poller then
-    error("ring_buffer_consume: no ring buffer is open; call b[\"name\"]:open_ring_buffer(fn) first", 2)
-  end
-  return self._poller:consume()
+  return open_poller(self, "ring", "ring_buffer_consume"):consume()
 end
 
-function object_methods:_perf_poller()
-  if not self._perf_poller_instance then
-    self._perf_poller_instance = perfbuf.Poller.new()
-  end
-  return self._perf_poller_instance
-end
-
--- Waits up to timeout_ms (forever when omitted) for samples in any perf buffer opened with
--- open_perf_buffer, calls their callbacks, and returns how many samples it consumed.
+-- Waits up to timeout_ms (forever when omitted or negative) for samples in any perf buffer
+-- opened with open_perf_buffer, calls their callbacks, and returns how many samples it
+-- consumed.
 function object_methods:perf_buffer_poll(timeout_ms)
-  if not self._perf_poller_instance then
-    error("perf_buffer_poll: no perf buffer is open; call b[\"name\"]:open_perf_buffer(fn) first", 2)
-  end
-  return self._perf_poller_instance:poll(timeout_ms)
+  return open_poller(self, "perf", "perf_buffer_poll"):poll(timeout_ms)
 end
 
 -- Consumes what every open perf buffer holds, without waiting; returns the number of samples.
 function object_methods:perf_buffer_consume()
-  if not self._perf_poller_instance then
-    error("perf_buffer_consume: no perf buffer is open; call b[\"name\"]:open_perf_buffer(fn) first", 2)
-  end
-  return self._perf_poller_instance:consume()
+  return open_poller(self, "perf", "perf_buffer_consume"):consume()
+end
+
+-- A file descriptor that is readable when a ring opened with open_ring_buffer has records
+-- (the epoll descriptor of the object's rings): for an event loop of the caller's own (poll,
+-- cqueues, luv), which then calls ring_buffer_consume(). Rings opened later join it; it is
+-- closed by cleanup or collection.
+function object_methods:ring_buffer_fd()
+  return self:_poller("ring").epfd
 end
 
 -- As ring_buffer_fd, for perf buffers: readable when one opened with open_perf_buffer has
 -- samples; then call perf_buffer_consume().
 function object_methods:perf_buffer_fd()
-  if self._handle == nil then
-    error("BPF object was cleaned up", 2)
-  end
-  return self:_perf_poller().epfd
+  return self:_poller("perf").epfd
 end
 
 -- b:sym(addr, pid[, show_module[, show_offset]]): as BPF.sym.
@@ -262,17 +306,6 @@ end
 
 function object_methods:ksym(addr, show_module, show_offset)
   return symbols.ksym(addr, show_module, show_offset)
-end
-
--- A file descriptor that is readable when a ring opened with open_ring_buffer has records
--- (the epoll descriptor of the object's rings): for an event loop of the caller's own (poll,
--- cqueues, luv), which then calls ring_buffer_consume(). Rings opened later join it; it is
--- closed by cleanup or collection.
-function object_methods:ring_buffer_fd()
-  if self._handle == nil then
-    error("BPF object was cleaned up", 2)
-  end
-  return self:_ring_poller().epfd
 end
 
 -- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).
@@ -285,19 +318,23 @@ for name, method in pairs(attach.methods) do
 end
 
 -- The trace pipe, where bpf_trace_printk() writes (shared by every BPF object, as in bcc).
+-- An object that read it keeps it open until it is cleaned up or collected.
+local function trace_reader(self)
+  check_open(self)
+  trace_pipe.add_reader(self._state)
+  return trace_pipe
+end
+
 function object_methods:trace_readline(nonblocking)
-  trace_pipe.add_reader(self)
-  return trace_pipe.readline(nonblocking)
+  return trace_reader(self).readline(nonblocking)
 end
 
 function object_methods:trace_fields(nonblocking)
-  trace_pipe.add_reader(self)
-  return trace_pipe.next_fields(nonblocking)
+  return trace_reader(self).next_fields(nonblocking)
 end
 
 function object_methods:trace_print(fmt)
-  trace_pipe.add_reader(self)
-  return trace_pipe.print(fmt)
+  return trace_reader(self).print(fmt)
 end
 
 object_mt.__index = function(self, key)
@@ -334,6 +371,9 @@ BPF.sym = symbols.sym
 
 -- Sleeps for seconds; Ctrl-C in the bpflua host ends it with an "interrupted" error.
 function BPF.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    errors.raise("BPF.sleep: expected a number of seconds, not " .. tostring(seconds))
+  end
   if lib.bpflua_sleep(seconds) ~= 0 then
     error("interrupted", 2)
   end

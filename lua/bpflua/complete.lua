@@ -48,6 +48,9 @@ local function lookup(env, chain)
     if name == nil then
       return nil
     end
+    if type(value) == "cdata" and value == nil then
+      return nil -- a NULL pointer: reading its fields would crash the process
+    end
     local container = value
     ok, value = pcall(function() return container[name] end)
     rest = after
@@ -93,6 +96,9 @@ end
 -- The names a subscript `v["` may complete: a BPF object's tables, a table's string keys.
 local function add_keys(names, value)
   if BPF.is_object(value) then
+    if value._handle == nil then
+      return -- cleaned up: it has no tables any more
+    end
     for _, name in ipairs(value:table_names()) do
       names[name] = true
     end

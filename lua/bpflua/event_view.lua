@@ -4,6 +4,7 @@
 -- the error when the source does not show a type.
 local ffi = require("ffi")
 local ctypes = require("bpflua.ctypes")
+local errors = require("bpflua.errors")
 
 local M = {}
 
@@ -11,6 +12,14 @@ local M = {}
 -- _event_info (nil when the source shows no type). writer names the BPF call that writes
 -- records ("ringbuf_output() or assigns NAME.ringbuf_reserve() to one", say).
 function M.install(class, kind, writer)
+  local function check_data(self, data, method)
+    if type(data) ~= "cdata" or data == nil then
+      errors.raise(string.format("%s '%s': %s(data) takes the data pointer a callback " ..
+        "receives, not %s", kind, self.name, method, data == nil and "a NULL pointer" or
+        type(data) == "cdata" and tostring(data) or "a " .. type(data)))
+    end
+  end
+
   -- data as a pointer to the event struct. The pointer, like data, is valid only during the
   -- callback; use copy(data) to keep an event.
   function class:event(data)
@@ -19,12 +28,16 @@ function M.install(class, kind, writer)
       self:_resolve_event_type()
       pointer = self._event_pointer
     end
+    if type(data) ~= "cdata" or data == nil then
+      check_data(self, data, "event")
+    end
     return ffi.cast(pointer, data)
   end
 
   -- A copy of the event at data that outlives the callback.
   function class:copy(data)
     self:_resolve_event_type()
+    check_data(self, data, "copy")
     local value = self._event_value()
     ffi.copy(value, data, ffi.sizeof(value))
     return value
@@ -41,9 +54,9 @@ function M.install(class, kind, writer)
       return
     end
     if not self._event_info then
-      error(string.format("%s '%s': no event type is known, because the BPF source never " ..
+      errors.raise(string.format("%s '%s': no event type is known, because the BPF source never " ..
         "passes a typed pointer to %s; ffi.cast data to your own ffi.cdef type", kind,
-        self.name, writer(self.name)), 3)
+        self.name, writer(self.name)))
     end
     self._event_value, self._event_pointer = ctypes.event_ctypes(self.name, self._event_info)
   end

@@ -14,6 +14,7 @@ local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
 local event_view = require("bpflua.event_view")
+local errors = require("bpflua.errors")
 local Poller = require("bpflua.ringbuf").Poller
 
 local band = bit.band
@@ -33,7 +34,6 @@ local header_ptr = ffi.typeof("struct bpflua_perf_event_header *")
 local uint8_ptr = ffi.typeof("uint8_t *")
 local uint32_ptr = ffi.typeof("const uint32_t *")
 local uint64_ptr = ffi.typeof("uint64_t *")
-local char_ptr_ptr = ffi.typeof("char *[1]")
 local bytes_t = ffi.typeof("uint8_t[?]")
 
 -- ---- One CPU's ring -------------------------------------------------------------------
@@ -42,13 +42,11 @@ local PerfRing = {}
 PerfRing.__index = PerfRing
 
 local function open_ring(buffer, cpu, page_cnt)
-  local err = char_ptr_ptr()
+  local err = errors.message_ptr()
   local handle = lib.bpflua_perf_ring_open(buffer.fd, cpu, page_cnt, err)
   if handle == nil then
     local errno = ffi.errno()
-    local message = err[0] ~= nil and ffi.string(err[0]) or "cannot open a perf buffer"
-    lib.bpflua_free(err[0])
-    return nil, message, errno
+    return nil, errors.take_c(err, "cannot open a perf buffer"), errno
   end
   handle = ffi.gc(handle, lib.bpflua_perf_ring_close)
   local base = ffi.cast(uint8_ptr, handle.base)
@@ -108,7 +106,8 @@ function PerfRing:_consume()
         self._pending = tail
         local ret = fn(cpu, record + SAMPLE_DATA, ffi.cast(uint32_ptr, record + SAMPLE_SIZE)[0])
         n = n + 1
-        if type(ret) == "number" and ret < 0 then
+        -- _closed: the callback cleaned the object up; its poller unmaps after the walk.
+        if (type(ret) == "number" and ret < 0) or self._closed then
           tail_pos[0] = tail
           self._pending = nil
           return n, true
@@ -142,6 +141,7 @@ function PerfBuf.new(owner, map, event_info)
     fd = lib.bpf_map__fd(map),
     type = "perf_event_array",
     _event_info = event_info,
+    _state = owner._state,
     _lost = 0,
   }, PerfBuf)
 end
@@ -156,18 +156,23 @@ function PerfBuf:open_perf_buffer(callback, page_cnt, lost_cb)
     callback, page_cnt, lost_cb = callback.callback, callback.page_cnt, callback.lost_cb
   end
   if type(callback) ~= "function" then
-    error("open_perf_buffer: expected a function(cpu, data, size)", 2)
+    errors.raise("open_perf_buffer: expected a function(cpu, data, size)")
   end
   if lost_cb ~= nil and type(lost_cb) ~= "function" then
-    error("open_perf_buffer: lost_cb must be a function(count)", 2)
+    errors.raise("open_perf_buffer: lost_cb must be a function(count)")
   end
-  if self._owner._handle == nil then
-    error("perf buffer '" .. self.name .. "' belongs to a BPF object that was cleaned up", 2)
+  if page_cnt ~= nil and (type(page_cnt) ~= "number" or page_cnt % 1 ~= 0 or page_cnt < 1 or
+     page_cnt > 2 ^ 30) then
+    errors.raise("open_perf_buffer: page_cnt must be a power of two, not " .. tostring(page_cnt))
+  end
+  if self._state.closed then
+    errors.raise("perf buffer '" .. self.name .. "' belongs to a BPF object that was cleaned up")
   end
   if self._rings then
-    error("open_perf_buffer: perf buffer '" .. self.name .. "' is already open", 2)
+    errors.raise("open_perf_buffer: perf buffer '" .. self.name .. "' is already open")
   end
   page_cnt = page_cnt or 8
+  local poller = self._owner:_poller("perf")
   local rings = {}
   for cpu = 0, lib.libbpf_num_possible_cpus() - 1 do
     local ring, message, errno = open_ring(self, cpu, page_cnt)
@@ -177,13 +182,12 @@ function PerfBuf:open_perf_buffer(callback, page_cnt, lost_cb)
       for _, r in ipairs(rings) do
         r:_unmap()
       end
-      error(message, 2)
+      errors.raise(message)
     end
   end
   self._callback, self._lost_callback = callback, lost_cb
   self._scratch = bytes_t(MAX_RECORD)
   self._rings = rings
-  local poller = self._owner:_perf_poller()
   for _, ring in ipairs(rings) do
     poller:add(ring)
   end
@@ -198,7 +202,10 @@ function PerfBuf:_note_lost(cpu, count)
   end
 end
 
--- The number of samples the kernel reported lost since the buffer was opened.
+-- The number of samples the kernel reported lost since the buffer was opened: those it
+-- dropped because a CPU's ring was full. Samples submitted before open_perf_buffer (or
+-- after cleanup) are not counted anywhere: no ring exists for them, perf_submit returns
+-- -ENOENT to the BPF program and the kernel keeps no count (as in bcc).
 function PerfBuf:lost()
   return self._lost
 end

@@ -174,6 +174,10 @@ local function format_cdata(v, depth, path)
     return (tostring(v):gsub("U?LL$", ""))
   end
   local ctype = ffi.typeof(v)
+  if tostring(ctype):find("%*>$") and v == nil then
+    -- A NULL pointer to a struct: its fields cannot be read.
+    return "NULL"
+  end
   local fields = ctypes.fields(ctype)
   if fields then
     return format_record(v, fields, depth, path)
@@ -246,7 +250,7 @@ local function histogram_lines(t)
 end
 
 local function format_table_object(t, with_bars)
-  if t._owner._handle == nil then
+  if t._state.closed then
     return string.format("<BPF table '%s' (its object was cleaned up)>", t.name)
   end
   local text = string.format("<BPF table '%s': %s>", t.name, table_line(t))

@@ -10,6 +10,7 @@ local lib = require("bpflua.cdefs")
 local pretty = require("bpflua.pretty")
 local complete = require("bpflua.complete")
 local explore = require("bpflua.explore")
+local fs = require("bpflua.fs")
 
 local M = {}
 
@@ -93,8 +94,17 @@ function Session:start()
     return complete.candidates(env, line, start)
   end)
   if self.history then
-    -- A missing file is the first run; an unreadable one only costs the old lines.
-    self.lineedit.read_history(self.history)
+    -- A missing file is the first run; an unreadable one only costs the old lines. Anything
+    -- but a regular file (a FIFO would block the prompt forever) is left alone, and not
+    -- written either.
+    local kind = fs.kind(self.history)
+    if kind == "file" then
+      self.lineedit.read_history(self.history)
+    elseif kind ~= nil then
+      io.stderr:write("bpflua: not keeping history in ", self.history, ": it is a ", kind,
+        ", not a regular file\n")
+      self.history = false
+    end
   end
 end
 

@@ -17,6 +17,7 @@ local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
 local event_view = require("bpflua.event_view")
+local errors = require("bpflua.errors")
 
 local band = bit.band
 
@@ -56,9 +57,7 @@ local uint64_ptr = ffi.typeof("uint64_t *")
 local MAP_FAILED = ffi.cast("void *", -1)
 local page_size = tonumber(ffi.C.sysconf(SC_PAGESIZE))
 
-local function errno_text()
-  return ffi.string(ffi.C.strerror(ffi.errno()))
-end
+local errno_text = errors.errno_text
 
 -- ---- One ring --------------------------------------------------------------------------
 
@@ -73,6 +72,7 @@ function RingBuf.new(owner, map, event_info)
     type = "ringbuf",
     size = lib.bpf_map__max_entries(map),
     _event_info = event_info,
+    _state = owner._state,
   }, RingBuf)
   local obj = lib.bpflua_object_bpf(owner._handle)
   local drops = lib.bpf_object__find_map_by_name(obj, self.name .. "__bpflua_drops")
@@ -86,13 +86,14 @@ function RingBuf:_map()
   end
   local consumer = ffi.C.mmap(nil, page_size, PROT_READ + PROT_WRITE, MAP_SHARED, self.fd, 0)
   if consumer == MAP_FAILED then
-    error("cannot map ring buffer '" .. self.name .. "': " .. errno_text(), 3)
+    errors.raise("cannot map ring buffer '" .. self.name .. "': " .. errno_text())
   end
   local producer_len = page_size + 2 * self.size
   local producer = ffi.C.mmap(nil, producer_len, PROT_READ, MAP_SHARED, self.fd, page_size)
   if producer == MAP_FAILED then
+    local message = errno_text()
     ffi.C.munmap(consumer, page_size)
-    error("cannot map ring buffer '" .. self.name .. "': " .. errno_text(), 3)
+    errors.raise("cannot map ring buffer '" .. self.name .. "': " .. message)
   end
   -- A mapping holds the ring in the kernel: unmap it when the object is collected too.
   self._consumer = ffi.gc(consumer, function(p) ffi.C.munmap(p, page_size) end)
@@ -116,14 +117,20 @@ end
 -- b:ring_buffer_poll() and b:ring_buffer_consume() call fn for each record of this ring.
 function RingBuf:open_ring_buffer(fn, ctx)
   if type(fn) ~= "function" then
-    error("open_ring_buffer: expected a function(ctx, data, size)", 2)
+    errors.raise("open_ring_buffer: expected a function(ctx, data, size)")
   end
-  if self._owner._handle == nil then
-    error("ring buffer '" .. self.name .. "' belongs to a BPF object that was cleaned up", 2)
-  end
+  self:_check_open()
+  local poller = self._owner:_poller("ring")
   self:_map()
   self._callback, self._ctx = fn, ctx
-  self._owner:_ring_poller():add(self)
+  self._closed = nil
+  poller:add(self)
+end
+
+function RingBuf:_check_open()
+  if self._state.closed then
+    errors.raise("ring buffer '" .. self.name .. "' belongs to a BPF object that was cleaned up")
+  end
 end
 
 event_view.install(RingBuf, "ring buffer", function(name)
@@ -133,13 +140,14 @@ end)
 -- Records the BPF side could not write because the ring was full (ringbuf_output failing,
 -- ringbuf_reserve returning NULL), summed over CPUs.
 function RingBuf:dropped()
+  self:_check_open()
   if self._drops_fd < 0 then
     return 0
   end
   local ncpus = lib.libbpf_num_possible_cpus()
   local key, values = ffi.new("uint32_t[1]"), ffi.new("uint64_t[?]", ncpus)
   if lib.bpf_map_lookup_elem(self._drops_fd, key, values) ~= 0 then
-    error("cannot read the drop count of ring buffer '" .. self.name .. "': " .. errno_text(), 2)
+    errors.raise("cannot read the drop count of ring buffer '" .. self.name .. "': " .. errno_text())
   end
   local total = 0
   for cpu = 0, ncpus - 1 do
@@ -192,7 +200,8 @@ local function consume_ring(ring)
         ring._pending = cons
         local ret = fn(ctx, record + HEADER, size)
         n = n + 1
-        if type(ret) == "number" and ret < 0 then
+        -- _closed: the callback cleaned the object up; its poller unmaps after the walk.
+        if (type(ret) == "number" and ret < 0) or ring._closed then
           consumer_pos[0] = cons
           ring._pending = nil
           return n, true
@@ -213,19 +222,32 @@ RingBuf._consume = consume_ring
 
 -- A poller watches rings with epoll and consumes them: ring buffers here, and the per-CPU
 -- rings of perf buffers (perfbuf.lua), which have the same fd, name, _consume and _unmap.
+--
+-- A callback may clean its object up (the walk stops after it, and the rings are unmapped
+-- when the walk ends), but may not poll or consume the same poller again: the walk in
+-- progress has not published its position, so a nested one would hand over the same
+-- records again.
 
 local Poller = {}
 Poller.__index = Poller
 
-function Poller.new()
+local MAX_TIMEOUT_MS = 2 ^ 31 - 1
+
+-- kind: "ring" or "perf", for messages. state: the owning object's lifetime state, which
+-- stops the poller at teardown.
+function Poller.new(state, kind)
   local epfd = ffi.C.epoll_create1(EPOLL_CLOEXEC)
   if epfd < 0 then
-    error("cannot create an epoll instance: " .. errno_text(), 3)
+    errors.raise("cannot create an epoll instance: " .. errno_text())
   end
   -- The descriptor is closed when the poller is collected, if close() did not run.
   local owner = ffi.gc(ffi.new("int[1]", epfd), function(fd) ffi.C.close(fd[0]) end)
-  return setmetatable({epfd = epfd, _epfd_owner = owner, rings = {},
-                       _events = ffi.new("struct bpflua_epoll_event[8]")}, Poller)
+  local self = setmetatable({epfd = epfd, _epfd_owner = owner, rings = {}, kind = kind or "ring",
+                             _events = ffi.new("struct bpflua_epoll_event[8]")}, Poller)
+  if state then
+    state.pollers[self] = true
+  end
+  return self
 end
 
 function Poller:add(ring)
@@ -236,41 +258,104 @@ function Poller:add(ring)
   end
   local ev = ffi.new("struct bpflua_epoll_event", {events = EPOLLIN, data = #self.rings})
   if ffi.C.bpflua_epoll_ctl(self.epfd, EPOLL_CTL_ADD, ring.fd, ev) ~= 0 then
-    error("cannot watch '" .. ring.name .. "': " .. errno_text(), 3)
+    errors.raise("cannot watch '" .. ring.name .. "': " .. errno_text())
   end
   self.rings[#self.rings + 1] = ring
 end
 
+-- Whether this poller's consume is running further up this stack (only asked when the
+-- flag says it may be: a callback that raised leaves the flag set without a walk going on).
+local function walking(poller)
+  local level = 3
+  while true do
+    local info = debug.getinfo(level, "f")
+    if not info then
+      return false
+    end
+    if info.func == Poller.consume and select(2, debug.getlocal(level, 1)) == poller then
+      return true
+    end
+    level = level + 1
+  end
+end
+
 -- Consumes every ring without waiting; returns the number of records.
 function Poller:consume()
+  if self._consuming and walking(self) then
+    local name = self.kind == "ring" and "ring buffer" or "perf buffer"
+    errors.raise(string.format("%s_buffer_poll/consume called from inside a %s callback " ..
+      "(the records being handed over would come again)", self.kind, name))
+  end
+  if self.epfd < 0 then
+    errors.raise("the " .. self.kind .. " buffers of this BPF object were cleaned up")
+  end
+  self._consuming = true
   local total = 0
-  for i = 1, #self.rings do
-    local n, stop = self.rings[i]:_consume()
+  local rings = self.rings
+  for i = 1, #rings do
+    local n, stop = rings[i]:_consume()
     total = total + n
     if stop then
       break
     end
   end
+  self._consuming = false
+  if self._close_pending then
+    self:_release()
+  end
   return total
+end
+
+-- epoll's timeout from timeout_ms: nil, negative or too large for epoll waits forever (as
+-- bcc does); fractions round down.
+local function timeout_of(timeout_ms)
+  if timeout_ms == nil then
+    return -1
+  end
+  if type(timeout_ms) ~= "number" or timeout_ms ~= timeout_ms then
+    errors.raise("poll: timeout_ms must be a number of milliseconds, not " .. tostring(timeout_ms))
+  end
+  if timeout_ms < 0 or timeout_ms > MAX_TIMEOUT_MS then
+    return -1
+  end
+  return math.floor(timeout_ms)
 end
 
 -- Waits up to timeout_ms (forever when nil or negative) for a ring to have records, then
 -- consumes them all.
 function Poller:poll(timeout_ms)
-  local timeout = timeout_ms and math.floor(timeout_ms) or -1
+  local timeout = timeout_of(timeout_ms)
+  if self._consuming and walking(self) then
+    return self:consume() -- raises the error for a nested call
+  end
   local n = ffi.C.epoll_wait(self.epfd, self._events, 8, timeout)
   if n < 0 then
     if lib.bpflua_interrupted() ~= 0 then
       error("interrupted", 3)
     end
     if ffi.errno() ~= EINTR then
-      error("poll: epoll_wait failed: " .. errno_text(), 3)
+      errors.raise("poll: epoll_wait failed: " .. errno_text())
     end
   end
   return self:consume()
 end
 
+-- Stops the poller: its rings stop delivering at once and are unmapped, now or, from inside
+-- a callback, when the walk in progress ends.
 function Poller:close()
+  for _, ring in ipairs(self.rings) do
+    ring._closed = true
+  end
+  if self._consuming and walking(self) then
+    self._close_pending = true
+    return
+  end
+  self:_release()
+end
+
+function Poller:_release()
+  self._close_pending = nil
+  self._consuming = false
   for _, ring in ipairs(self.rings) do
     ring:_unmap()
   end

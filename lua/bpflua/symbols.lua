@@ -3,22 +3,20 @@
 -- the symbol tables of the mapped ELF files (cached per file, read with libelf).
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local errors = require("bpflua.errors")
 
 local M = {}
 
-local char_ptr_ptr = ffi.typeof("char *[1]")
 local address_t = ffi.typeof("unsigned long long")
 local NO_ADDRESS = address_t(-1)
 
 -- A symbol table from load(err), freed when collected; nil and the message when there is
 -- none to be had.
 local function load_table(load)
-  local err = char_ptr_ptr()
+  local err = errors.message_ptr()
   local t = load(err)
   if t == nil then
-    local message = err[0] ~= nil and ffi.string(err[0]) or "cannot read symbols"
-    lib.bpflua_free(err[0])
-    return nil, message
+    return nil, errors.take_c(err, "cannot read symbols")
   end
   return ffi.gc(t, lib.bpflua_symbol_table_free)
 end
@@ -44,7 +42,7 @@ local function kernel_symbols()
     local message
     kernel_table, message = load_table(lib.bpflua_kernel_symbols_load)
     if not kernel_table then
-      error(message, 3)
+      errors.raise(message)
     end
   end
   return kernel_table
@@ -52,7 +50,20 @@ end
 
 -- The kernel function holding addr (a number or a uint64_t cdata, as walk() gives), or
 -- "[unknown]".
+-- An address: a number or 64-bit integer cdata.
+local function check_address(what, addr)
+  if type(addr) == "number" then
+    if addr ~= addr or addr < 0 or addr >= 2 ^ 64 then
+      errors.raise(what .. ": not an address: " .. tostring(addr))
+    end
+  elseif type(addr) ~= "cdata" then
+    errors.raise(what .. ": expected an address (a number or uint64_t cdata), not " ..
+      (addr == nil and "nil" or "a " .. type(addr)))
+  end
+end
+
 function M.ksym(addr, show_module, show_offset)
+  check_address("ksym", addr)
   local t = kernel_symbols()
   addr = ffi.cast(address_t, addr)
   local i = lib.bpflua_symbol_lookup(t, addr)
@@ -65,6 +76,10 @@ end
 
 -- The address of a kernel symbol as a uint64_t cdata, or -1 when there is none.
 function M.ksymname(name)
+  if type(name) ~= "string" then
+    errors.raise("ksymname: expected a kernel symbol's name, not " ..
+      (name == nil and "nil" or "a " .. type(name)))
+  end
   local t = kernel_symbols()
   local i = lib.bpflua_symbol_find(t, name)
   if i < 0 then
@@ -124,9 +139,13 @@ end
 -- means a kernel address. A mapping not yet cached (a library loaded since) re-reads the
 -- process's maps once.
 function M.sym(addr, pid, show_module, show_offset)
+  if pid ~= nil and type(pid) ~= "number" then
+    errors.raise("sym: pid must be a number, not a " .. type(pid))
+  end
   if not pid or pid < 0 then
     return M.ksym(addr, show_module, show_offset)
   end
+  check_address("sym", addr)
   addr = tonumber(addr)
   local maps = process_maps[pid]
   local m = maps and find_mapping(maps, addr)

@@ -17,8 +17,9 @@ local batch = require("bpflua.batch")
 local btf_types = require("bpflua.btf")
 local ctypes = require("bpflua.ctypes")
 local histogram = require("bpflua.histogram")
+local errors = require("bpflua.errors")
 
-local ENOENT = 2
+local ENOENT, E2BIG, EINVAL = 2, 7, 22
 local BPF_ANY = 0
 
 local bytes_t = ffi.typeof("uint8_t[?]")
@@ -35,13 +36,29 @@ local map_type_names = {
   [27] = "ringbuf",
 }
 local percpu_types = {percpu_hash = true, percpu_array = true, lru_percpu_hash = true}
+local array_types = {array = true, percpu_array = true}
 
 local Table = {}
 Table.__index = Table
 
 local function errno_message(what, name)
-  return string.format("%s on table '%s' failed: %s", what, name,
-    ffi.string(lib.strerror(ffi.errno())))
+  return string.format("%s on table '%s' failed: %s", what, name, errors.errno_text())
+end
+
+-- The range of an integer ctype (nil for others); 64-bit bounds are the doubles nearest.
+local function integer_range(ctype)
+  local size = ffi.sizeof(ctype)
+  if not size or size > 8 or not pcall(ffi.cast, ctype, 0) or not pcall(ffi.new, ctype, 1) then
+    return nil
+  end
+  local ok, minus_one = pcall(function() return tonumber(ffi.cast(ctype, -1)) end)
+  if not ok or type(minus_one) ~= "number" then
+    return nil
+  end
+  if minus_one < 0 then
+    return -2 ^ (size * 8 - 1), 2 ^ (size * 8 - 1) - 1
+  end
+  return 0, 2 ^ (size * 8) - 1
 end
 
 function Table.new(owner, map)
@@ -63,8 +80,13 @@ function Table.new(owner, map)
   end
   local key_type, value_type = ctypes.define(key_decl), ctypes.define(value_decl)
   local type_name = map_type_names[lib.bpf_map__type(map)] or tostring(lib.bpf_map__type(map))
+  local value_fields = {}
+  if btf ~= nil and lib.bpf_map__btf_value_type_id(map) ~= 0 then
+    value_fields = btf_types.field_names(btf, lib.bpf_map__btf_value_type_id(map))
+  end
   local self = setmetatable({
     _owner = owner,
+    _state = owner._state,
     name = ffi.string(lib.bpf_map__name(map)),
     fd = lib.bpf_map__fd(map),
     type = type_name,
@@ -73,6 +95,7 @@ function Table.new(owner, map)
     Key = key_type.value,
     key_fields = key_fields,
     Leaf = value_type.value,
+    value_fields = value_fields,
     _key_is_number = key_is_number,
     _value_is_number = value_is_number,
     _KeyBox = ffi.typeof(ctypes.array_of(key_type.name, 1)),
@@ -92,6 +115,14 @@ function Table.new(owner, map)
   -- A pointer to a box of one value: p[0][0] is the value, whatever its type.
   self._LeafPtr = ffi.typeof((leaf_box:gsub("^([^%[]*)", "%1(*)", 1)))
   self._entry_bytes = self._stride * self._ncpus
+  -- Numbers outside a key's or value's integer type are errors rather than wrapped or
+  -- saturated as a C conversion would (-1 for a u64 stored 2^63, for a u32 2^32 - 1);
+  -- 64-bit integers beyond 2^53 come back as uint64_t/int64_t cdata, which a Lua number
+  -- would round.
+  self._key_min, self._key_max = integer_range(self.Key)
+  self._value_min, self._value_max = integer_range(self.Leaf)
+  self._key_wide = key_is_number and ffi.sizeof(self.Key) == 8
+  self._value_wide = value_is_number and ffi.sizeof(self.Leaf) == 8
   self._values = bytes_t(self._entry_bytes)
   self._key = self._KeyBox()
   self.batch_size = batch.default_size(self)
@@ -99,24 +130,81 @@ function Table.new(owner, map)
 end
 
 function Table:_check_open()
-  if self._owner._handle == nil then
-    error("table '" .. self.name .. "' belongs to a BPF object that was cleaned up", 3)
+  if self._state.closed then
+    errors.raise("table '" .. self.name .. "' belongs to a BPF object that was cleaned up")
   end
+end
+
+local function describe_number(n)
+  return n % 1 == 0 and math.abs(n) < 2 ^ 63 and string.format("%d", n) or tostring(n)
+end
+
+-- n as an integer of a table's key or value type, or an error saying why it is none.
+local function check_integer(self, n, min, max, what)
+  if min and (n ~= n or n % 1 ~= 0 or n < min or n > max) then
+    errors.raise(string.format("table '%s': %s %s is not an integer from %s to %s (the %s type is %s)",
+      self.name, what, describe_number(n), describe_number(min), describe_number(max), what,
+      tostring(what == "key" and self.Key or self.Leaf):match("^ctype<(.*)>$")))
+  end
+  return n
+end
+
+-- A table of fields for a record type: every name must be one of the record's.
+local function check_fields(self, t, ctype, names, what)
+  for k in pairs(t) do
+    if type(k) ~= "string" or not ffi.offsetof(ctype, k) then
+      errors.raise(string.format("table '%s': the %s has no field '%s' (its fields: %s)", self.name,
+        what, tostring(k), #names > 0 and table.concat(names, ", ") or "none, it is not a struct"))
+    end
+  end
+  return t
 end
 
 -- A pointer to the key: a Lua number, a table of fields, or cdata of the key type.
 function Table:_key_of(key)
-  if type(key) == "number" then
+  local kind = type(key)
+  if kind == "number" then
+    self._key[0] = check_integer(self, key, self._key_min, self._key_max, "key")
+  elseif kind == "table" then
+    self._key[0] = ffi.new(self.Key, check_fields(self, key, self.Key, self.key_fields, "key"))
+  elseif kind == "cdata" then
     self._key[0] = key
-    return self._key
+  else
+    errors.raise(string.format("table '%s': a key is a number, a table of fields or cdata, not %s",
+      self.name, key == nil and "nil" or "a " .. kind))
   end
-  self._key[0] = type(key) == "table" and ffi.new(self.Key, key) or key
   return self._key
+end
+
+-- A value to store: numbers checked against the value type, tables of fields against it.
+local function value_in(self, v)
+  local kind = type(v)
+  if kind == "number" then
+    return check_integer(self, v, self._value_min, self._value_max, "value")
+  elseif kind == "table" then
+    return ffi.new(self.Leaf, check_fields(self, v, self.Leaf, self.value_fields, "value"))
+  elseif kind == "cdata" or kind == "string" then
+    return v
+  end
+  errors.raise(string.format("table '%s': a value is a number, a table of fields or cdata, not %s",
+    self.name, v == nil and "nil" or "a " .. kind))
+end
+
+-- A 64-bit integer as a Lua number when one holds it exactly, else as the cdata.
+local function number_of(v)
+  local n = tonumber(v)
+  if n >= 2 ^ 53 or n <= -2 ^ 53 then
+    return v
+  end
+  return n
 end
 
 local function read_value(self, buf, cpu)
   local p = ffi.cast(self._LeafPtr, buf + cpu * self._stride)
   if self._value_is_number then
+    if self._value_wide then
+      return number_of(p[0][0])
+    end
     return tonumber(p[0][0])
   end
   -- A cdata of the value type, not an element of a box: an element is a reference, which
@@ -145,21 +233,42 @@ function Table:get(key)
     if ffi.errno() == ENOENT then
       return nil
     end
-    error(errno_message("get", self.name), 2)
+    errors.raise(errno_message("get", self.name))
   end
   return value_out(self, self._values)
 end
 
--- Writes value at key (for per-CPU maps, value goes to every CPU, or give a list per CPU).
+-- The key's text for a message.
+local function key_text(self, key)
+  if type(key) == "number" then
+    return describe_number(key)
+  end
+  return tostring(key)
+end
+
+-- Writes value at key (for per-CPU maps, value goes to every CPU, or give a list of one
+-- value per possible CPU).
 function Table:set(key, value)
   self:_check_open()
+  local per_cpu_list = self._percpu and type(value) == "table" and #value > 0
+  if per_cpu_list and #value ~= self._ncpus then
+    errors.raise(string.format("table '%s' is per-CPU: give one value for every CPU, or a list " ..
+      "of %d values (one per possible CPU), not %d", self.name, self._ncpus, #value))
+  end
   for cpu = 0, self._ncpus - 1 do
-    local v = type(value) == "table" and self._percpu and value[cpu + 1] or value
+    local v = per_cpu_list and value[cpu + 1] or value
     local p = ffi.cast(self._LeafPtr, self._values + cpu * self._stride)
-    p[0][0] = type(v) == "table" and ffi.new(self.Leaf, v) or v
+    p[0][0] = value_in(self, v)
   end
   if lib.bpf_map_update_elem(self.fd, self:_key_of(key), self._values, BPF_ANY) ~= 0 then
-    error(errno_message("set", self.name), 2)
+    local errno = ffi.errno()
+    if errno == E2BIG and array_types[self.type] then
+      errors.raise(string.format("table '%s': index %s out of range 0..%d", self.name,
+        key_text(self, key), self.max_entries - 1))
+    elseif errno == E2BIG then
+      errors.raise(string.format("table '%s' is full (max_entries %d)", self.name, self.max_entries))
+    end
+    errors.raise(errno_message("set", self.name))
   end
 end
 
@@ -167,10 +276,14 @@ end
 function Table:delete(key)
   self:_check_open()
   if lib.bpf_map_delete_elem(self.fd, self:_key_of(key)) ~= 0 then
-    if ffi.errno() == ENOENT then
+    local errno = ffi.errno()
+    if errno == ENOENT then
       return false
+    elseif errno == EINVAL and array_types[self.type] then
+      errors.raise(string.format("table '%s' is an array: its entries cannot be deleted " ..
+        "(set them to zero, or zero() the table)", self.name))
     end
-    error(errno_message("delete", self.name), 2)
+    errors.raise(errno_message("delete", self.name))
   end
   return true
 end
@@ -179,6 +292,9 @@ end
 -- itself, as read_value makes them).
 local function key_at(self, keys, i)
   if self._key_is_number then
+    if self._key_wide then
+      return number_of(keys[i])
+    end
     return tonumber(keys[i])
   end
   local copy = self.Key()
@@ -310,8 +426,8 @@ function Table:items_lookup_and_delete_batch()
   self:_check_open()
   local b, n = first_batch(self, lookup_and_delete_batch)
   if not b then
-    error(string.format("table '%s' (%s) cannot be read and deleted in batches%s", self.name,
-      self.type, self.use_batch and " by this kernel" or " (use_batch is false)"), 2)
+    errors.raise(string.format("table '%s' (%s) cannot be read and deleted in batches%s", self.name,
+      self.type, self.use_batch and " by this kernel" or " (use_batch is false)"))
   end
   return iterate_batches(self, b, n, lookup_and_delete_batch, ITEMS)
 end
@@ -337,6 +453,10 @@ end
 -- Deletes every entry (arrays cannot lose entries: use zero).
 function Table:clear()
   self:_check_open()
+  if array_types[self.type] then
+    errors.raise(string.format("table '%s' is an array: arrays cannot be cleared, use zero()",
+      self.name))
+  end
   local b, n = first_batch(self, lookup_and_delete_batch)
   if b then
     while n > 0 do
@@ -353,7 +473,7 @@ function Table:clear()
   end
   for _, k in ipairs(keys) do
     if lib.bpf_map_delete_elem(self.fd, self:_key_of(k)) ~= 0 and ffi.errno() ~= ENOENT then
-      error(errno_message("clear", self.name), 2)
+      errors.raise(errno_message("clear", self.name))
     end
   end
 end
@@ -377,7 +497,7 @@ local function per_cpu(self, key, fold, start)
     return nil
   end
   if type(values) ~= "table" then
-    error("table '" .. self.name .. "' is not a per-CPU map", 3)
+    errors.raise("table '" .. self.name .. "' is not a per-CPU map")
   end
   local acc = start
   for _, v in ipairs(values) do

@@ -3,6 +3,7 @@
 -- a line read by one reader is gone for the others, as in bcc).
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local errors = require("bpflua.errors")
 
 ffi.cdef[[
 int open(const char *path, int flags);
@@ -20,11 +21,13 @@ local M = {}
 
 local fd, pending = -1, ""
 local fd_owner -- closes fd when this module is collected (a reload), if close() did not
-local readers = setmetatable({}, {__mode = "k"})
+-- The objects (their lifetime states) that read the pipe; each removes itself when it is
+-- torn down, by cleanup() or by the collector.
+local readers = {}
 local buf = ffi.new("char[4096]")
 local pollfd = ffi.new("struct bpflua_pollfd[1]")
 
-local EBUSY = 16
+local EBUSY, EACCES, EPERM = 16, 13, 1
 
 local function open_pipe()
   if fd >= 0 then
@@ -40,25 +43,31 @@ local function open_pipe()
       fd_owner = ffi.gc(ffi.new("int[1]", fd), function(box) ffi.C.close(box[0]) end)
       return
     end
-    if not failure or ffi.errno() ~= ENOENT then
-      failure = path .. ": " .. ffi.string(lib.strerror(ffi.errno()))
-      if ffi.errno() == EBUSY then
+    local errno = ffi.errno()
+    if not failure or errno ~= ENOENT then
+      failure = path .. ": " .. errors.strerror(errno)
+      if errno == EBUSY then
         failure = failure .. " (another process is reading it; the kernel allows one reader)"
+      elseif errno == EACCES or errno == EPERM then
+        failure = failure .. " (tracefs is mounted but this user may not read it: run as root)"
       end
     end
   end
-  error("cannot open the trace pipe " .. failure, 3)
+  errors.raise("cannot open the trace pipe " .. failure)
 end
 
 -- The pipe stays open while a BPF object that read it is alive, so that no line is lost
 -- between reads, and is closed when the last one is cleaned up: the kernel lets only one
 -- process at a time read it.
-function M.add_reader(object)
-  readers[object] = true
+function M.add_reader(state)
+  if not readers[state] then
+    readers[state] = true
+    state:own(state, M.remove_reader)
+  end
 end
 
-function M.remove_reader(object)
-  readers[object] = nil
+function M.remove_reader(state)
+  readers[state] = nil
   if next(readers) == nil and fd >= 0 then
     ffi.gc(fd_owner, nil)
     ffi.C.close(fd)
@@ -91,7 +100,7 @@ function M.readline(nonblocking)
         error("interrupted", 2)
       end
     elseif n < 0 then
-      error("cannot read the trace pipe: " .. ffi.string(lib.strerror(ffi.errno())), 2)
+      errors.raise("cannot read the trace pipe: " .. errors.errno_text())
     end
   end
 end
