@@ -153,6 +153,23 @@ function M.assert_ids_gone(text)
   error("still in the kernel: " .. table.concat(left, " "), 2)
 end
 
+-- Runs fn, which reads the trace pipe, waiting while another process holds the pipe (the
+-- kernel allows one reader; other spec runs on the machine take it for a moment): retries
+-- while fn fails with the busy error, up to 60 seconds, then fails with that error.
+function M.with_trace_pipe(fn)
+  local deadline = os.time() + 60
+  while true do
+    local result = {pcall(fn)}
+    if result[1] then
+      return unpack(result, 2, table.maxn(result))
+    end
+    if not tostring(result[2]):find("another process is reading it", 1, true) or os.time() > deadline then
+      error(result[2], 0)
+    end
+    os.execute("sleep 0.1")
+  end
+end
+
 -- Runs a shell command; returns stdout, stderr and the exit status.
 function M.run(command)
   local out, err = os.tmpname(), os.tmpname()
