@@ -243,8 +243,12 @@ describe("tools", function()
       for line in out:gmatch("[^\n]+") do
         local stack, count = line:match("^(.+) (%d+)$")
         assert.is_truthy(stack, line)
-        assert.matches("^luajit;", stack)
-        samples = samples + tonumber(count)
+        -- The pid is the gate's shell until it has exec'd luajit: samples of that moment
+        -- carry the shell's name, and are not the workload's.
+        if not stack:match("^[%w]*sh;") then
+          assert.matches("^luajit;", stack)
+          samples = samples + tonumber(count)
+        end
         kernel = kernel or stack:find("entry_SYSCALL_64_after_hwframe_[k]", 1, true) ~= nil
         libc = libc or stack:find(";getpid;", 1, true) ~= nil or stack:find(";getpid$") ~= nil
       end

@@ -107,7 +107,8 @@ local function attach_once(self, opts)
   if handle == nil then
     return nil, errors.take_c(err, "cannot attach " .. ffi.string(opts.fn_name))
   end
-  return ffi.gc(handle, lib.bpflua_attachment_close)
+  local close = lifetime.once(lib.bpflua_attachment_close)
+  return ffi.gc(handle, close), close
 end
 
 local function attach(self, kind, key, fields)
@@ -116,17 +117,19 @@ local function attach(self, kind, key, fields)
   end
   local opts = ffi.new("struct bpflua_attach_opts", fields)
   opts.kind = KIND[kind]
-  local handle, message = attach_once(self, opts)
+  local handle, close = attach_once(self, opts)
+  local message = close
   -- Dropped objects may hold what the kernel ran out of (a tracepoint's program slots,
   -- descriptors): collect them and try once more.
   if handle == nil and (message:find("Argument list too long", 1, true) or
      message:find("Too many open files", 1, true)) and lifetime.collect() then
-    handle, message = attach_once(self, opts)
+    handle, close = attach_once(self, opts)
+    message = close
   end
   if handle == nil then
     errors.raise(message)
   end
-  self._state:own(handle, lib.bpflua_attachment_close)
+  self._state:own(handle, close)
   local list = self._attachments[key] or {}
   list[#list + 1] = handle
   self._attachments[key] = list

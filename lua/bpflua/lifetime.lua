@@ -81,6 +81,20 @@ function M.teardown(state, handle, close_handle)
   end
 end
 
+-- closer wrapped to run at most once, for a resource that is both ffi.gc'd and closed
+-- explicitly: when the Lua state closes, LuaJIT runs every pending finalizer whatever is
+-- still reachable, so an explicit close (a teardown) and the resource's own finalizer may
+-- both come, in either order.
+function M.once(closer)
+  local done = false
+  return function(resource)
+    if not done then
+      done = true
+      closer(resource)
+    end
+  end
+end
+
 -- Before loading another object: collect dropped ones once there are many.
 function M.before_load()
   if live > 2 * live_after_collect + COLLECT_MARGIN then

@@ -15,6 +15,7 @@ local bit = require("bit")
 local lib = require("bpflua.cdefs")
 local event_view = require("bpflua.event_view")
 local errors = require("bpflua.errors")
+local lifetime = require("bpflua.lifetime")
 local Poller = require("bpflua.ringbuf").Poller
 
 local band = bit.band
@@ -48,7 +49,8 @@ local function open_ring(buffer, cpu, page_cnt)
     local errno = ffi.errno()
     return nil, errors.take_c(err, "cannot open a perf buffer"), errno
   end
-  handle = ffi.gc(handle, lib.bpflua_perf_ring_close)
+  local close = lifetime.once(lib.bpflua_perf_ring_close)
+  handle = ffi.gc(handle, close)
   local base = ffi.cast(uint8_ptr, handle.base)
   local page_size = tonumber(handle.page_size)
   local size = tonumber(handle.length) - page_size
@@ -57,6 +59,7 @@ local function open_ring(buffer, cpu, page_cnt)
     cpu = cpu,
     name = string.format("perf buffer '%s' (CPU %d)", buffer.name, cpu),
     _handle = handle,
+    _close = close,
     _buffer = buffer,
     _head = ffi.cast(uint64_ptr, base + DATA_HEAD),
     _tail = ffi.cast(uint64_ptr, base + DATA_TAIL),
@@ -124,7 +127,7 @@ end
 
 function PerfRing:_unmap()
   if self._handle then
-    lib.bpflua_perf_ring_close(ffi.gc(self._handle, nil))
+    self._close(ffi.gc(self._handle, nil))
     self._handle = nil
   end
 end

@@ -18,6 +18,7 @@ local bit = require("bit")
 local lib = require("bpflua.cdefs")
 local event_view = require("bpflua.event_view")
 local errors = require("bpflua.errors")
+local lifetime = require("bpflua.lifetime")
 
 local band = bit.band
 
@@ -96,8 +97,10 @@ function RingBuf:_map()
     errors.raise("cannot map ring buffer '" .. self.name .. "': " .. message)
   end
   -- A mapping holds the ring in the kernel: unmap it when the object is collected too.
-  self._consumer = ffi.gc(consumer, function(p) ffi.C.munmap(p, page_size) end)
-  self._producer = ffi.gc(producer, function(p) ffi.C.munmap(p, producer_len) end)
+  self._unmap_consumer = lifetime.once(function(p) ffi.C.munmap(p, page_size) end)
+  self._unmap_producer = lifetime.once(function(p) ffi.C.munmap(p, producer_len) end)
+  self._consumer = ffi.gc(consumer, self._unmap_consumer)
+  self._producer = ffi.gc(producer, self._unmap_producer)
   self._producer_len = producer_len
   self._consumer_pos = ffi.cast(uint64_ptr, consumer)
   self._producer_pos = ffi.cast(uint64_ptr, producer)
@@ -107,8 +110,8 @@ end
 
 function RingBuf:_unmap()
   if self._consumer then
-    ffi.C.munmap(ffi.gc(self._consumer, nil), page_size)
-    ffi.C.munmap(ffi.gc(self._producer, nil), self._producer_len)
+    self._unmap_consumer(ffi.gc(self._consumer, nil))
+    self._unmap_producer(ffi.gc(self._producer, nil))
     self._consumer, self._producer = nil, nil
   end
 end
@@ -241,8 +244,10 @@ function Poller.new(state, kind)
     errors.raise("cannot create an epoll instance: " .. errno_text())
   end
   -- The descriptor is closed when the poller is collected, if close() did not run.
-  local owner = ffi.gc(ffi.new("int[1]", epfd), function(fd) ffi.C.close(fd[0]) end)
-  local self = setmetatable({epfd = epfd, _epfd_owner = owner, rings = {}, kind = kind or "ring",
+  local close = lifetime.once(function(fd) ffi.C.close(fd[0]) end)
+  local owner = ffi.gc(ffi.new("int[1]", epfd), close)
+  local self = setmetatable({epfd = epfd, _epfd_owner = owner, _close_epfd = close, rings = {},
+                             kind = kind or "ring",
                              _events = ffi.new("struct bpflua_epoll_event[8]")}, Poller)
   if state then
     state.pollers[self] = true
@@ -361,8 +366,7 @@ function Poller:_release()
   end
   self.rings = {}
   if self.epfd >= 0 then
-    ffi.gc(self._epfd_owner, nil)
-    ffi.C.close(self.epfd)
+    self._close_epfd(ffi.gc(self._epfd_owner, nil))
     self.epfd = -1
   end
 end

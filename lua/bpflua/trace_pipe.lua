@@ -4,6 +4,7 @@
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 local errors = require("bpflua.errors")
+local lifetime = require("bpflua.lifetime")
 
 ffi.cdef[[
 int open(const char *path, int flags);
@@ -21,6 +22,7 @@ local M = {}
 
 local fd, pending = -1, ""
 local fd_owner -- closes fd when this module is collected (a reload), if close() did not
+local close_fd
 -- The objects (their lifetime states) that read the pipe; each removes itself when it is
 -- torn down, by cleanup() or by the collector.
 local readers = {}
@@ -40,7 +42,8 @@ local function open_pipe()
     local path = dir .. "/trace_pipe"
     fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
     if fd >= 0 then
-      fd_owner = ffi.gc(ffi.new("int[1]", fd), function(box) ffi.C.close(box[0]) end)
+      close_fd = lifetime.once(function(box) ffi.C.close(box[0]) end)
+      fd_owner = ffi.gc(ffi.new("int[1]", fd), close_fd)
       return
     end
     local errno = ffi.errno()
@@ -69,9 +72,8 @@ end
 function M.remove_reader(state)
   readers[state] = nil
   if next(readers) == nil and fd >= 0 then
-    ffi.gc(fd_owner, nil)
-    ffi.C.close(fd)
-    fd, fd_owner, pending = -1, nil, ""
+    close_fd(ffi.gc(fd_owner, nil))
+    fd, fd_owner, close_fd, pending = -1, nil, nil, ""
   end
 end
 
