@@ -30,7 +30,11 @@ local function lookup(env, chain)
     return nil
   end
   local ok, value = pcall(function() return env[first] end)
-  while ok and value ~= nil and rest ~= "" do
+  while ok and rest ~= "" do
+    -- nil, or a NULL pointer: reading its fields would crash the process
+    if value == nil then
+      return nil
+    end
     local name, after = rest:match("^%.([%a_][%w_]*)(.*)$")
     if not name then
       local quoted
@@ -47,9 +51,6 @@ local function lookup(env, chain)
     end
     if name == nil then
       return nil
-    end
-    if type(value) == "cdata" and value == nil then
-      return nil -- a NULL pointer: reading its fields would crash the process
     end
     local container = value
     ok, value = pcall(function() return container[name] end)
