@@ -24,6 +24,7 @@ struct bpflua_attachment {
 	struct bpf_object *obj;
 	struct bpf_link **links;
 	int nlinks;
+	pid_t owner;                /* the process that attached: see links_release */
 };
 
 static enum bpf_prog_type program_type(int kind)
@@ -232,6 +233,7 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 		*error = strdup("out of memory");
 		return NULL;
 	}
+	a->owner = getpid();
 	struct bpf_program *prog = open_function(o, a, opts, error);
 	if (prog) {
 		if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
@@ -255,9 +257,7 @@ void bpflua_attachment_close(struct bpflua_attachment *a)
 {
 	if (!a)
 		return;
-	for (int i = 0; i < a->nlinks; i++)
-		bpf_link__destroy(a->links[i]);
-	free(a->links);
+	links_release(a->links, a->nlinks, a->owner);
 	bpf_object__close(a->obj);
 	free(a);
 }

@@ -27,6 +27,7 @@
 
 #define VERIFIER_LOG_TAIL_LINES 40
 
+#include "links.h"
 #include "object.h"
 
 /* ---- libbpf's messages ---------------------------------------------------------------- */
@@ -225,6 +226,7 @@ struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
 	}
 	memcpy(o->elf, object, object_len);
 	o->elf_len = object_len;
+	o->owner = getpid();
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = name,
 		    .kernel_log_level = debug ? 1 : 0);
 	libbpf_capture = open_memstream(&said, &said_len);
@@ -310,9 +312,7 @@ void bpflua_object_close(struct bpflua_object *o)
 {
 	if (!o)
 		return;
-	for (int i = 0; i < o->nlinks; i++)
-		bpf_link__destroy(o->links[i]);
-	free(o->links);
+	links_release(o->links, o->nlinks, o->owner);
 	bpf_object__close(o->obj);
 	free(o->elf);
 	free(o);

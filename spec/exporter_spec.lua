@@ -51,15 +51,6 @@ local function start_exporter(config_path)
   end
 end
 
--- A loopback port nobody listens on: the kernel picks one for a socket closed at once.
-local function free_port()
-  local socket = require("cqueues.socket").listen("127.0.0.1", 0)
-  assert(socket:listen())
-  local _, _, port = socket:localname()
-  socket:close()
-  return port
-end
-
 local function curl(url, extra)
   local out, err, status = h.run("curl -sS -m 10 " .. (extra or "") .. " " .. sh_quote(url))
   assert(status == 0, "curl " .. url .. ": " .. err)
@@ -131,32 +122,10 @@ describe("the exporter", function()
     for _ = 1, 1000 do
       ffi.C.getppid()
     end
-    local dir = h.tmpdir()
-    h.write_file(dir .. "/prometheus.yml", string.format([[
-global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: bpflua
-    static_configs:
-      - targets: ['127.0.0.1:%d']
-]], port))
-    local prom_port = free_port()
-    local prom_pid = h.run(string.format(
-      "prometheus --config.file=%s/prometheus.yml --storage.tsdb.path=%s/data " ..
-      "--web.listen-address=127.0.0.1:%d > %s/log 2>&1 & echo $!", dir, dir, prom_port, dir)):match("%d+")
-    local query = string.format("http://127.0.0.1:%d/api/v1/query?query=%s", prom_port,
-      "spec_getppid_calls_total%7Bpid%3D%22" .. h.getpid() .. "%22%7D")
-    local value
-    for _ = 1, 300 do
-      local out = h.run("curl -s -m 2 " .. sh_quote(query))
-      value = out:match('"value":%[[%d.]+,"(%d+)"%]')
-      if value then
-        break
-      end
-      h.run("sleep 0.1")
-    end
-    local log = io.open(dir .. "/log"):read("*a")
-    h.run("kill " .. prom_pid .. "; while kill -0 " .. prom_pid .. " 2>/dev/null; do sleep 0.05; done; rm -rf " .. dir)
+    local prometheus = require("spec.prometheus").start({"127.0.0.1:" .. port})
+    local value = prometheus:wait_value('spec_getppid_calls_total{pid="' .. h.getpid() .. '"}', "1000")
+    local log = prometheus:log()
+    prometheus:stop()
     stop()
     os.remove(config)
     assert.are.equal("1000", value, "Prometheus did not report the count; its log:\n" .. log)
