@@ -74,6 +74,19 @@ describe("metrics", function()
     b:cleanup()
   end)
 
+  it("escape quotes, backslashes and newlines in label values", function()
+    local b = probe("BPF_HASH(calls, u32, u64);", "calls.increment(args->who);")
+    h.getpriority(21)
+    local reg = metrics.new()
+    reg:gauge{table = b["calls"], name = "spec_escaped", help = "a \\ help\nline",
+      labels = {{name = "odd", map = function() return 'a"b\\c\nd' end}}}
+    local text = reg:render()
+    assert.truthy(text:find('# HELP spec_escaped a \\\\ help\\nline\n', 1, true))
+    assert.are.equal(1, sample(text, 'spec_escaped{odd="a\\"b\\\\c\\nd"}'))
+    assert(promtool_check(text))
+    b:cleanup()
+  end)
+
   it("render log2 histograms as cumulative buckets with _count and _sum", function()
     local b = probe([[
       BPF_HISTOGRAM(dist);
