@@ -44,8 +44,8 @@ void bpflua_compiled_free(struct bpflua_compiled *compiled);
 /* Loading a compiled object into the kernel and attaching the probes its C names by
  * convention (TRACEPOINT_PROBE). On failure nothing stays loaded or attached. */
 struct bpflua_object;
-struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
-					 const char *name, int debug, char **error);
+struct bpflua_object *bpflua_object_load_and_attach(const char *object, size_t object_len,
+						    const char *name, int debug, char **error);
 struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
 int bpflua_object_attached_count(struct bpflua_object *obj);
 void bpflua_object_close(struct bpflua_object *obj);

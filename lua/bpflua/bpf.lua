@@ -109,7 +109,7 @@ function BPF.new(opts)
     source = read_file(name)
   end
   local compiled = compile(source, name, opts.cflags, opts.debug)
-  local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
+  local handle = lib.bpflua_object_load_and_attach(compiled.object, compiled.object_len, "bpflua",
     opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
   local events = ctypes.parse(ffi.string(compiled.metadata))

@@ -32,8 +32,8 @@ struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, c
 void bpflua_compiled_free(struct bpflua_compiled *compiled);
 
 struct bpflua_object;
-struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
-                                         const char *name, int debug, char **error);
+struct bpflua_object *bpflua_object_load_and_attach(const char *object, size_t object_len,
+                                                    const char *name, int debug, char **error);
 struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
 int bpflua_object_attached_count(struct bpflua_object *obj);
 void bpflua_object_close(struct bpflua_object *obj);
