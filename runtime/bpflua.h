@@ -2,8 +2,10 @@
  *
  * Every function that can fail returns NULL or a negative number and hands back a message
  * in *error, malloc'd and complete enough to show a person as it is; free it with
- * bpflua_free. lua/bpflua/cdefs.lua declares the same functions for the FFI: keep the two
- * in step. */
+ * bpflua_free. The Lua side's FFI declarations are generated from this header when bpflua is
+ * built (cmake/generate_abi.cmake writes bpflua/abi.lua): what is declared here is what Lua
+ * sees, so it must stay plain C that LuaJIT's ffi.cdef parses (types from stddef.h at most;
+ * macros are expanded by the preprocessor, and their definitions do not reach Lua). */
 #ifndef BPFLUA_H
 #define BPFLUA_H
 

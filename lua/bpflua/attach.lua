@@ -7,9 +7,12 @@ local lib = require("bpflua.cdefs")
 
 local M = {}
 
+-- enum bpflua_attach_kind's values, from runtime/bpflua.h.
 local KIND = {
-  tracepoint = 0, raw_tracepoint = 1, uprobe = 2, uretprobe = 3, perf_event = 4,
-  kprobe = 5, kretprobe = 6,
+  tracepoint = lib.BPFLUA_ATTACH_TRACEPOINT, raw_tracepoint = lib.BPFLUA_ATTACH_RAW_TRACEPOINT,
+  uprobe = lib.BPFLUA_ATTACH_UPROBE, uretprobe = lib.BPFLUA_ATTACH_URETPROBE,
+  perf_event = lib.BPFLUA_ATTACH_PERF_EVENT,
+  kprobe = lib.BPFLUA_ATTACH_KPROBE, kretprobe = lib.BPFLUA_ATTACH_KRETPROBE,
 }
 
 -- bcc's constants for attach_perf_event.
