@@ -130,6 +130,10 @@ int bpflua_symbol_find(const struct bpflua_symbol_table *t, const char *name);
 unsigned long long bpflua_elf_offset_to_vaddr(const struct bpflua_symbol_table *t,
 					      unsigned long long offset);
 
+/* The tracefs root: /sys/kernel/tracing (mounting tracefs there when nothing is), else
+ * /sys/kernel/debug/tracing; NULL when there is none. Everything that reads tracefs asks here. */
+const char *bpflua_tracefs_dir(void);
+
 /* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
 int bpflua_check_privileges(char **error);
 

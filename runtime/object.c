@@ -77,8 +77,13 @@ void libbpf_capture_end(void)
 
 int bpflua_kernel_has_kprobes(void)
 {
-	return access("/sys/bus/event_source/devices/kprobe", F_OK) == 0 ||
-	       access("/sys/kernel/tracing/kprobe_events", F_OK) == 0;
+	if (access("/sys/bus/event_source/devices/kprobe", F_OK) == 0)
+		return 1;
+	const char *root = bpflua_tracefs_dir();
+	char *path = root ? str_printf("%s/kprobe_events", root) : NULL;
+	int found = path && access(path, F_OK) == 0;
+	free(path);
+	return found;
 }
 
 static const char no_privileges[] =

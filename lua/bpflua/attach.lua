@@ -4,6 +4,7 @@
 -- (runtime/attach.c) and is kept until detached, cleaned up or collected.
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local tracefs = require("bpflua.tracefs")
 
 local M = {}
 
@@ -221,7 +222,8 @@ M.methods = methods
 
 -- BPF.tracepoint_exists(category, event)
 function M.tracepoint_exists(category, event)
-  local f = io.open("/sys/kernel/tracing/events/" .. category .. "/" .. event .. "/format")
+  local path = tracefs.path("events/" .. category .. "/" .. event .. "/format")
+  local f = path and io.open(path)
   if f then
     f:close()
     return true
