@@ -2,7 +2,7 @@
 # so that the Lua side declares exactly what the library was built with (a struct or enum
 # changed in the header cannot drift from a hand-kept copy). The header goes through the C
 # preprocessor without its #include lines (the FFI knows size_t and the rest of stddef.h):
-# comments, macros and the C++ guards go; macros used in declarations are expanded.
+# comments, macros, pragmas and the C++ guards go; macros used in declarations are expanded.
 #   cmake -DCC=cc -DHEADER=runtime/bpflua.h -DOUTPUT=build/lua/bpflua/abi.lua -P this file
 file(READ ${HEADER} text)
 string(REGEX REPLACE "#[ \t]*include[^\n]*" "" text "${text}")
@@ -14,6 +14,7 @@ file(REMOVE ${stripped})
 if(NOT status EQUAL 0)
   message(FATAL_ERROR "cannot preprocess ${HEADER}: ${errors}")
 endif()
+string(REGEX REPLACE "#pragma[^\n]*" "" declarations "${declarations}")
 string(REGEX REPLACE "\n[ \t\n]*\n" "\n" declarations "${declarations}")
 file(WRITE ${OUTPUT}.new
   "-- Generated from runtime/bpflua.h by cmake/generate_abi.cmake when bpflua is built: do not\n"

@@ -15,6 +15,10 @@
 extern "C" {
 #endif
 
+/* libbpflua is built with -fvisibility=hidden: what this header declares is its API, and
+ * all it exports (runtime/libbpflua.map gives the version). */
+#pragma GCC visibility push(default)
+
 struct bpf_object;
 
 const char *bpflua_version(void);
@@ -147,6 +151,8 @@ void bpflua_set_interrupted(int value);
 
 /* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
 int bpflua_sleep(double seconds);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
