@@ -7,6 +7,7 @@
  * and unloads it. */
 #define _GNU_SOURCE
 #include "bpflua.h"
+#include "links.h"
 #include "object.h"
 #include "tracefs.h"
 #include "util.h"
@@ -175,8 +176,8 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 		if (!event || !*event) {
 			*error = str_printf("tracepoint '%s': expected \"category:event\"", opts->target);
 		} else {
-			char *path = str_printf("%s/events/%s/%s", tracefs_dir() ? tracefs_dir() : "",
-						category, event);
+			const char *root = bpflua_tracefs_dir();
+			char *path = str_printf("%s/events/%s/%s", root ? root : "", category, event);
 			if (access(path, F_OK) != 0)
 				*error = str_printf("tracepoint %s does not exist", opts->target);
 			else

@@ -26,6 +26,10 @@ struct bpflua_object {
 
 /* While set, libbpf's warnings go here instead of stderr. */
 extern __thread FILE *libbpf_capture;
+/* Capturing them around a load: what libbpf said since begin ("" if nothing). */
+void libbpf_capture_begin(void);
+const char *libbpf_said(void);
+void libbpf_capture_end(void);
 
 int bpflua_kernel_has_kprobes(void);
 

@@ -16,8 +16,6 @@ local ctypes = require("bpflua.ctypes")
 local attach = require("bpflua.attach")
 local trace_pipe = require("bpflua.trace_pipe")
 
-local MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_STACK_TRACE, MAP_TYPE_RINGBUF = 4, 7, 27
-
 local BPF = {}
 
 local object_methods = {}
@@ -109,7 +107,7 @@ function BPF.new(opts)
     source = read_file(name)
   end
   local compiled = compile(source, name, opts.cflags, opts.debug)
-  local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
+  local handle = lib.bpflua_object_load_and_attach(compiled.object, compiled.object_len, "bpflua",
     opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
   local events = ctypes.parse(ffi.string(compiled.metadata))
@@ -168,12 +166,12 @@ function object_methods:get_table(name)
     error(string.format("no table named '%s' in %s (it has: %s)", tostring(name),
       self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"), 2)
   end
-  local map_type = lib.bpf_map__type(map)
-  if map_type == MAP_TYPE_RINGBUF then
+  local map_type = Table.map_type(map)
+  if map_type == "ringbuf" then
     t = ringbuf.RingBuf.new(self, map, self._events[name])
-  elseif map_type == MAP_TYPE_PERF_EVENT_ARRAY then
+  elseif map_type == "perf_event_array" then
     t = perfbuf.PerfBuf.new(self, map, self._events[name])
-  elseif map_type == MAP_TYPE_STACK_TRACE then
+  elseif map_type == "stack_trace" then
     t = StackTrace.new(self, map)
   else
     t = Table.new(self, map)

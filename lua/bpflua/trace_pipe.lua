@@ -3,6 +3,7 @@
 -- a line read by one reader is gone for the others, as in bcc).
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
+local tracefs = require("bpflua.tracefs")
 
 ffi.cdef[[
 int open(const char *path, int flags);
@@ -14,7 +15,7 @@ int bpflua_poll(struct bpflua_pollfd *fds, unsigned long nfds, int timeout) __as
 -- poll is declared under a name of bpflua's: the FFI keeps the first declaration of a C
 -- name, and a program that embeds bpflua declares poll with its own struct pollfd.
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
-local ENOENT, EINTR, POLLIN = 2, 4, 1
+local EINTR, POLLIN = 4, 1
 
 local M = {}
 
@@ -30,24 +31,19 @@ local function open_pipe()
   if fd >= 0 then
     return
   end
-  -- The error worth reporting is the first one that is not "no such file": tracefs is
-  -- mounted in one of the two places.
-  local failure
-  for _, dir in ipairs({"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) do
-    local path = dir .. "/trace_pipe"
-    fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
-    if fd >= 0 then
-      fd_owner = ffi.gc(ffi.new("int[1]", fd), function(box) ffi.C.close(box[0]) end)
-      return
-    end
-    if not failure or ffi.errno() ~= ENOENT then
-      failure = path .. ": " .. ffi.string(lib.strerror(ffi.errno()))
-      if ffi.errno() == EBUSY then
-        failure = failure .. " (another process is reading it; the kernel allows one reader)"
-      end
-    end
+  local path, not_mounted = tracefs.path("trace_pipe")
+  if not path then
+    error("cannot open the trace pipe: " .. not_mounted, 3)
   end
-  error("cannot open the trace pipe " .. failure, 3)
+  fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
+  if fd < 0 then
+    local failure = path .. ": " .. ffi.string(lib.strerror(ffi.errno()))
+    if ffi.errno() == EBUSY then
+      failure = failure .. " (another process is reading it; the kernel allows one reader)"
+    end
+    error("cannot open the trace pipe " .. failure, 3)
+  end
+  fd_owner = ffi.gc(ffi.new("int[1]", fd), function(box) ffi.C.close(box[0]) end)
 end
 
 -- The pipe stays open while a BPF object that read it is alive, so that no line is lost
