@@ -14,7 +14,7 @@ packages=(
   libluajit2-5.1-dev luajit2 libedit-dev
   llvm-14-dev libclang-cpp14-dev libclang-14-dev libclang-common-14-dev clang-14
   lua-busted bpftrace util-linux bsdutils tmux
-  lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua
+  lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
 )
 missing=()
 for p in "${packages[@]}"; do
