@@ -7,6 +7,7 @@
  * and unloads it. */
 #define _GNU_SOURCE
 #include "bpflua.h"
+#include "links.h"
 #include "object.h"
 #include "tracefs.h"
 #include "util.h"
@@ -24,6 +25,7 @@ struct bpflua_attachment {
 	struct bpf_object *obj;
 	struct bpf_link **links;
 	int nlinks;
+	pid_t owner;                /* the process that attached: see links_release */
 };
 
 static enum bpf_prog_type program_type(int kind)
@@ -189,10 +191,10 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 			*event++ = '\0';
 		if (!event || !*event) {
 			*error = str_printf("tracepoint '%s': expected \"category:event\"", opts->target);
-		} else if (!tracefs_dir()) {
+		} else if (!bpflua_tracefs_dir()) {
 			*error = tracefs_unavailable(opts->target);
 		} else {
-			char *path = str_printf("%s/events/%s/%s", tracefs_dir(), category, event);
+			char *path = str_printf("%s/events/%s/%s", bpflua_tracefs_dir(), category, event);
 			if (access(path, F_OK) != 0)
 				*error = str_printf("tracepoint %s does not exist", opts->target);
 			else
@@ -261,6 +263,7 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 		*error = strdup("out of memory");
 		return NULL;
 	}
+	a->owner = getpid();
 	struct bpf_program *prog = open_function(o, a, opts, error);
 	if (prog) {
 		if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
@@ -284,9 +287,7 @@ void bpflua_attachment_close(struct bpflua_attachment *a)
 {
 	if (!a)
 		return;
-	for (int i = 0; i < a->nlinks; i++)
-		bpf_link__destroy(a->links[i]);
-	free(a->links);
+	links_release(a->links, a->nlinks, a->owner);
 	bpf_object__close(a->obj);
 	free(a);
 }

@@ -2,8 +2,10 @@
  *
  * Every function that can fail returns NULL or a negative number and hands back a message
  * in *error, malloc'd and complete enough to show a person as it is; free it with
- * bpflua_free. lua/bpflua/cdefs.lua declares the same functions for the FFI: keep the two
- * in step. */
+ * bpflua_free. The Lua side's FFI declarations are generated from this header when bpflua is
+ * built (cmake/generate_abi.cmake writes bpflua/abi.lua): what is declared here is what Lua
+ * sees, so it must stay plain C that LuaJIT's ffi.cdef parses (types from stddef.h at most;
+ * macros are expanded by the preprocessor, and their definitions do not reach Lua). */
 #ifndef BPFLUA_H
 #define BPFLUA_H
 
@@ -12,6 +14,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* libbpflua is built with -fvisibility=hidden: what this header declares is its API, and
+ * all it exports (runtime/libbpflua.map gives the version). */
+#pragma GCC visibility push(default)
 
 struct bpf_object;
 
@@ -44,8 +50,8 @@ void bpflua_compiled_free(struct bpflua_compiled *compiled);
 /* Loading a compiled object into the kernel and attaching the probes its C names by
  * convention (TRACEPOINT_PROBE). On failure nothing stays loaded or attached. */
 struct bpflua_object;
-struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
-					 const char *name, int debug, char **error);
+struct bpflua_object *bpflua_object_load_and_attach(const char *object, size_t object_len,
+						    const char *name, int debug, char **error);
 struct bpf_object *bpflua_object_bpf(struct bpflua_object *obj);
 int bpflua_object_attached_count(struct bpflua_object *obj);
 void bpflua_object_close(struct bpflua_object *obj);
@@ -128,6 +134,10 @@ int bpflua_symbol_find(const struct bpflua_symbol_table *t, const char *name);
 unsigned long long bpflua_elf_offset_to_vaddr(const struct bpflua_symbol_table *t,
 					      unsigned long long offset);
 
+/* The tracefs root: /sys/kernel/tracing (mounting tracefs there when nothing is), else
+ * /sys/kernel/debug/tracing; NULL when there is none. Everything that reads tracefs asks here. */
+const char *bpflua_tracefs_dir(void);
+
 /* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
 int bpflua_check_privileges(char **error);
 
@@ -141,6 +151,8 @@ void bpflua_set_interrupted(int value);
 
 /* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
 int bpflua_sleep(double seconds);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

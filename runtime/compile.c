@@ -172,7 +172,8 @@ static int build_unit(struct job *job)
 				snprintf(message, sizeof(message),
 					 "tracepoint %s:%s does not exist (see %s/events/%s/)",
 					 tp->category, tp->event,
-					 tracefs_dir() ? tracefs_dir() : "tracefs", tp->category);
+					 bpflua_tracefs_dir() ? bpflua_tracefs_dir() : "tracefs",
+					 tp->category);
 			else if (err == -ENODEV)
 				snprintf(message, sizeof(message),
 					 "tracepoint %s:%s: tracefs is not mounted and could not be "

@@ -199,12 +199,23 @@ static int run_repl(lua_State *L)
 	return status;
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for (see usage). */
+struct host_options {
+	int argc;
+	char **argv;
+	int script;       /* the index in argv of the script ("-" for standard input), or 0 */
+	const char *code; /* -e */
+	int repl;         /* -i */
+	int status;       /* what running them came to: 0 when all succeeded */
+};
+
+/* The outcome of parse_options when the command line itself is the whole job (-h, -v) or is
+ * wrong: the exit status; otherwise RUN. */
+#define RUN -1
+
+static int parse_options(int argc, char **argv, struct host_options *opts)
 {
-	if (argv[0] && argv[0][0])
-		progname = argv[0];
-	int script = 0, repl = 0;
-	const char *code = NULL;
+	*opts = (struct host_options){.argc = argc, .argv = argv};
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
@@ -218,15 +229,15 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 1;
 			}
-			code = argv[i];
+			opts->code = argv[i];
 		} else if (!strcmp(argv[i], "-i")) {
-			repl = 1;
+			opts->repl = 1;
 		} else if (!strcmp(argv[i], "-") || argv[i][0] != '-') {
-			script = i;
+			opts->script = i;
 			break;
 		} else if (!strcmp(argv[i], "--")) {
 			if (i + 1 < argc)
-				script = i + 1;
+				opts->script = i + 1;
 			break;
 		} else {
 			fprintf(stderr, "%s: unknown option '%s'\n", progname, argv[i]);
@@ -234,12 +245,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	return RUN;
+}
 
-	lua_State *L = luaL_newstate();
-	if (!L) {
-		fprintf(stderr, "%s: cannot create a Lua state: out of memory\n", progname);
-		return 1;
-	}
+/* The standard libraries, the module path and the line editor's module. */
+static void open_libraries(lua_State *L)
+{
 	luaL_openlibs(L);
 	set_module_path(L);
 	lua_getglobal(L, "package");
@@ -247,10 +258,14 @@ int main(int argc, char **argv)
 	lua_pushcfunction(L, luaopen_bpflua_lineedit);
 	lua_setfield(L, -2, "bpflua.lineedit");
 	lua_pop(L, 2);
-	interactive = repl;
-	global_L = L;
-	install_signal_handlers();
+}
 
+/* -e, then the script, then the REPL, as lua does; 0 when all of it succeeded. */
+static int run(lua_State *L, struct host_options *opts)
+{
+	int argc = opts->argc, script = opts->script, repl = opts->repl;
+	char **argv = opts->argv;
+	const char *code = opts->code;
 	int status = 0;
 	if (code) {
 		set_arg_table(L, argv, argc, script ? script : argc - 1);
@@ -272,6 +287,43 @@ int main(int argc, char **argv)
 		/* As lua -i does, the REPL comes even after a script that failed. */
 		status = run_repl(L);
 	}
+	return status;
+}
+
+/* The whole job under lua_cpcall, as lua.c's pmain: an error opening the libraries (out of
+ * memory) is caught like any other. lua_cpcall drops what it returns: the status goes in
+ * opts. */
+static int protected_main(lua_State *L)
+{
+	struct host_options *opts = lua_touserdata(L, 1);
+	lua_pop(L, 1);
+	open_libraries(L);
+	interactive = opts->repl;
+	global_L = L;
+	install_signal_handlers();
+	opts->status = run(L, opts);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argv[0] && argv[0][0])
+		progname = argv[0];
+	struct host_options opts;
+	int exit_status = parse_options(argc, argv, &opts);
+	if (exit_status != RUN)
+		return exit_status;
+
+	lua_State *L = luaL_newstate();
+	if (!L) {
+		fprintf(stderr, "%s: cannot create a Lua state: out of memory\n", progname);
+		return 1;
+	}
+	int status = lua_cpcall(L, protected_main, &opts);
+	if (status == 0)
+		status = opts.status;
+	else
+		run_chunk(L, status, 0); /* an error outside run_chunk's own protection */
 
 	/* Closing the state runs every finalizer: whatever the script attached is detached. */
 	global_L = NULL;

@@ -27,6 +27,7 @@
 
 #define VERIFIER_LOG_TAIL_LINES 40
 
+#include "links.h"
 #include "object.h"
 
 /* ---- libbpf's messages ---------------------------------------------------------------- */
@@ -49,12 +50,41 @@ __attribute__((constructor)) static void install_libbpf_printer(void)
 	libbpf_set_print(print_libbpf);
 }
 
+static __thread char *captured;
+static __thread size_t captured_len;
+
+void libbpf_capture_begin(void)
+{
+	libbpf_capture = open_memstream(&captured, &captured_len);
+}
+
+const char *libbpf_said(void)
+{
+	if (libbpf_capture)
+		fflush(libbpf_capture);
+	return captured ? captured : "";
+}
+
+void libbpf_capture_end(void)
+{
+	if (libbpf_capture)
+		fclose(libbpf_capture);
+	libbpf_capture = NULL;
+	free(captured);
+	captured = NULL;
+}
+
 /* ---- Privileges ------------------------------------------------------------------------ */
 
 int bpflua_kernel_has_kprobes(void)
 {
-	return access("/sys/bus/event_source/devices/kprobe", F_OK) == 0 ||
-	       access("/sys/kernel/tracing/kprobe_events", F_OK) == 0;
+	if (access("/sys/bus/event_source/devices/kprobe", F_OK) == 0)
+		return 1;
+	const char *root = bpflua_tracefs_dir();
+	char *path = root ? str_printf("%s/kprobe_events", root) : NULL;
+	int found = path && access(path, F_OK) == 0;
+	free(path);
+	return found;
 }
 
 static const char no_privileges[] =
@@ -201,99 +231,119 @@ void free_logs(char **logs, int n)
 	free(logs);
 }
 
-struct bpflua_object *bpflua_object_load(const char *object, size_t object_len,
-					 const char *name, int debug, char **error)
+/* Keeps a copy of the ELF (each attach_* of a function loads it again as a program of its
+ * own) and opens it with libbpf. */
+static int open_object(struct bpflua_object *o, const char *object, size_t object_len,
+		       const char *name, int debug, char **error)
+{
+	o->elf = malloc(object_len);
+	if (!o->elf)
+		return -ENOMEM;
+	memcpy(o->elf, object, object_len);
+	o->elf_len = object_len;
+	o->owner = getpid();
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = name,
+		    .kernel_log_level = debug ? 1 : 0);
+	o->obj = bpf_object__open_mem(object, object_len, &open_opts);
+	if (!o->obj) {
+		int err = -errno;
+		const char *said = libbpf_said();
+		*error = str_printf("cannot open the compiled BPF object: %s\n%s", strerror(-err),
+				    said ? said : "");
+		return err;
+	}
+	return 0;
+}
+
+/* A verifier log buffer per program, so that a rejection can be explained: large, but calloc
+ * maps it lazily, so only what the verifier writes costs memory. NULL when out of memory. */
+static char **give_log_buffers(struct bpf_object *obj, int debug, int *nlogs)
+{
+	struct bpf_program *prog;
+	*nlogs = 0;
+	bpf_object__for_each_program(prog, obj)
+		(*nlogs)++;
+	char **logs = calloc((size_t)*nlogs + 1, sizeof(*logs));
+	int i = 0;
+	bpf_object__for_each_program(prog, obj) {
+		if (!logs || !(logs[i] = calloc(1, VERIFIER_LOG_SIZE))) {
+			free_logs(logs, *nlogs);
+			return NULL;
+		}
+		bpf_program__set_log_buf(prog, logs[i++], VERIFIER_LOG_SIZE);
+		if (debug)
+			bpf_program__set_log_level(prog, 2); /* every instruction, as bcc's DEBUG_BPF */
+	}
+	return logs;
+}
+
+/* libbpf must not keep pointers to the buffers once they are freed. */
+static void take_log_buffers(struct bpf_object *obj, char **logs, int nlogs)
+{
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, obj)
+		bpf_program__set_log_buf(prog, NULL, 0);
+	free_logs(logs, nlogs);
+}
+
+/* BPF.debug: what the verifier said about each program that loaded. */
+static void print_verifier_logs(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, obj) {
+		size_t size = 0;
+		const char *prog_log = bpf_program__log_buf(prog, &size);
+		if (bpf_program__autoload(prog) && prog_log)
+			fprintf(stderr, "bpflua: verifier log of '%s':\n%s\n",
+				bpf_program__name(prog), prog_log);
+	}
+}
+
+/* Loads the conventional programs (the others wait for attach_*), with their verifier logs
+ * at hand to explain a rejection. */
+static int load_object(struct bpflua_object *o, int debug, char **error)
+{
+	int err = choose_conventional(o, error);
+	if (err)
+		return err;
+	int nlogs;
+	char **logs = give_log_buffers(o->obj, debug, &nlogs);
+	if (!logs)
+		return -ENOMEM;
+	err = bpf_object__load(o->obj);
+	if (err)
+		*error = explain_load_failure(o->obj, err, libbpf_said());
+	else if (debug)
+		print_verifier_logs(o->obj);
+	take_log_buffers(o->obj, logs, nlogs);
+	return err;
+}
+
+struct bpflua_object *bpflua_object_load_and_attach(const char *object, size_t object_len,
+						    const char *name, int debug, char **error)
 {
 	*error = NULL;
 	if (bpflua_check_privileges(error) < 0)
 		return NULL;
 	struct bpflua_object *o = calloc(1, sizeof(*o));
-	char *said = NULL;
-	size_t said_len = 0;
-	char **logs = NULL;
-	int nlogs = 0;
 	if (!o) {
 		*error = strdup("out of memory");
 		return NULL;
 	}
-	/* The ELF stays: each attach_* of a function loads it again as a program of its own. */
-	o->elf = malloc(object_len);
-	if (!o->elf) {
-		free(o);
-		*error = strdup("out of memory");
+	libbpf_capture_begin();
+	int err = open_object(o, object, object_len, name, debug, error);
+	if (!err)
+		err = load_object(o, debug, error);
+	if (!err)
+		err = attach_conventional(o, error);
+	libbpf_capture_end();
+	if (err) {
+		if (!*error)
+			*error = strdup("out of memory");
+		bpflua_object_close(o);
 		return NULL;
 	}
-	memcpy(o->elf, object, object_len);
-	o->elf_len = object_len;
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = name,
-		    .kernel_log_level = debug ? 1 : 0);
-	libbpf_capture = open_memstream(&said, &said_len);
-	o->obj = bpf_object__open_mem(object, object_len, &open_opts);
-	int err = o->obj ? 0 : -errno;
-	if (err) {
-		fflush(libbpf_capture);
-		*error = str_printf("cannot open the compiled BPF object: %s\n%s", strerror(-err),
-				    said ? said : "");
-		goto fail;
-	}
-	struct bpf_program *prog;
-	bpf_object__for_each_program(prog, o->obj)
-		nlogs++;
-	/* A log buffer per program: large, but calloc maps it lazily, so only what the
-	 * verifier writes costs memory. */
-	logs = calloc((size_t)nlogs + 1, sizeof(*logs));
-	if (!logs)
-		goto fail;
-	int i = 0;
-	err = choose_conventional(o, error);
-	if (err)
-		goto fail;
-	bpf_object__for_each_program(prog, o->obj) {
-		logs[i] = calloc(1, VERIFIER_LOG_SIZE);
-		if (!logs[i])
-			goto fail;
-		bpf_program__set_log_buf(prog, logs[i++], VERIFIER_LOG_SIZE);
-		if (debug)
-			bpf_program__set_log_level(prog, 2); /* every instruction, as bcc's DEBUG_BPF */
-	}
-	err = bpf_object__load(o->obj);
-	fflush(libbpf_capture);
-	if (err) {
-		*error = explain_load_failure(o->obj, err, said);
-		goto fail;
-	}
-	if (debug) {
-		bpf_object__for_each_program(prog, o->obj) {
-			size_t size = 0;
-			const char *prog_log = bpf_program__log_buf(prog, &size);
-			if (bpf_program__autoload(prog) && prog_log)
-				fprintf(stderr, "bpflua: verifier log of '%s':\n%s\n",
-					bpf_program__name(prog), prog_log);
-		}
-	}
-	bpf_object__for_each_program(prog, o->obj)
-		bpf_program__set_log_buf(prog, NULL, 0);
-	err = attach_conventional(o, error);
-	if (err)
-		goto fail;
-	fclose(libbpf_capture);
-	libbpf_capture = NULL;
-	free(said);
-	free_logs(logs, nlogs);
 	return o;
-fail:
-	if (o->obj) {
-		bpf_object__for_each_program(prog, o->obj)
-			bpf_program__set_log_buf(prog, NULL, 0);
-	}
-	fclose(libbpf_capture);
-	libbpf_capture = NULL;
-	free(said);
-	free_logs(logs, nlogs);
-	if (!*error)
-		*error = strdup("out of memory");
-	bpflua_object_close(o);
-	return NULL;
 }
 
 struct bpf_object *bpflua_object_bpf(struct bpflua_object *o)
@@ -310,9 +360,7 @@ void bpflua_object_close(struct bpflua_object *o)
 {
 	if (!o)
 		return;
-	for (int i = 0; i < o->nlinks; i++)
-		bpf_link__destroy(o->links[i]);
-	free(o->links);
+	links_release(o->links, o->nlinks, o->owner);
 	bpf_object__close(o->obj);
 	free(o->elf);
 	free(o);

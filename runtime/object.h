@@ -4,6 +4,7 @@
 
 #include <bpf/libbpf.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* The section the compiler gives each non-static function (runtime/program_sections.cpp). */
 #define BPFLUA_FUNCTION_SECTION "bpflua/"
@@ -20,10 +21,15 @@ struct bpflua_object {
 	int nlinks;
 	char *elf;                  /* the compiled ELF, to load functions from on attach */
 	size_t elf_len;
+	pid_t owner;                /* the process that loaded it: see links_release */
 };
 
 /* While set, libbpf's warnings go here instead of stderr. */
 extern __thread FILE *libbpf_capture;
+/* Capturing them around a load: what libbpf said since begin ("" if nothing). */
+void libbpf_capture_begin(void);
+const char *libbpf_said(void);
+void libbpf_capture_end(void);
 
 int bpflua_kernel_has_kprobes(void);
 

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include "bpflua.h"
 #include "tracefs.h"
 #include "util.h"
 
@@ -29,7 +30,7 @@ static void find_tracefs(void)
 		tracefs_root = "/sys/kernel/debug/tracing";
 }
 
-const char *tracefs_dir(void)
+const char *bpflua_tracefs_dir(void)
 {
 	pthread_once(&tracefs_once, find_tracefs);
 	return tracefs_root;
@@ -155,7 +156,7 @@ static void emit_member(FILE *out, const struct field *f, char *name, size_t nam
 
 int tracefs_args_struct(const char *category, const char *event, char **out)
 {
-	const char *root = tracefs_dir();
+	const char *root = bpflua_tracefs_dir();
 	if (!root)
 		return -ENODEV;
 	char *path = str_printf("%s/events/%s/%s/format", root, category, event);

@@ -2,9 +2,7 @@
 #ifndef BPFLUA_TRACEFS_H
 #define BPFLUA_TRACEFS_H
 
-/* The tracefs root, mounting tracefs at /sys/kernel/tracing when nothing is mounted there;
- * NULL when there is none. */
-const char *tracefs_dir(void);
+/* Where tracefs is: bpflua_tracefs_dir() in bpflua.h. */
 
 /* Writes the definition of `struct tracepoint__<category>__<event>` with every field at the
  * offset and size the format file gives, followed by static assertions that the compiler

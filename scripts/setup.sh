@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# LuaJIT is OpenResty's branch (luajit2): Debian's nginx Lua module links it and cannot be
+# installed beside the original's packages, and bpflua embeds in nginx (docs/metrics.md).
 packages=(
   cmake make gcc g++ pkg-config
   libbpf-dev libelf-dev zlib1g-dev libzstd-dev
-  libluajit-5.1-dev luajit libedit-dev
+  libluajit2-5.1-dev luajit2 libedit-dev
   llvm-14-dev libclang-cpp14-dev libclang-14-dev libclang-common-14-dev clang-14
   lua-busted bpftrace util-linux bsdutils tmux
+  lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
 )
 missing=()
 for p in "${packages[@]}"; do

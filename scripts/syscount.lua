@@ -10,26 +10,6 @@ local opts = require("bpflua.args").parse(arg, {
   {"-d", "--duration", "duration", "number", "stop after this many seconds", metavar = "SECONDS"},
 })
 
--- Syscall names from the kernel's UAPI header, as installed for the C library.
-local function syscall_names()
-  local names = {}
-  for _, path in ipairs({"/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
-                         "/usr/include/aarch64-linux-gnu/asm/unistd.h", "/usr/include/asm/unistd_64.h"}) do
-    local f = io.open(path)
-    if f then
-      for line in f:lines() do
-        local name, nr = line:match("^#define __NR_([%w_]+)%s+(%d+)")
-        if name then
-          names[tonumber(nr)] = name
-        end
-      end
-      f:close()
-      break
-    end
-  end
-  return names
-end
-
 local b = BPF{text = [[
   BPF_HASH(counts, u32, u64, 1024);
   TRACEPOINT_PROBE(raw_syscalls, sys_enter) {
@@ -39,13 +19,13 @@ local b = BPF{text = [[
   }
 ]], cflags = {"-DPID=" .. (opts.pid or 0)}}
 
-local names = syscall_names()
+local syscalls = require("bpflua.syscalls")
 local counts = b["counts"]
 
 local function report()
   local rows = {}
   for nr, n in counts:items() do
-    rows[#rows + 1] = {names[nr] or ("[" .. nr .. "]"), n}
+    rows[#rows + 1] = {syscalls.name(nr), n}
   end
   table.sort(rows, function(x, y) return x[2] > y[2] end)
   print(string.format("%-22s %8s", "SYSCALL", "COUNT"))

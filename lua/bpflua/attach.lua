@@ -7,12 +7,16 @@ local lib = require("bpflua.cdefs")
 local errors = require("bpflua.errors")
 local lifetime = require("bpflua.lifetime")
 local fs = require("bpflua.fs")
+local tracefs = require("bpflua.tracefs")
 
 local M = {}
 
+-- enum bpflua_attach_kind's values, from runtime/bpflua.h.
 local KIND = {
-  tracepoint = 0, raw_tracepoint = 1, uprobe = 2, uretprobe = 3, perf_event = 4,
-  kprobe = 5, kretprobe = 6,
+  tracepoint = lib.BPFLUA_ATTACH_TRACEPOINT, raw_tracepoint = lib.BPFLUA_ATTACH_RAW_TRACEPOINT,
+  uprobe = lib.BPFLUA_ATTACH_UPROBE, uretprobe = lib.BPFLUA_ATTACH_URETPROBE,
+  perf_event = lib.BPFLUA_ATTACH_PERF_EVENT,
+  kprobe = lib.BPFLUA_ATTACH_KPROBE, kretprobe = lib.BPFLUA_ATTACH_KRETPROBE,
 }
 
 -- bcc's constants for attach_perf_event.
@@ -287,7 +291,8 @@ M.methods = methods
 
 -- BPF.tracepoint_exists(category, event)
 function M.tracepoint_exists(category, event)
-  local f = io.open("/sys/kernel/tracing/events/" .. category .. "/" .. event .. "/format")
+  local path = tracefs.path("events/" .. category .. "/" .. event .. "/format")
+  local f = path and io.open(path)
   if f then
     f:close()
     return true

@@ -19,8 +19,6 @@ local errors = require("bpflua.errors")
 local lifetime = require("bpflua.lifetime")
 local fs = require("bpflua.fs")
 
-local MAP_TYPE_PERF_EVENT_ARRAY, MAP_TYPE_STACK_TRACE, MAP_TYPE_RINGBUF = 4, 7, 27
-
 local BPF = {}
 
 local object_methods = {}
@@ -123,7 +121,7 @@ end
 -- Loads compiled into the kernel; nil and the message on failure.
 local function load(compiled, debug)
   local err = errors.message_ptr()
-  local handle = lib.bpflua_object_load(compiled.object, compiled.object_len, "bpflua",
+  local handle = lib.bpflua_object_load_and_attach(compiled.object, compiled.object_len, "bpflua",
     debug and 1 or 0, err)
   if handle == nil then
     return nil, errors.take_c(err)
@@ -210,12 +208,12 @@ function object_methods:get_table(name)
     errors.raise(string.format("no table named '%s' in %s (it has: %s)", name,
       self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"))
   end
-  local map_type = lib.bpf_map__type(map)
-  if map_type == MAP_TYPE_RINGBUF then
+  local map_type = Table.map_type(map)
+  if map_type == "ringbuf" then
     t = ringbuf.RingBuf.new(self, map, self._events[name])
-  elseif map_type == MAP_TYPE_PERF_EVENT_ARRAY then
+  elseif map_type == "perf_event_array" then
     t = perfbuf.PerfBuf.new(self, map, self._events[name])
-  elseif map_type == MAP_TYPE_STACK_TRACE then
+  elseif map_type == "stack_trace" then
     t = StackTrace.new(self, map)
   else
     t = Table.new(self, map)

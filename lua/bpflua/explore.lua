@@ -5,19 +5,13 @@
 --   maps(b)                    the tables of a BPF object
 -- They print and return nothing, except errors a script can pcall.
 local pretty = require("bpflua.pretty")
+local tracefs = require("bpflua.tracefs")
 
 local M = {}
 
-local TRACEFS_DIRS = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}
-
 local function tracefs_open(name)
-  for _, dir in ipairs(TRACEFS_DIRS) do
-    local f = io.open(dir .. "/" .. name)
-    if f then
-      return f
-    end
-  end
-  return nil
+  local path = tracefs.path(name)
+  return path and io.open(path)
 end
 
 -- "sched:*" as a Lua pattern: * any text, ? one character, the rest literally. A pattern
@@ -34,9 +28,10 @@ function M.tracepoints(glob)
   if glob ~= nil and type(glob) ~= "string" then
     error("tracepoints: expected a pattern such as \"sched:*\"", 2)
   end
-  local f = tracefs_open("available_events")
+  local path, why = tracefs.path("available_events")
+  local f = path and io.open(path)
   if not f then
-    error("tracepoints: cannot read available_events in tracefs (/sys/kernel/tracing)", 2)
+    error("tracepoints: cannot read " .. (path or ("available_events: " .. why)), 2)
   end
   local pattern = glob_pattern(glob or "*")
   local found = {}

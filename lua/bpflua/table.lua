@@ -29,17 +29,19 @@ local lookup_and_delete_batch = lib.bpf_map_lookup_and_delete_batch
 -- What an iterator returns.
 local ITEMS, KEYS, VALUES = 1, 2, 3
 
-local MAP_TYPE_STACK_TRACE = 7
-local map_type_names = {
-  [1] = "hash", [2] = "array", [5] = "percpu_hash", [6] = "percpu_array",
-  [4] = "perf_event_array", [7] = "stack_trace", [9] = "lru_hash", [10] = "lru_percpu_hash",
-  [27] = "ringbuf",
-}
 local percpu_types = {percpu_hash = true, percpu_array = true, lru_percpu_hash = true}
 local array_types = {array = true, percpu_array = true}
 
 local Table = {}
 Table.__index = Table
+
+-- A map's type as libbpf names it ("hash", "percpu_array", "ringbuf"...): the numbers are the
+-- kernel's, and libbpf knows them.
+function Table.map_type(map)
+  local t = lib.bpf_map__type(map)
+  local name = lib.libbpf_bpf_map_type_str(t)
+  return name ~= nil and ffi.string(name) or tostring(t)
+end
 
 local function errno_message(what, name)
   return string.format("%s on table '%s' failed: %s", what, name, errors.errno_text())
@@ -65,7 +67,8 @@ function Table.new(owner, map)
   local btf = lib.bpf_object__btf(lib.bpflua_object_bpf(owner._handle))
   local key_decl, key_is_number, key_fields = "uint32_t", true, {}
   local value_decl = "uint8_t[" .. lib.bpf_map__value_size(map) .. "]"
-  if lib.bpf_map__type(map) == MAP_TYPE_STACK_TRACE then
+  local type_name = Table.map_type(map)
+  if type_name == "stack_trace" then
     -- The kernel takes no BTF value type for stack maps; their values are return addresses.
     value_decl = "uint64_t[" .. lib.bpf_map__value_size(map) / 8 .. "]"
   end
@@ -79,7 +82,6 @@ function Table.new(owner, map)
     value_decl, value_is_number = btf_types.declaration(btf, lib.bpf_map__btf_value_type_id(map))
   end
   local key_type, value_type = ctypes.define(key_decl), ctypes.define(value_decl)
-  local type_name = map_type_names[lib.bpf_map__type(map)] or tostring(lib.bpf_map__type(map))
   local value_fields = {}
   if btf ~= nil and lib.bpf_map__btf_value_type_id(map) ~= 0 then
     value_fields = btf_types.field_names(btf, lib.bpf_map__btf_value_type_id(map))

@@ -5,6 +5,7 @@ local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 local errors = require("bpflua.errors")
 local lifetime = require("bpflua.lifetime")
+local tracefs = require("bpflua.tracefs")
 
 ffi.cdef[[
 int open(const char *path, int flags);
@@ -16,7 +17,7 @@ int bpflua_poll(struct bpflua_pollfd *fds, unsigned long nfds, int timeout) __as
 -- poll is declared under a name of bpflua's: the FFI keeps the first declaration of a C
 -- name, and a program that embeds bpflua declares poll with its own struct pollfd.
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
-local ENOENT, EINTR, POLLIN = 2, 4, 1
+local EINTR, POLLIN = 4, 1
 
 local M = {}
 
@@ -35,28 +36,23 @@ local function open_pipe()
   if fd >= 0 then
     return
   end
-  -- The error worth reporting is the first one that is not "no such file": tracefs is
-  -- mounted in one of the two places.
-  local failure
-  for _, dir in ipairs({"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) do
-    local path = dir .. "/trace_pipe"
-    fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
-    if fd >= 0 then
-      close_fd = lifetime.once(function(box) ffi.C.close(box[0]) end)
-      fd_owner = ffi.gc(ffi.new("int[1]", fd), close_fd)
-      return
-    end
-    local errno = ffi.errno()
-    if not failure or errno ~= ENOENT then
-      failure = path .. ": " .. errors.strerror(errno)
-      if errno == EBUSY then
-        failure = failure .. " (another process is reading it; the kernel allows one reader)"
-      elseif errno == EACCES or errno == EPERM then
-        failure = failure .. " (tracefs is mounted but this user may not read it: run as root)"
-      end
-    end
+  local path, not_mounted = tracefs.path("trace_pipe")
+  if not path then
+    errors.raise("cannot open the trace pipe: " .. not_mounted)
   end
-  errors.raise("cannot open the trace pipe " .. failure)
+  fd = ffi.C.open(path, O_RDONLY + O_CLOEXEC)
+  if fd < 0 then
+    local errno = ffi.errno()
+    local failure = path .. ": " .. errors.strerror(errno)
+    if errno == EBUSY then
+      failure = failure .. " (another process is reading it; the kernel allows one reader)"
+    elseif errno == EACCES or errno == EPERM then
+      failure = failure .. " (tracefs is mounted but this user may not read it: run as root)"
+    end
+    errors.raise("cannot open the trace pipe " .. failure)
+  end
+  close_fd = lifetime.once(function(box) ffi.C.close(box[0]) end)
+  fd_owner = ffi.gc(ffi.new("int[1]", fd), close_fd)
 end
 
 -- The pipe stays open while a BPF object that read it is alive, so that no line is lost
