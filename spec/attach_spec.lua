@@ -197,7 +197,7 @@ describe("attach calls", function()
   it("hold no more file descriptors after 1000 create/attach/cleanup cycles", function()
     local src = "BPF_ARRAY(c, u64, 1);\nint f(void *ctx) { c.increment(0); return 0; }\n"
     BPF{text = src}:cleanup() -- the object cache is warm from here on
-    collectgarbage()
+    h.collect_all()
     local before = open_fds()
     for _ = 1, 1000 do
       local b = BPF{text = src}
