@@ -108,7 +108,8 @@ static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_
 
 static int add_link(struct bpflua_attachment *a, struct bpf_link *link)
 {
-	struct bpf_link **grown = realloc(a->links, sizeof(*grown) * (size_t)(a->nlinks + 1));
+	struct bpf_link **grown =
+		realloc(a->links, sizeof(struct bpf_link *) * (size_t)(a->nlinks + 1));
 	if (!grown) {
 		bpf_link__destroy(link);
 		return -ENOMEM;

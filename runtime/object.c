@@ -150,7 +150,7 @@ static int attach_conventional(struct bpflua_object *o, char **error)
 	int count = 0;
 	bpf_object__for_each_program(prog, o->obj)
 		count++;
-	o->links = calloc((size_t)count + 1, sizeof(*o->links));
+	o->links = calloc((size_t)count + 1, sizeof(struct bpf_link *));
 	if (!o->links)
 		return -ENOMEM;
 	bpf_object__for_each_program(prog, o->obj) {
