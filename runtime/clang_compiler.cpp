@@ -1,7 +1,7 @@
 // In-process Clang: BPF C in memory -> BPF ELF in memory (or a PCH on disk).
 //
-// This is the only C++ unit. It is built as libbpflua-clang.so and dlopened on demand, so that
-// scripts whose object is cached never pay for loading LLVM.
+// With the AST passes (event_types.cpp, program_sections.cpp) it is built as libbpflua-clang.so
+// and dlopened on demand, so that scripts whose object is cached never pay for loading LLVM.
 
 #include "clang_compiler.h"
 #include "event_types.h"
@@ -81,7 +81,7 @@ protected:
 	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
 							       llvm::StringRef file) override
 	{
-		// The event-type pass goes first: code generation frees the AST when it is done
+		// The AST passes go before code generation, which frees the AST when it is done
 		// with the translation unit (-clear-ast-before-backend).
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
 		consumers.push_back(bpflua_program_sections_consumer());

@@ -504,7 +504,7 @@ out:
 		if (*error != job.errors_text)
 			free(job.errors_text);
 		/* Drop the final newline: Lua's error adds its own line structure. */
-		size_t n = strlen(*error);
+		size_t n = *error ? strlen(*error) : 0;
 		if (n && (*error)[n - 1] == '\n')
 			(*error)[n - 1] = '\0';
 	} else {

@@ -211,7 +211,7 @@ struct host_options {
 
 /* The outcome of parse_options when the command line itself is the whole job (-h, -v) or is
  * wrong: the exit status; otherwise RUN. */
-#define RUN -1
+#define RUN (-1)
 
 static int parse_options(int argc, char **argv, struct host_options *opts)
 {

@@ -2,7 +2,7 @@
 -- every ring opened on a BPF object.
 --
 -- Records are consumed here, in Lua, straight from the ring's shared memory: an FFI callback
--- from libbpf's C consumer would cost a C->Lua transition per event (see DESIGN.md). The
+-- from libbpf's C consumer would cost a C->Lua transition per event (see docs/design.md). The
 -- kernel's layout: a consumer page (the consumer position, which we write), then a producer
 -- page (the producer position) followed by the data pages, mapped twice in a row so that a
 -- record that wraps is still contiguous. Each record has an 8-byte header, a 32-bit length
