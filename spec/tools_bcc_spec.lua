@@ -8,19 +8,6 @@ local function escape(s)
   return (s:gsub("[%-%.%+%[%]%(%)%$%^%%%?%*]", "%%%0"))
 end
 
--- Rows of a tool's output that follow its header line.
-local function rows_after(text, header)
-  local rows, seen = {}, false
-  for line in text:gmatch("[^\n]+") do
-    if seen and line ~= "bpflua: interrupted" then
-      rows[#rows + 1] = line
-    elseif line:find(header, 1, true) then
-      seen = true
-    end
-  end
-  return rows
-end
-
 -- The count of a log2 histogram's bucket "lo -> hi" in text (the first one printed).
 local function bucket(text, lo, hi)
   return tonumber(text:match("%s" .. lo .. " %-> " .. hi .. "%s+: (%d+)"))
