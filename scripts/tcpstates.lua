@@ -101,35 +101,18 @@ else
 end
 
 local events = b["events"]
-local start_ts
+local lead = require("bpflua.clock").leading_columns(opts)
 io.stdout:setvbuf("line")
-local prefix = {}
-if opts.time then
-  prefix[#prefix + 1] = opts.csv and "TIME," or string.format("%-8s ", "TIME")
-end
-if opts.timestamp then
-  prefix[#prefix + 1] = opts.csv and "TIME(s)," or string.format("%-9s ", "TIME(s)")
-end
-print(table.concat(prefix) .. string.format(header, "SKADDR", "C-PID", "C-COMM",
+print(lead.header() .. string.format(header, "SKADDR", "C-PID", "C-COMM",
   (opts.wide or opts.csv) and "IP" or "", "LADDR", "LPORT", "RADDR", "RPORT", "OLDSTATE",
   "NEWSTATE", "MS"))
 events:open_ring_buffer(function(_, data)
   local e = events:event(data)
-  local line = {}
-  if opts.time then
-    line[#line + 1] = opts.csv and (os.date("%H:%M:%S") .. ",") or string.format("%-8s ", os.date("%H:%M:%S"))
-  end
-  if opts.timestamp then
-    start_ts = start_ts or e.ts_us
-    local delta = tonumber(e.ts_us - start_ts) / 1e6
-    line[#line + 1] = opts.csv and string.format("%.6f,", delta) or string.format("%-9.6f ", delta)
-  end
   local version = e.family == inet.AF_INET and "4" or "6"
-  line[#line + 1] = string.format(row, e.skaddr, e.pid, ffi.string(e.task),
+  print(lead.row(e.ts_us) .. string.format(row, e.skaddr, e.pid, ffi.string(e.task),
     (opts.wide or opts.csv) and version or "", inet.ntop(e.family, e.saddr), e.lport,
     inet.ntop(e.family, e.daddr), e.dport, inet.tcp_state(e.oldstate), inet.tcp_state(e.newstate),
-    tonumber(e.span_us) / 1000)
-  print(table.concat(line))
+    tonumber(e.span_us) / 1000))
 end)
 while true do
   b:ring_buffer_poll()

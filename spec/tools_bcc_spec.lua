@@ -162,6 +162,20 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("tcplife.lua", function()
+    it("prints a closed session's owner, ends, bytes and lifespan", function()
+      local port = 20000 + (h.getpid() + 7) % 20000
+      local text, status = h.run_script("bpflua scripts/tcplife.lua -D " .. port, "RX_KB",
+        tcp_roundtrip(port))
+      assert.are.equal(130, status, text)
+      assert.matches("PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS\n", text, 1, true)
+      -- the client's side: it sent 3000 bytes (2 KB as tcplife rounds), received none
+      assert.matches("%d+ +python3 +127%.0%.0%.1 +%d+ +127%.0%.0%.1 +" .. port .. " +2 +0 [%d.]+\n", text)
+      local csv = h.run_script("bpflua scripts/tcplife.lua -s -L " .. port, "RX_KB", tcp_roundtrip(port))
+      assert.matches("%d+,python3,4,127%.0%.0%.1," .. port .. ",127%.0%.0%.1,%d+,0,2,[%d.]+\n", csv)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       exitsnoop = "[-t] [--utc] [-p PID] [--label LABEL] [-x] [--per-thread]",
@@ -171,6 +185,7 @@ describe("bcc's tools", function()
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
+      tcplife = "[-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
     }) do
       local out, _, status = h.run("bpflua scripts/" .. tool .. ".lua -h")
       assert.are.equal(0, status, tool)

@@ -35,4 +35,37 @@ function M.time_of_day(millis, utc)
   return text
 end
 
+-- bcc's leading columns of the network tools: TIME (HH:MM:SS, -T) and TIME(s) (seconds
+-- since the first event, -t), space-aligned or comma-separated (-s).
+--   local lead = clock.leading_columns{time = opts.time, timestamp = opts.timestamp, csv = opts.csv}
+--   print(lead.header() .. ...); print(lead.row(e.ts_us) .. ...)
+function M.leading_columns(opts)
+  local first_us
+  local lead = {}
+  function lead.header()
+    local h = ""
+    if opts.time then
+      h = h .. (opts.csv and "TIME," or string.format("%-8s ", "TIME"))
+    end
+    if opts.timestamp then
+      h = h .. (opts.csv and "TIME(s)," or string.format("%-9s ", "TIME(s)"))
+    end
+    return h
+  end
+  function lead.row(ts_us)
+    local r = ""
+    if opts.time then
+      local now = os.date("%H:%M:%S")
+      r = r .. (opts.csv and (now .. ",") or string.format("%-8s ", now))
+    end
+    if opts.timestamp then
+      first_us = first_us or ts_us
+      local delta = tonumber(ts_us - first_us) / 1e6
+      r = r .. (opts.csv and string.format("%.6f,", delta) or string.format("%-9.6f ", delta))
+    end
+    return r
+  end
+  return lead
+end
+
 return M
