@@ -107,23 +107,34 @@ describe("tools", function()
       local text, status = h.run_script("bpflua scripts/execsnoop.lua", "ARGS",
         "sh -c 'echo $$ > " .. marker .. "-pid; exec /bin/echo " .. marker .. " two three' > /dev/null")
       assert.are.equal(130, status, text)
-      assert.matches("PCOMM            PID     PPID    RET ARGS", text, 1, true)
+      assert.matches("COMM             PID     PPID    RET ARGS", text, 1, true)
       local pid = io.open(marker .. "-pid"):read("*l")
       os.remove(marker .. "-pid")
       -- sh itself is exec'd first (by the spec's shell), then replaces itself with echo.
       assert.matches("echo +" .. pid .. " +%d+ +0 /bin/echo " .. marker:gsub("%-", "%%-") .. " two three\n", text)
     end)
 
-    it("-x shows failed execs only, with the error", function()
-      local text, status = h.run_script("bpflua scripts/execsnoop.lua -x", "ARGS",
-        marker .. "-nosuch 2>/dev/null; /bin/true")
+    it("shows successful execs only, and failed ones too with -x, as bcc's", function()
+      local workload = marker .. "-nosuch 2>/dev/null; /bin/echo " .. marker .. "-ok > /dev/null"
+      local text, status = h.run_script("bpflua scripts/execsnoop.lua", "ARGS", workload)
       assert.are.equal(130, status, text)
-      local rows = rows_after(text, "ARGS")
-      assert.is_true(#rows >= 1, text)
-      for _, row in ipairs(rows) do
-        assert.matches("^%S+ +%d+ +%d+ +%-%d+ ", row)
-      end
-      assert.matches(" %-2 " .. marker:gsub("%-", "%%-") .. "%-nosuch", text)
+      assert.not_matches(marker .. "-nosuch", text, 1, true)
+      assert.matches(" 0 /bin/echo " .. marker .. "-ok", text, 1, true)
+      local with_failed = h.run_script("bpflua scripts/execsnoop.lua -x", "ARGS", workload)
+      assert.matches(" %-2 " .. marker:gsub("%-", "%%-") .. "%-nosuch", with_failed)
+      assert.matches(" 0 /bin/echo " .. marker .. "-ok", with_failed, 1, true)
+    end)
+
+    it("-n and -l filter by regular expression, -q quotes, -U and -M add columns", function()
+      local text, status = h.run_script("bpflua scripts/execsnoop.lua -q -U -M -n '^ech.$' -l 'two|three'",
+        "ARGS", "/bin/echo " .. marker .. " one > /dev/null; /bin/echo " .. marker ..
+        " two '\"x\"' > /dev/null; /bin/cat /dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("UID   COMM             PID     PCOMM            PPID    RET ARGS", text, 1, true)
+      assert.matches('0 +echo +%d+ +%S+ +%d+ +0 "/bin/echo" "' .. marker:gsub("%-", "%%-") ..
+        '" "two" "\\"x\\""\n', text)
+      assert.not_matches(" one", text, 1, true)
+      assert.not_matches("/bin/cat", text, 1, true)
     end)
   end)
 
