@@ -215,8 +215,10 @@ describe("tools", function()
     local busy = "taskset -c 0 sh -c 'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done'"
 
     it("prints run queue latency as a log2 histogram in bcc's layout", function()
-      local out, err, status = h.run(busy .. " & " .. busy .. " & bpflua scripts/runqlat.lua -d 2; wait")
+      -- bcc's positional interval and count: one 2-second report, then the tool ends
+      local out, err, status = h.run(busy .. " & " .. busy .. " & bpflua scripts/runqlat.lua -T 2 1; wait")
       assert.are.equal(0, status, err)
+      assert.matches("\n%d%d:%d%d:%d%d\n", out)
       assert.matches("Tracing run queue latency... Hit Ctrl-C to end.", out, 1, true)
       assert.matches("     usecs               : count     distribution\n", out, 1, true)
       local total = 0
@@ -228,7 +230,7 @@ describe("tools", function()
       assert.is_true(total > 10, out)
     end)
 
-    it("-m -P -p prints one millisecond histogram for the one process", function()
+    it("-m -P -p prints one millisecond histogram for the one process; -L one per thread", function()
       local text, status = h.run_script(gated(fifo, busy:gsub("^taskset %-c 0 ", "")) ..
         "taskset -c 0 bpflua scripts/runqlat.lua -m -P -p $wp", "Tracing",
         "echo go > " .. fifo .. "; " .. busy .. "; sleep 0.5")
@@ -237,6 +239,10 @@ describe("tools", function()
       local _, sections = text:gsub("\npid = (%d+)\n", "")
       assert.are.equal(1, sections, text)
       assert.matches("\npid = " .. wp .. "\n     msecs               : count     distribution\n", text, 1, true)
+      local threads = h.run_script(gated(fifo, busy:gsub("^taskset %-c 0 ", "")) ..
+        "taskset -c 0 bpflua scripts/runqlat.lua -L -p $wp", "Tracing",
+        "echo go > " .. fifo .. "; " .. busy .. "; sleep 0.5")
+      assert.matches("\ntid = " .. gated_pid(fifo) .. "\n     usecs ", threads, 1, true)
     end)
   end)
 
