@@ -147,14 +147,33 @@ describe("tools", function()
         "echo go > " .. fifo .. "; sleep 0.3")
       assert.are.equal(130, status, text)
       local rows = rows_after(text, "SYSCALL")
-      assert.are.equal(3, #rows, text)
+      assert.are.equal(4, #rows, text) -- the top 3, then "Detaching..."
+      assert.are.equal("Detaching...", rows[4], text)
       local counts = {}
-      for _, row in ipairs(rows) do
-        local name, n = row:match("^(%S+) +(%d+)$")
+      for i = 1, 3 do
+        local name, n = rows[i]:match("^(%S+) +(%d+)$")
         counts[name] = tonumber(n)
       end
       assert.is_true(counts.read >= 500 and counts.read < 520, text)
       assert.is_true(counts.write >= 500 and counts.write < 505, text)
+    end)
+
+    it("-P counts by process, -L adds latency, --syscall and -e select", function()
+      local text, status = h.run_script(
+        gated(fifo, "dd if=/dev/zero of=/dev/null bs=1 count=300 status=none") ..
+        "bpflua scripts/syscount.lua -P -L -p $wp", "Tracing",
+        "echo go > " .. fifo .. "; sleep 0.3")
+      assert.are.equal(130, status, text)
+      local wp = gated_pid(fifo)
+      assert.matches("PID    COMM +COUNT +TIME %(us%)\n", text)
+      local n = tonumber(text:match("\n" .. wp .. " +%S+ +(%d+) +[%d.]+\n"))
+      assert.is_true(n >= 600, text)
+      local errs = h.run_script("bpflua scripts/syscount.lua --syscall openat -e ENOENT", "Tracing",
+        "cat " .. marker .. "-none 2>/dev/null; cat " .. marker .. "-none2 2>/dev/null")
+      assert.matches("Tracing syscall 'openat'... Ctrl+C to quit.", errs, 1, true)
+      assert.is_true(tonumber(errs:match("\nopenat +(%d+)\n")) >= 2, errs)
+      local _, others = errs:gsub("\n%a[%w_]* +%d+\n", "")
+      assert.are.equal(1, others, errs)
     end)
 
     it("-i prints every interval and -d stops it", function()
@@ -162,6 +181,7 @@ describe("tools", function()
       assert.are.equal(0, status, err)
       local _, reports = out:gsub("SYSCALL +COUNT", "")
       assert.are.equal(2, reports, out)
+      assert.matches("%[%d%d:%d%d:%d%d%]\nSYSCALL", out)
     end)
   end)
 
