@@ -176,6 +176,26 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("cpudist.lua", function()
+    it("-O -P -p shows one process's off-CPU time: twenty 10 ms sleeps", function()
+      local pidfile = marker .. "-sleeper"
+      local text, status = h.run_script(
+        "rm -f " .. marker .. "-fifo; mkfifo " .. marker .. "-fifo; " ..
+        "(read go < " .. marker .. "-fifo; exec python3 -c 'import time; [time.sleep(0.01) for i in range(20)]') & " ..
+        "echo $! > " .. pidfile .. "; bpflua scripts/cpudist.lua -O -P -p $(cat " .. pidfile .. ")",
+        "Hit Ctrl-C", "echo go > " .. marker .. "-fifo; sleep 0.6")
+      assert.are.equal(130, status, text)
+      local pid = io.open(pidfile):read("*l")
+      os.remove(pidfile)
+      os.remove(marker .. "-fifo")
+      assert.matches("Tracing off-CPU time... Hit Ctrl-C to end.", text, 1, true)
+      local _, sections = text:gsub("\npid = ", "")
+      assert.are.equal(1, sections, text)
+      assert.matches("\npid = " .. pid .. "[^\n]*\n     usecs ", text)
+      assert.is_true(bucket(text, 8192, 16383) >= 20, text)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       exitsnoop = "[-t] [--utc] [-p PID] [--label LABEL] [-x] [--per-thread]",
@@ -185,6 +205,7 @@ describe("bcc's tools", function()
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
+      cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
       tcplife = "[-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
     }) do
       local out, _, status = h.run("bpflua scripts/" .. tool .. ".lua -h")
