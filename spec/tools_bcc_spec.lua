@@ -196,6 +196,30 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("gethostlatency.lua", function()
+    it("times a getaddrinfo lookup and names the host", function()
+      local text, status = h.run_script("bpflua scripts/gethostlatency.lua", "HOST",
+        "getent ahosts localhost > /dev/null; getent hosts localhost > /dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("TIME      PID     COMM                  LATms HOST\n", text, 1, true)
+      assert.matches("%d+:%d+:%d+ +%d+ +getent +[%d.]+ localhost\n", text)
+    end)
+  end)
+
+  describe("bashreadline.lua", function()
+    it("prints the lines typed into an interactive bash", function()
+      local session = "bpflua-spec-rl-" .. h.getpid()
+      local text, status = h.run_script("bpflua scripts/bashreadline.lua", "COMMAND",
+        "tmux new-session -d -s " .. session .. " -x 80 -y 20 'bash --norc --noprofile -i'; sleep 0.5; " ..
+        "tmux send-keys -t " .. session .. " 'echo " .. marker .. "-typed' Enter; sleep 0.3; " ..
+        "tmux send-keys -t " .. session .. " exit Enter; sleep 0.3; tmux kill-session -t " .. session .. " 2>/dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("TIME      PID     COMMAND\n", text, 1, true)
+      assert.matches("%d+:%d+:%d+ +%d+ +echo " .. escape(marker) .. "%-typed\n", text)
+      assert.matches("%d+:%d+:%d+ +%d+ +exit\n", text)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       exitsnoop = "[-t] [--utc] [-p PID] [--label LABEL] [-x] [--per-thread]",
