@@ -266,7 +266,7 @@ describe("tools", function()
     end)
   end)
 
-  describe("profile.lua", function()
+  describe("profile.lua and offcputime.lua", function()
     -- A process that spends its time in getpid(): libc in user space, the syscall path in
     -- the kernel.
     local spinner = "luajit -e \"local ffi = require('ffi'); ffi.cdef('int getpid(void);'); " ..
@@ -274,7 +274,7 @@ describe("tools", function()
 
     it("-f prints folded stacks of one process with user and kernel frames named", function()
       local out, err, status = h.run(gated(fifo, spinner) ..
-        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -f -F 199 -p $wp -d 2")
+        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -a -f -F 199 -p $wp 2")
       assert.are.equal(0, status, err)
       local samples, kernel, libc = 0, false, false
       for line in out:gmatch("[^\n]+") do
@@ -292,10 +292,23 @@ describe("tools", function()
 
     it("prints bcc's multi-line stacks by default", function()
       local out, err, status = h.run(gated(fifo, spinner) ..
-        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -K -F 99 -p $wp -d 2")
+        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -K -F 99 -p $wp 2")
       assert.are.equal(0, status, err)
-      assert.matches("Sampling at 99 Hertz of PID %d+ by kernel stack for 2 secs%.%.%. Hit Ctrl%-C to end%.", out)
+      assert.matches("Sampling at 99 Hertz of PID %d+ by kernel stack for 2 secs%.\n", out)
       assert.matches("\n    entry_SYSCALL_64_after_hwframe\n    %-                luajit %(%d+%)\n        %d+\n", out)
+    end)
+
+    it("offcputime.lua -K -p shows where a process sleeps and for how long", function()
+      local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
+      local out, status = h.run_script(gated(fifo, sleeper) ..
+        "bpflua scripts/offcputime.lua -K -m 100000 -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
+      assert.are.equal(130, status, out)
+      assert.matches("Tracing off%-CPU time %(us%) of PID %d+ by kernel stack%.%.%. Hit Ctrl%-C to end%.", out)
+      local stack, usecs = out:match("\n(    __schedule\n.-)    %-                python3 %(%d+%)\n        (%d+)\n")
+      assert.is_truthy(stack, out)
+      assert.matches("do_nanosleep", stack, 1, true)
+      -- eight sleeps of 200 ms, 1.6 s in all
+      assert.is_true(tonumber(usecs) >= 1600000 and tonumber(usecs) < 1750000, out)
     end)
   end)
 end)
