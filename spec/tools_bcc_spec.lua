@@ -101,6 +101,24 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("biosnoop.lua", function()
+    it("prints each of dd's direct reads with its size, sequential after the first", function()
+      h.run("dd if=/dev/zero of=" .. marker .. "-data bs=1M count=1 2>/dev/null; sync")
+      local text, status = h.run_script("bpflua scripts/biosnoop.lua -Q -P", "LAT(ms)",
+        "dd if=" .. marker .. "-data of=/dev/null bs=16k count=12 iflag=direct 2>/dev/null")
+      os.remove(marker .. "-data")
+      assert.are.equal(130, status, text)
+      assert.matches("TIME(s)     COMM           PID     DISK      T SECTOR     BYTES  P QUE(ms) LAT(ms)\n", text, 1, true)
+      local reads, sequential = 0, 0
+      for pattern in text:gmatch("\n[%d.]+ +dd +%d+ +%S+ +R +%d+ +16384 +([SR?]) +[%d.]+ +[%d.]+") do
+        reads = reads + 1
+        sequential = sequential + (pattern == "S" and 1 or 0)
+      end
+      assert.are.equal(12, reads, text)
+      assert.is_true(sequential >= 10, text)
+    end)
+  end)
+
   describe("bitesize.lua", function()
     it("sorts each process's I/O by size: 40 direct 16 KiB reads by dd", function()
       h.run("dd if=/dev/zero of=" .. marker .. "-data bs=1M count=2 2>/dev/null; sync")
@@ -229,6 +247,7 @@ describe("bcc's tools", function()
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
+      biosnoop = "[-Q] [-d DISK] [-P]",
       cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
       tcplife = "[-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
     }) do
