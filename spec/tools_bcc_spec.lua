@@ -180,6 +180,21 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("tcpconnect.lua", function()
+    it("prints each connect with its process, ends and ports; -c counts them", function()
+      local port = 20000 + (h.getpid() + 11) % 20000
+      local text, status = h.run_script("bpflua scripts/tcpconnect.lua -L -U -P " .. port, "DPORT",
+        tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port))
+      assert.are.equal(130, status, text)
+      assert.matches("UID   PID     COMM         IP SADDR            LPORT  DADDR            DPORT", text, 1, true)
+      local _, n = text:gsub("\n0 +%d+ +python3 +4 +127%.0%.0%.1 +%d+ +127%.0%.0%.1 +" .. port, "")
+      assert.are.equal(2, n, text)
+      local counted = h.run_script("bpflua scripts/tcpconnect.lua -c -P " .. port, "Hit Ctrl-C",
+        tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port))
+      assert.matches("\n127%.0%.0%.1 +127%.0%.0%.1 +" .. port .. " +3 *\n", counted)
+    end)
+  end)
+
   describe("tcplife.lua", function()
     it("prints a closed session's owner, ends, bytes and lifespan", function()
       local port = 20000 + (h.getpid() + 7) % 20000
@@ -248,6 +263,7 @@ describe("bcc's tools", function()
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
       biosnoop = "[-Q] [-d DISK] [-P]",
+      tcpconnect = "[-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c]",
       cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
       tcplife = "[-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
     }) do
