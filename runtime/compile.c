@@ -1,13 +1,17 @@
 /* bpflua_compile: bcc-style C -> BPF ELF, through the object cache.
  *
  * The steps: rewrite the table calls (rewrite.c), generate the TRACEPOINT_PROBE argument
- * structs (tracefs.c), assemble the translation unit, and look its key up in the cache. Only
- * on a miss is the Clang half dlopened; it then makes sure the prelude PCH for this kernel
- * exists (building vmlinux.h from BTF first if needed) and compiles against it. */
+ * structs (tracefs.c), assemble the translation unit, and look its key up in the cache
+ * (cache.c). Only on a miss does a child process start (compiler_process.c): it dlopens the
+ * Clang half, makes sure the prelude PCH for this kernel exists (building vmlinux.h from BTF
+ * first if needed), compiles against it, and sends back the ELF, the metadata, the
+ * diagnostics and the headers it read; this process formats the diagnostics (diagnostic.c)
+ * and stores the entry. */
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "cache.h"
 #include "clang_compiler.h"
+#include "compiler_process.h"
 #include "diagnostic.h"
 #include "kernel_types.h"
 #include "rewrite.h"
@@ -130,6 +134,8 @@ struct job {
 	char *include_bpf, *include_compat; /* -I for bpf_dir(), owned by the job */
 	int nargs;
 	char kernel_key[65], pch_key[65], object_key[65];
+	char *kernel_dir, *vmlinux, *pch, *prelude_main; /* in the cache, for this kernel */
+	int reply;                  /* in the compiler's process: where its records go */
 	FILE *errors;               /* diagnostics for the user */
 	char *errors_text;
 	size_t errors_len;
@@ -264,137 +270,192 @@ static void compute_keys(struct job *job)
 	sha256_hex(&k, job->object_key);
 }
 
-/* ---- Clang, on a cache miss --------------------------------------------------------------- */
+/* The cache's files for this kernel and prelude, by the keys. */
+static int compute_paths(struct job *job)
+{
+	const char *dir = cache_dir();
+	job->kernel_dir = str_printf("%s/kernel-%.16s", dir, job->kernel_key);
+	job->vmlinux = str_printf("%s/vmlinux.h", job->kernel_dir);
+	job->pch = str_printf("%s/prelude-%.32s.pch", dir, job->pch_key);
+	job->prelude_main = str_printf("%s/prelude-%.32s.h", dir, job->pch_key);
+	return job->kernel_dir && job->vmlinux && job->pch && job->prelude_main ? 0 : -1;
+}
+
+/* ---- In the compiler's process ------------------------------------------------------------
+ *
+ * What the child sends back, one record each (compiler_process.h):
+ *   'S' what it is doing now, for the message should it die there ("compiling <text>")
+ *   'M' an error line that is not Clang's ("cannot write ...: No space left on device")
+ *   'D' a Clang diagnostic: level NUL file NUL line NUL col NUL message
+ *   'P' a file the preprocessor read: its sha256 (hex), a space, its path
+ *   'T' the metadata, 'O' the ELF: only when the compile succeeded */
+
+static void reply_text(struct job *job, char tag, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reply_text(struct job *job, char tag, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	if (text)
+		record_write(job->reply, tag, text, strlen(text));
+	free(text);
+}
+
+static void reply_diagnostics(struct job *job, const struct bpflua_clang_result *res,
+			      int errors_only)
+{
+	for (int i = 0; i < res->ndiagnostics; i++) {
+		const struct bpflua_clang_diagnostic *d = &res->diagnostics[i];
+		if (errors_only && strcmp(d->level, "error") != 0)
+			continue;
+		char *rec = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&rec, &len);
+		if (!out)
+			continue;
+		fprintf(out, "%s%c%s%c%d%c%d%c%s", d->level, 0, d->file ? d->file : "", 0, d->line,
+			0, d->col, 0, d->message ? d->message : "");
+		if (fclose(out) == 0)
+			record_write(job->reply, 'D', rec, len);
+		free(rec);
+	}
+}
+
+static void reply_dependencies(struct job *job, const struct bpflua_clang_result *res)
+{
+	for (int i = 0; i < res->ndependencies; i++) {
+		char hex[65];
+		/* A file that cannot be hashed now cannot be checked later: no entry then. */
+		if (cache_hash_file(res->dependencies[i], hex) < 0)
+			hex[0] = '\0';
+		reply_text(job, 'P', "%s %s", hex, res->dependencies[i]);
+	}
+}
 
 static bpflua_clang_run_fn load_clang(struct job *job)
 {
 	const char *path = clang_lib();
 	void *handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL); /* lazy: LLVM has ~100k symbols */
 	if (!handle) {
-		job_error(job, "cannot load bpflua's compiler: %s", dlerror());
+		reply_text(job, 'M', "cannot load bpflua's compiler: %s", dlerror());
 		return NULL;
 	}
 	bpflua_clang_run_fn run = (bpflua_clang_run_fn)dlsym(handle, BPFLUA_CLANG_ENTRY);
 	if (!run)
-		job_error(job, "cannot load bpflua's compiler: %s has no %s", path,
-			  BPFLUA_CLANG_ENTRY);
+		reply_text(job, 'M', "cannot load bpflua's compiler: %s has no %s", path,
+			   BPFLUA_CLANG_ENTRY);
 	return run;
 }
 
-/* Prints Clang's diagnostics, pointing into the user's own text where they fall in it. */
-static void report_clang_diagnostics(struct job *job, char *records, int errors_only)
+/* Puts a file made in the work directory in place; anything that is not a regular file
+ * where it goes (a planted FIFO, a link) is replaced. */
+static int install(struct job *job, const char *made, const char *path)
 {
-	const struct bpflua_compile_opts *opts = job->opts;
-	char *save;
-	for (char *rec = strtok_r(records, "\n", &save); rec; rec = strtok_r(NULL, "\n", &save)) {
-		char *field[5];
-		int n = 0;
-		for (char *p = rec; n < 5; n++) {
-			field[n] = p;
-			if (n == 4)
-				break;
-			p = strchr(p, '\t');
-			if (!p)
-				break;
-			*p++ = '\0';
-		}
-		if (n < 4)
-			continue;
-		if (errors_only && strcmp(field[0], "error") != 0)
-			continue;
-		int line = atoi(field[2]), col = atoi(field[3]);
-		if (!strcmp(field[1], opts->source_name))
-			diagnostic_print(job->errors, opts->source_name, opts->source,
-					 opts->source_len, line, col, field[0], field[4]);
-		else if (line > 0)
-			fprintf(job->errors, "%s:%d:%d: %s: %s\n", field[1], line, col, field[0],
-				field[4]);
-		else
-			fprintf(job->errors, "%s: %s\n", field[0], field[4]);
+	if (rename(made, path) < 0) {
+		reply_text(job, 'M', "cannot write %s: %s", path, strerror(errno));
+		return -1;
 	}
+	return 0;
 }
 
-/* The prelude PCH for this kernel, compiler and header set; built when missing. */
-static char *ensure_pch(struct job *job, bpflua_clang_run_fn clang)
+/* The prelude PCH for this kernel, compiler and header set; built when missing. Its
+ * temporaries go in this process's work directory, which the host removes should this
+ * process die. */
+static int ensure_pch(struct job *job, bpflua_clang_run_fn clang)
 {
-	char *kernel_dir = str_printf("%s/kernel-%.16s", cache_dir(), job->kernel_key);
-	char *vmlinux = str_printf("%s/vmlinux.h", kernel_dir);
-	char *pch = str_printf("%s/prelude-%.32s.pch", cache_dir(), job->pch_key);
-	char *main = str_printf("%s/prelude-%.32s.h", cache_dir(), job->pch_key);
-	char *include_dir = str_printf("-I%s", kernel_dir);
+	if (cache_is_regular(job->pch))
+		return 0;
+	reply_text(job, 'S', "precompiling bpflua's prelude (%s)", job->pch);
+	cache_remove_dead_work_dirs();
+	char *work = cache_work_dir(getpid());
+	char *tmp_vmlinux = str_printf("%s/vmlinux.h", work ? work : "");
+	char *tmp_main = str_printf("%s/prelude.h", work ? work : "");
+	char *tmp_pch = str_printf("%s/prelude.pch", work ? work : "");
+	char *include_dir = str_printf("-I%s", job->kernel_dir);
+	const char **args = calloc((size_t)job->nargs + 1, sizeof(char *));
 	char *error = NULL;
-	int ok = 0;
-	if (!kernel_dir || !vmlinux || !pch || !main || !include_dir)
+	int ret = -1;
+	if (!work || !tmp_vmlinux || !tmp_main || !tmp_pch || !include_dir || !args)
 		goto out;
-	if (access(pch, R_OK) == 0) {
-		ok = 1;
+	if (mkdir(work, 0700) < 0 && errno != EEXIST) {
+		reply_text(job, 'M', "cannot write %s: %s", work, strerror(errno));
 		goto out;
 	}
-	mkdir(kernel_dir, 0700);
-	if (access(vmlinux, R_OK) != 0 && kernel_types_write_vmlinux_h(vmlinux, &error) < 0) {
-		job_error(job, "%s", error);
+	struct stat st;
+	if (mkdir(job->kernel_dir, 0700) < 0 && errno != EEXIST) {
+		reply_text(job, 'M', "cannot write %s: %s", job->kernel_dir, strerror(errno));
 		goto out;
+	}
+	if (lstat(job->kernel_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		reply_text(job, 'M', "cannot use %s: it is not a directory", job->kernel_dir);
+		goto out;
+	}
+	if (!cache_is_regular(job->vmlinux)) {
+		if (kernel_types_write_vmlinux_h(tmp_vmlinux, &error) < 0) {
+			reply_text(job, 'M', "%s", error);
+			goto out;
+		}
+		if (install(job, tmp_vmlinux, job->vmlinux) < 0)
+			goto out;
 	}
 	/* The PCH's main file lives on disk: a PCH is checked against its inputs when used. */
 	static const char prelude_main[] = "#include <bpflua/prelude.h>\n";
-	if (access(main, R_OK) != 0 && file_write_atomic(main, prelude_main, strlen(prelude_main)) < 0) {
-		job_error(job, "cannot write %s: %s", main, strerror(errno));
-		goto out;
+	if (!cache_is_regular(job->prelude_main)) {
+		int err = file_write_atomic(tmp_main, prelude_main, strlen(prelude_main));
+		if (err) {
+			reply_text(job, 'M', "cannot write %s: %s", tmp_main, strerror(-err));
+			goto out;
+		}
+		if (install(job, tmp_main, job->prelude_main) < 0)
+			goto out;
 	}
-	const char **args = calloc((size_t)job->nargs + 1, sizeof(char *));
-	if (!args)
-		goto out;
 	memcpy(args, job->args, sizeof(char *) * (size_t)job->nargs);
 	args[job->nargs] = include_dir;
-	char *tmp = str_printf("%s.tmp.%d", pch, (int)getpid());
 	struct bpflua_clang_request req = {
-		.source_name = main, .args = args, .nargs = job->nargs + 1, .pch_path = tmp};
+		.source_name = job->prelude_main, .args = args, .nargs = job->nargs + 1,
+		.pch_path = tmp_pch};
 	struct bpflua_clang_result res;
-	int rc = clang(&req, &res);
-	if (rc != 0) {
-		job_error(job, "cannot precompile bpflua's prelude (%s):", main);
-		report_clang_diagnostics(job, res.diagnostics ? res.diagnostics : "", 1);
-	} else if (rename(tmp, pch) < 0) {
-		job_error(job, "cannot write %s: %s", pch, strerror(errno));
-	} else {
-		ok = 1;
+	if (clang(&req, &res) != 0) {
+		reply_text(job, 'M', "cannot precompile bpflua's prelude (%s):", job->prelude_main);
+		reply_diagnostics(job, &res, 1);
+	} else if (install(job, tmp_pch, job->pch) == 0) {
+		ret = 0;
 	}
-	unlink(tmp);
-	free(tmp);
-	free(res.diagnostics);
-	free(res.object);
-	free(args);
+	bpflua_clang_result_free(&res);
 out:
 	free(error);
-	free(kernel_dir);
-	free(vmlinux);
-	free(main);
-	if (!ok) {
-		free(pch);
-		pch = NULL;
-	}
+	free(args);
 	free(include_dir);
-	return pch;
+	free(tmp_pch);
+	free(tmp_main);
+	free(tmp_vmlinux);
+	if (work)
+		remove_tree(work);
+	free(work);
+	return ret;
 }
 
-static struct bpflua_compiled *compile_with_clang(struct job *job)
+/* The child's whole job: returns 0 when it sent an object. */
+static int compile_in_child(void *arg, int reply)
 {
+	struct job *job = arg;
+	job->reply = reply;
 	bpflua_clang_run_fn clang = load_clang(job);
-	if (!clang)
-		return NULL;
-	char *pch = ensure_pch(job, clang);
-	if (!pch)
-		return NULL;
+	if (!clang || ensure_pch(job, clang) < 0)
+		return -1;
 	const char **args = calloc((size_t)job->nargs + (size_t)job->opts->ncflags + 3, sizeof(char *));
-	if (!args) {
-		free(pch);
-		return NULL;
-	}
+	if (!args)
+		return -1;
 	int n = 0;
 	for (int i = 0; i < job->nargs; i++)
 		args[n++] = job->args[i];
 	args[n++] = "-include-pch";
-	args[n++] = pch;
+	args[n++] = job->pch;
 	for (int i = 0; i < job->opts->ncflags; i++) {
 		const char *f = job->opts->cflags[i];
 		if (strncmp(f, "-D", 2) != 0 && strncmp(f, "-U", 2) != 0)
@@ -407,28 +468,134 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 		.args = args,
 		.nargs = n,
 	};
+	reply_text(job, 'S', "compiling %s", job->opts->source_name);
 	struct bpflua_clang_result res;
 	int rc = clang(&req, &res);
+	reply_diagnostics(job, &res, rc != 0 || !job->opts->debug);
+	if (rc == 0) {
+		reply_dependencies(job, &res);
+		const char *metadata = res.metadata ? res.metadata : "";
+		record_write(reply, 'T', metadata, strlen(metadata));
+		record_write(reply, 'O', res.object, res.object_len);
+	}
+	bpflua_clang_result_free(&res);
+	free(args);
+	return rc;
+}
+
+/* ---- In this process ------------------------------------------------------------------------ */
+
+/* Takes the child's records apart: diagnostics are printed against the user's text, the
+ * object and its dependencies become the result. */
+static struct bpflua_compiled *read_reply(struct job *job, const struct compiler_process_output *out,
+					  struct cache_dependency **deps, int *ndeps,
+					  char **stage)
+{
+	const struct bpflua_compile_opts *opts = job->opts;
+	struct diagnostic_source src = {opts->source_name, opts->source, opts->source_len};
 	struct bpflua_compiled *compiled = NULL;
-	if (rc != 0) {
-		report_clang_diagnostics(job, res.diagnostics ? res.diagnostics : "", 1);
-		free(res.object);
-	} else {
-		if (job->opts->debug)
-			report_clang_diagnostics(job, res.diagnostics ? res.diagnostics : "", 0);
-		compiled = calloc(1, sizeof(*compiled));
-		if (compiled) {
-			compiled->object = res.object;
-			compiled->object_len = res.object_len;
-			compiled->metadata = res.metadata ? res.metadata : strdup("");
-		} else {
-			free(res.object);
-			free(res.metadata);
+	const char *object = NULL, *metadata = NULL;
+	size_t object_len = 0, metadata_len = 0;
+	size_t pos = 0, len;
+	const char *data;
+	char tag;
+	while (record_next(out, &pos, &tag, &data, &len) == 0) {
+		if (tag == 'S') {
+			free(*stage);
+			*stage = strndup(data, len);
+		} else if (tag == 'M') {
+			fprintf(job->errors, "%.*s\n", (int)len, data);
+		} else if (tag == 'D') {
+			const char *field[5], *p = data, *end = data + len;
+			int n = 0;
+			while (n < 5 && p <= end) {
+				field[n++] = p;
+				const char *nul = memchr(p, '\0', (size_t)(end - p));
+				p = nul ? nul + 1 : end + 1;
+			}
+			if (n < 5)
+				continue;
+			char *message = strndup(field[4], (size_t)(end - field[4]));
+			struct diagnostic d = {field[0], field[1], atoi(field[2]), atoi(field[3]),
+					       message ? message : ""};
+			diagnostic_report(job->errors, &src, &d);
+			free(message);
+		} else if (tag == 'P') {
+			struct cache_dependency *more = realloc(*deps, sizeof(**deps) * (size_t)(*ndeps + 1));
+			if (!more)
+				continue;
+			*deps = more;
+			struct cache_dependency *dep = &more[(*ndeps)++];
+			/* "<64 hex> <path>"; anything else (a file the child could not hash) leaves
+			 * the dependency without a hash, and the object uncached. */
+			const char *space = memchr(data, ' ', len);
+			dep->hash[0] = '\0';
+			if (space == data + 64) {
+				memcpy(dep->hash, data, 64);
+				dep->hash[64] = '\0';
+			}
+			dep->path = space ? strndup(space + 1, (size_t)(data + len - space - 1)) : NULL;
+		} else if (tag == 'T') {
+			metadata = data;
+			metadata_len = len;
+		} else if (tag == 'O') {
+			object = data;
+			object_len = len;
 		}
 	}
-	free(res.diagnostics);
-	free(args);
-	free(pch);
+	if (!object || !metadata)
+		return NULL;
+	compiled = calloc(1, sizeof(*compiled));
+	if (!compiled)
+		return NULL;
+	compiled->object = malloc(object_len ? object_len : 1);
+	compiled->metadata = strndup(metadata, metadata_len);
+	if (!compiled->object || !compiled->metadata) {
+		bpflua_compiled_free(compiled);
+		return NULL;
+	}
+	memcpy(compiled->object, object, object_len);
+	compiled->object_len = object_len;
+	return compiled;
+}
+
+static struct bpflua_compiled *compile_with_clang(struct job *job)
+{
+	if (compute_paths(job) < 0)
+		return NULL;
+	struct compiler_process_output out;
+	pid_t pid;
+	char *failure = NULL;
+	int rc = compiler_process_run(compile_in_child, job, &out, &pid, &failure);
+	/* Anything a child that died left half-written goes with its work directory. */
+	if (pid > 0 && rc != 0)
+		cache_remove_work_dir(pid);
+	struct cache_dependency *deps = NULL;
+	int ndeps = 0;
+	char *stage = NULL;
+	struct bpflua_compiled *compiled = NULL;
+	if (out.records)
+		compiled = read_reply(job, &out, &deps, &ndeps, &stage);
+	if (rc != 0) {
+		bpflua_compiled_free(compiled);
+		compiled = NULL;
+		if (stage)
+			job_error(job, "%s: %s", stage, failure ? failure : "out of memory");
+		else
+			job_error(job, "%s", failure ? failure : "out of memory");
+	}
+	int cacheable = 1;
+	for (int i = 0; i < ndeps; i++)
+		cacheable &= deps[i].path && strlen(deps[i].hash) == 64;
+	if (compiled && cacheable)
+		cache_object_put(job->object_key, deps, ndeps, compiled->metadata, compiled->object,
+				 compiled->object_len);
+	for (int i = 0; i < ndeps; i++)
+		free(deps[i].path);
+	free(deps);
+	free(stage);
+	free(failure);
+	free(out.records);
 	return compiled;
 }
 
@@ -436,7 +603,7 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 
 struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error)
 {
-	struct job job = {.opts = opts};
+	struct job job = {.opts = opts, .reply = -1};
 	struct bpflua_compiled *compiled = NULL;
 	char *rewrite_error = NULL;
 	*error = NULL;
@@ -461,35 +628,21 @@ struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, c
 		fprintf(stderr, "bpflua: the C handed to Clang:\n%.*s\n", (int)job.unit_len, job.unit);
 	compute_keys(&job);
 
-	/* An entry is the ELF and its metadata; the metadata is written first, so an ELF in
-	 * the cache always has its metadata beside it. */
-	char name[128];
-	snprintf(name, sizeof(name), "object-%s.o", job.object_key);
-	char *path = cache_path(name);
-	snprintf(name, sizeof(name), "object-%s.meta", job.object_key);
-	char *meta_path = cache_path(name);
-	size_t len = 0;
-	char *cached = path ? file_read(path, &len) : NULL;
-	char *cached_meta = cached && meta_path ? file_read(meta_path, NULL) : NULL;
-	if (cached && cached_meta) {
+	struct cache_object hit;
+	if (cache_object_get(job.object_key, &hit)) {
 		compiled = calloc(1, sizeof(*compiled));
 		if (compiled) {
-			compiled->object = cached;
-			compiled->object_len = len;
-			compiled->metadata = cached_meta;
+			compiled->object = hit.object;
+			compiled->object_len = hit.object_len;
+			compiled->metadata = hit.metadata;
 			compiled->cache_hit = 1;
-			cached = cached_meta = NULL;
+		} else {
+			free(hit.object);
+			free(hit.metadata);
 		}
 	} else {
 		compiled = compile_with_clang(&job);
-		if (compiled && path && meta_path &&
-		    file_write_atomic(meta_path, compiled->metadata, strlen(compiled->metadata)) == 0)
-			file_write_atomic(path, compiled->object, compiled->object_len);
 	}
-	free(cached);
-	free(cached_meta);
-	free(meta_path);
-	free(path);
 out:
 	free(rewrite_error);
 	rewrite_result_free(&job.rewritten);
@@ -497,6 +650,10 @@ out:
 	free(job.args);
 	free(job.include_bpf);
 	free(job.include_compat);
+	free(job.kernel_dir);
+	free(job.vmlinux);
+	free(job.pch);
+	free(job.prelude_main);
 	fclose(job.errors);
 	if (!compiled) {
 		*error = job.errors_text && *job.errors_text ? job.errors_text
