@@ -162,11 +162,10 @@ enum stop_reason { RAN, TIMED_OUT, INTERRUPTED };
 
 /* Reads the child's records until it closes the pipe (exits), the time-out or Ctrl-C. */
 static enum stop_reason collect(int fd, struct compiler_process_output *out, double timeout,
-				int *read_failed)
+				int interrupted_before, int *read_failed)
 {
 	size_t cap = 0;
 	double deadline = now_seconds() + timeout;
-	int interrupted_before = bpflua_interrupted();
 	for (;;) {
 		/* Ctrl-C in the host: its handler sets the flag, and poll returns EINTR. */
 		if (!interrupted_before && bpflua_interrupted())
@@ -235,6 +234,9 @@ int compiler_process_run(int (*fn)(void *arg, int fd), void *arg,
 	fflush(stdout);
 	fflush(stderr);
 	pid_t parent = getpid();
+	/* A flag already set (an earlier Ctrl-C the caller has not cleared) is not this
+	 * compile's; one set from here on is, even before the child has started. */
+	int interrupted_before = bpflua_interrupted();
 	pid_t child = fork();
 	if (child == 0) {
 		close(pipefd[0]);
@@ -252,7 +254,8 @@ int compiler_process_run(int (*fn)(void *arg, int fd), void *arg,
 
 	double timeout = timeout_seconds();
 	int read_failed = 0;
-	enum stop_reason stop = collect(pipefd[0], out, timeout, &read_failed);
+	enum stop_reason stop = collect(pipefd[0], out, timeout, interrupted_before,
+					 &read_failed);
 	close(pipefd[0]);
 	if (stop != RAN || read_failed)
 		kill(child, SIGKILL);
