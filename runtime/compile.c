@@ -2,15 +2,16 @@
  *
  * The steps: rewrite the table calls (rewrite.c), generate the TRACEPOINT_PROBE argument
  * structs (tracefs.c), assemble the translation unit, and look its key up in the cache
- * (cache.c). Only on a miss does a child process start (compiler_process.c): it dlopens the
- * Clang half, makes sure the prelude PCH for this kernel exists (building vmlinux.h from BTF
- * first if needed), compiles against it, and sends back the ELF, the metadata, the
- * diagnostics and the headers it read; this process formats the diagnostics (diagnostic.c)
- * and stores the entry. */
+ * (cache.c). Only on a miss does a child process start (compiler_process.c) to run the
+ * compile job (compile_child.c): it dlopens the Clang half, makes sure the prelude PCH for
+ * this kernel exists (building vmlinux.h from BTF first if needed), compiles against it, and
+ * sends back the ELF, the metadata, the diagnostics and the headers it read; this process
+ * formats the diagnostics against the user's text (diagnostic.c) and stores the entry. */
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "cache.h"
 #include "clang_compiler.h"
+#include "compile_job.h"
 #include "compiler_process.h"
 #include "diagnostic.h"
 #include "kernel_types.h"
@@ -128,14 +129,9 @@ static void key_add_self(struct sha256 *key)
 struct job {
 	const struct bpflua_compile_opts *opts;
 	struct rewrite_result rewritten;
-	char *unit;                 /* the translation unit handed to Clang */
-	size_t unit_len;
-	const char **args;          /* base + user args for Clang (not -D/-U, which go in unit) */
+	struct compile_job task;    /* what the compiler's process does, on a miss */
 	char *include_bpf, *include_compat; /* -I for bpf_dir(), owned by the job */
-	int nargs;
 	char kernel_key[65], pch_key[65], object_key[65];
-	char *kernel_dir, *vmlinux, *pch, *prelude_main; /* in the cache, for this kernel */
-	int reply;                  /* in the compiler's process: where its records go */
 	FILE *errors;               /* diagnostics for the user */
 	char *errors_text;
 	size_t errors_len;
@@ -157,7 +153,7 @@ static void job_error(struct job *job, const char *fmt, ...)
 static int build_unit(struct job *job)
 {
 	const struct bpflua_compile_opts *opts = job->opts;
-	FILE *u = open_memstream(&job->unit, &job->unit_len);
+	FILE *u = open_memstream(&job->task.unit, &job->task.unit_len);
 	if (!u)
 		return -1;
 	fputs(job->rewritten.prologue, u);
@@ -223,17 +219,17 @@ static int build_unit(struct job *job)
 static int build_args(struct job *job)
 {
 	const struct bpflua_compile_opts *opts = job->opts;
-	job->args = calloc((size_t)(NBASE_ARGS + opts->ncflags + 8), sizeof(char *));
+	job->task.args = calloc((size_t)(NBASE_ARGS + opts->ncflags + 8), sizeof(char *));
 	job->include_bpf = str_printf("-I%s", bpf_dir());
 	job->include_compat = str_printf("-I%s/compat", bpf_dir());
-	if (!job->args || !job->include_bpf || !job->include_compat)
+	if (!job->task.args || !job->include_bpf || !job->include_compat)
 		return -1;
 	for (int i = 0; i < NBASE_ARGS; i++)
-		job->args[job->nargs++] = base_args[i];
-	job->args[job->nargs++] = target_arch_define();
-	job->args[job->nargs++] = job->include_bpf;
-	job->args[job->nargs++] = job->include_compat;
-	job->args[job->nargs++] = "-idirafter" LIBBPF_INCLUDE_DIR;
+		job->task.args[job->task.nargs++] = base_args[i];
+	job->task.args[job->task.nargs++] = target_arch_define();
+	job->task.args[job->task.nargs++] = job->include_bpf;
+	job->task.args[job->task.nargs++] = job->include_compat;
+	job->task.args[job->task.nargs++] = "-idirafter" LIBBPF_INCLUDE_DIR;
 	return 0;
 }
 
@@ -257,13 +253,13 @@ static void compute_keys(struct job *job)
 	}
 	for (size_t i = 0; i < sizeof(libbpf_headers) / sizeof(libbpf_headers[0]); i++)
 		key_add_file(&k, libbpf_headers[i], 1);
-	for (int i = 0; i < job->nargs; i++)
-		sha256_update_str(&k, job->args[i]);
+	for (int i = 0; i < job->task.nargs; i++)
+		sha256_update_str(&k, job->task.args[i]);
 	sha256_hex(&k, job->pch_key);
 
 	sha256_init(&k);
 	sha256_update_str(&k, job->pch_key);
-	sha256_update(&k, job->unit, job->unit_len);
+	sha256_update(&k, job->task.unit, job->task.unit_len);
 	sha256_update_str(&k, "");
 	for (int i = 0; i < job->opts->ncflags; i++)
 		sha256_update_str(&k, job->opts->cflags[i]);
@@ -273,214 +269,13 @@ static void compute_keys(struct job *job)
 /* The cache's files for this kernel and prelude, by the keys. */
 static int compute_paths(struct job *job)
 {
+	job->task.clang_lib = clang_lib();
 	const char *dir = cache_dir();
-	job->kernel_dir = str_printf("%s/kernel-%.16s", dir, job->kernel_key);
-	job->vmlinux = str_printf("%s/vmlinux.h", job->kernel_dir);
-	job->pch = str_printf("%s/prelude-%.32s.pch", dir, job->pch_key);
-	job->prelude_main = str_printf("%s/prelude-%.32s.h", dir, job->pch_key);
-	return job->kernel_dir && job->vmlinux && job->pch && job->prelude_main ? 0 : -1;
-}
-
-/* ---- In the compiler's process ------------------------------------------------------------
- *
- * What the child sends back, one record each (compiler_process.h):
- *   'S' what it is doing now, for the message should it die there ("compiling <text>")
- *   'M' an error line that is not Clang's ("cannot write ...: No space left on device")
- *   'D' a Clang diagnostic: level NUL file NUL line NUL col NUL message
- *   'P' a file the preprocessor read: its sha256 (hex), a space, its path
- *   'T' the metadata, 'O' the ELF: only when the compile succeeded */
-
-static void reply_text(struct job *job, char tag, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void reply_text(struct job *job, char tag, const char *fmt, ...)
-{
-	va_list ap;
-	char *text;
-	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		text = NULL;
-	va_end(ap);
-	if (text)
-		record_write(job->reply, tag, text, strlen(text));
-	free(text);
-}
-
-static void reply_diagnostics(struct job *job, const struct bpflua_clang_result *res,
-			      int errors_only)
-{
-	for (int i = 0; i < res->ndiagnostics; i++) {
-		const struct bpflua_clang_diagnostic *d = &res->diagnostics[i];
-		if (errors_only && strcmp(d->level, "error") != 0)
-			continue;
-		char *rec = NULL;
-		size_t len = 0;
-		FILE *out = open_memstream(&rec, &len);
-		if (!out)
-			continue;
-		fprintf(out, "%s%c%s%c%d%c%d%c%s", d->level, 0, d->file ? d->file : "", 0, d->line,
-			0, d->col, 0, d->message ? d->message : "");
-		if (fclose(out) == 0)
-			record_write(job->reply, 'D', rec, len);
-		free(rec);
-	}
-}
-
-static void reply_dependencies(struct job *job, const struct bpflua_clang_result *res)
-{
-	for (int i = 0; i < res->ndependencies; i++) {
-		char hex[65];
-		/* A file that cannot be hashed now cannot be checked later: no entry then. */
-		if (cache_hash_file(res->dependencies[i], hex) < 0)
-			hex[0] = '\0';
-		reply_text(job, 'P', "%s %s", hex, res->dependencies[i]);
-	}
-}
-
-static bpflua_clang_run_fn load_clang(struct job *job)
-{
-	const char *path = clang_lib();
-	void *handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL); /* lazy: LLVM has ~100k symbols */
-	if (!handle) {
-		reply_text(job, 'M', "cannot load bpflua's compiler: %s", dlerror());
-		return NULL;
-	}
-	bpflua_clang_run_fn run = (bpflua_clang_run_fn)dlsym(handle, BPFLUA_CLANG_ENTRY);
-	if (!run)
-		reply_text(job, 'M', "cannot load bpflua's compiler: %s has no %s", path,
-			   BPFLUA_CLANG_ENTRY);
-	return run;
-}
-
-/* Puts a file made in the work directory in place; anything that is not a regular file
- * where it goes (a planted FIFO, a link) is replaced. */
-static int install(struct job *job, const char *made, const char *path)
-{
-	if (rename(made, path) < 0) {
-		reply_text(job, 'M', "cannot write %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* The prelude PCH for this kernel, compiler and header set; built when missing. Its
- * temporaries go in this process's work directory, which the host removes should this
- * process die. */
-static int ensure_pch(struct job *job, bpflua_clang_run_fn clang)
-{
-	if (cache_is_regular(job->pch))
-		return 0;
-	reply_text(job, 'S', "precompiling bpflua's prelude (%s)", job->pch);
-	cache_remove_dead_work_dirs();
-	char *work = cache_work_dir(getpid());
-	char *tmp_vmlinux = str_printf("%s/vmlinux.h", work ? work : "");
-	char *tmp_main = str_printf("%s/prelude.h", work ? work : "");
-	char *tmp_pch = str_printf("%s/prelude.pch", work ? work : "");
-	char *include_dir = str_printf("-I%s", job->kernel_dir);
-	const char **args = calloc((size_t)job->nargs + 1, sizeof(char *));
-	char *error = NULL;
-	int ret = -1;
-	if (!work || !tmp_vmlinux || !tmp_main || !tmp_pch || !include_dir || !args)
-		goto out;
-	if (mkdir(work, 0700) < 0 && errno != EEXIST) {
-		reply_text(job, 'M', "cannot write %s: %s", work, strerror(errno));
-		goto out;
-	}
-	struct stat st;
-	if (mkdir(job->kernel_dir, 0700) < 0 && errno != EEXIST) {
-		reply_text(job, 'M', "cannot write %s: %s", job->kernel_dir, strerror(errno));
-		goto out;
-	}
-	if (lstat(job->kernel_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		reply_text(job, 'M', "cannot use %s: it is not a directory", job->kernel_dir);
-		goto out;
-	}
-	if (!cache_is_regular(job->vmlinux)) {
-		if (kernel_types_write_vmlinux_h(tmp_vmlinux, &error) < 0) {
-			reply_text(job, 'M', "%s", error);
-			goto out;
-		}
-		if (install(job, tmp_vmlinux, job->vmlinux) < 0)
-			goto out;
-	}
-	/* The PCH's main file lives on disk: a PCH is checked against its inputs when used. */
-	static const char prelude_main[] = "#include <bpflua/prelude.h>\n";
-	if (!cache_is_regular(job->prelude_main)) {
-		int err = file_write_atomic(tmp_main, prelude_main, strlen(prelude_main));
-		if (err) {
-			reply_text(job, 'M', "cannot write %s: %s", tmp_main, strerror(-err));
-			goto out;
-		}
-		if (install(job, tmp_main, job->prelude_main) < 0)
-			goto out;
-	}
-	memcpy(args, job->args, sizeof(char *) * (size_t)job->nargs);
-	args[job->nargs] = include_dir;
-	struct bpflua_clang_request req = {
-		.source_name = job->prelude_main, .args = args, .nargs = job->nargs + 1,
-		.pch_path = tmp_pch};
-	struct bpflua_clang_result res;
-	if (clang(&req, &res) != 0) {
-		reply_text(job, 'M', "cannot precompile bpflua's prelude (%s):", job->prelude_main);
-		reply_diagnostics(job, &res, 1);
-	} else if (install(job, tmp_pch, job->pch) == 0) {
-		ret = 0;
-	}
-	bpflua_clang_result_free(&res);
-out:
-	free(error);
-	free(args);
-	free(include_dir);
-	free(tmp_pch);
-	free(tmp_main);
-	free(tmp_vmlinux);
-	if (work)
-		remove_tree(work);
-	free(work);
-	return ret;
-}
-
-/* The child's whole job: returns 0 when it sent an object. */
-static int compile_in_child(void *arg, int reply)
-{
-	struct job *job = arg;
-	job->reply = reply;
-	bpflua_clang_run_fn clang = load_clang(job);
-	if (!clang || ensure_pch(job, clang) < 0)
-		return -1;
-	const char **args = calloc((size_t)job->nargs + (size_t)job->opts->ncflags + 3, sizeof(char *));
-	if (!args)
-		return -1;
-	int n = 0;
-	for (int i = 0; i < job->nargs; i++)
-		args[n++] = job->args[i];
-	args[n++] = "-include-pch";
-	args[n++] = job->pch;
-	for (int i = 0; i < job->opts->ncflags; i++) {
-		const char *f = job->opts->cflags[i];
-		if (strncmp(f, "-D", 2) != 0 && strncmp(f, "-U", 2) != 0)
-			args[n++] = f;
-	}
-	struct bpflua_clang_request req = {
-		.source = job->unit,
-		.source_len = job->unit_len,
-		.source_name = "/bpflua/unit.c",
-		.args = args,
-		.nargs = n,
-	};
-	reply_text(job, 'S', "compiling %s", job->opts->source_name);
-	struct bpflua_clang_result res;
-	int rc = clang(&req, &res);
-	reply_diagnostics(job, &res, rc != 0 || !job->opts->debug);
-	if (rc == 0) {
-		reply_dependencies(job, &res);
-		const char *metadata = res.metadata ? res.metadata : "";
-		record_write(reply, 'T', metadata, strlen(metadata));
-		record_write(reply, 'O', res.object, res.object_len);
-	}
-	bpflua_clang_result_free(&res);
-	free(args);
-	return rc;
+	job->task.kernel_dir = str_printf("%s/kernel-%.16s", dir, job->kernel_key);
+	job->task.vmlinux = str_printf("%s/vmlinux.h", job->task.kernel_dir);
+	job->task.pch = str_printf("%s/prelude-%.32s.pch", dir, job->pch_key);
+	job->task.prelude_main = str_printf("%s/prelude-%.32s.h", dir, job->pch_key);
+	return job->task.kernel_dir && job->task.vmlinux && job->task.pch && job->task.prelude_main ? 0 : -1;
 }
 
 /* ---- In this process ------------------------------------------------------------------------ */
@@ -500,12 +295,12 @@ static struct bpflua_compiled *read_reply(struct job *job, const struct compiler
 	const char *data;
 	char tag;
 	while (record_next(out, &pos, &tag, &data, &len) == 0) {
-		if (tag == 'S') {
+		if (tag == REPLY_STAGE) {
 			free(*stage);
 			*stage = strndup(data, len);
-		} else if (tag == 'M') {
+		} else if (tag == REPLY_ERROR) {
 			fprintf(job->errors, "%.*s\n", (int)len, data);
-		} else if (tag == 'D') {
+		} else if (tag == REPLY_DIAGNOSTIC) {
 			const char *field[5], *p = data, *end = data + len;
 			int n = 0;
 			while (n < 5 && p <= end) {
@@ -520,7 +315,7 @@ static struct bpflua_compiled *read_reply(struct job *job, const struct compiler
 					       message ? message : ""};
 			diagnostic_report(job->errors, &src, &d);
 			free(message);
-		} else if (tag == 'P') {
+		} else if (tag == REPLY_DEPENDENCY) {
 			struct cache_dependency *more = realloc(*deps, sizeof(**deps) * (size_t)(*ndeps + 1));
 			if (!more)
 				continue;
@@ -535,10 +330,10 @@ static struct bpflua_compiled *read_reply(struct job *job, const struct compiler
 				dep->hash[64] = '\0';
 			}
 			dep->path = space ? strndup(space + 1, (size_t)(data + len - space - 1)) : NULL;
-		} else if (tag == 'T') {
+		} else if (tag == REPLY_METADATA) {
 			metadata = data;
 			metadata_len = len;
-		} else if (tag == 'O') {
+		} else if (tag == REPLY_OBJECT) {
 			object = data;
 			object_len = len;
 		}
@@ -566,7 +361,7 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 	struct compiler_process_output out;
 	pid_t pid;
 	char *failure = NULL;
-	int rc = compiler_process_run(compile_in_child, job, &out, &pid, &failure);
+	int rc = compiler_process_run(compile_job_run, &job->task, &out, &pid, &failure);
 	/* Anything a child that died left half-written goes with its work directory. */
 	if (pid > 0 && rc != 0)
 		cache_remove_work_dir(pid);
@@ -603,7 +398,7 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 
 struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error)
 {
-	struct job job = {.opts = opts, .reply = -1};
+	struct job job = {.opts = opts, .task = {.opts = opts, .reply = -1}};
 	struct bpflua_compiled *compiled = NULL;
 	char *rewrite_error = NULL;
 	*error = NULL;
@@ -625,7 +420,7 @@ struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, c
 	if (build_unit(&job) < 0 || build_args(&job) < 0)
 		goto out;
 	if (opts->debug)
-		fprintf(stderr, "bpflua: the C handed to Clang:\n%.*s\n", (int)job.unit_len, job.unit);
+		fprintf(stderr, "bpflua: the C handed to Clang:\n%.*s\n", (int)job.task.unit_len, job.task.unit);
 	compute_keys(&job);
 
 	struct cache_object hit;
@@ -646,14 +441,14 @@ struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, c
 out:
 	free(rewrite_error);
 	rewrite_result_free(&job.rewritten);
-	free(job.unit);
-	free(job.args);
+	free(job.task.unit);
+	free(job.task.args);
 	free(job.include_bpf);
 	free(job.include_compat);
-	free(job.kernel_dir);
-	free(job.vmlinux);
-	free(job.pch);
-	free(job.prelude_main);
+	free(job.task.kernel_dir);
+	free(job.task.vmlinux);
+	free(job.task.pch);
+	free(job.task.prelude_main);
 	fclose(job.errors);
 	if (!compiled) {
 		*error = job.errors_text && *job.errors_text ? job.errors_text
