@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "cache.h"
-#include "clang_compiler.h"
 #include "compile_job.h"
 #include "compiler_process.h"
 #include "diagnostic.h"
