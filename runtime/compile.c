@@ -450,6 +450,7 @@ out:
 	free(job.task.prelude_main);
 	fclose(job.errors);
 	if (!compiled) {
+		compiler_process_reap(); /* no result for bpflua_compiled_free to reap with */
 		*error = job.errors_text && *job.errors_text ? job.errors_text
 							     : strdup("compilation failed");
 		if (*error != job.errors_text)
@@ -466,6 +467,7 @@ out:
 
 void bpflua_compiled_free(struct bpflua_compiled *compiled)
 {
+	compiler_process_reap();
 	if (!compiled)
 		return;
 	free(compiled->object);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -123,9 +124,11 @@ child_main(int (*fn)(void *arg, int fd), void *arg, int out, int err, pid_t pare
 		dup2(err, STDERR_FILENO);
 	crash_for_test();
 	int rc = fn(arg, out);
-	/* _exit, never exit: the host's atexit handlers and stdio buffers are the host's. */
+	/* _exit, never exit: the host's atexit handlers and stdio buffers are the host's. The
+	 * pipe is closed first: the host need not wait while this process unmaps LLVM. */
 	if (record_write(out, RECORD_END, NULL, 0) < 0)
 		_exit(126);
+	close(out);
 	_exit(rc == 0 ? 0 : 1);
 }
 
@@ -156,6 +159,41 @@ static void forward_stderr(int err)
 		fwrite(buf, 1, (size_t)n, stderr);
 		at += n;
 	}
+}
+
+/* Children that had sent all their records and were still exiting when their compile
+ * returned: reaped by compiler_process_reap (when the compile's result is freed) or at the
+ * next compile, so none is left a zombie for long. */
+#define MAX_EXITING 8
+static pid_t exiting[MAX_EXITING];
+static pthread_mutex_t exiting_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int remember_exiting(pid_t pid)
+{
+	int ret = -1;
+	pthread_mutex_lock(&exiting_lock);
+	for (int i = 0; i < MAX_EXITING && ret < 0; i++)
+		if (!exiting[i]) {
+			exiting[i] = pid;
+			ret = 0;
+		}
+	pthread_mutex_unlock(&exiting_lock);
+	return ret;
+}
+
+void compiler_process_reap(void)
+{
+	pthread_mutex_lock(&exiting_lock);
+	for (int i = 0; i < MAX_EXITING; i++) {
+		if (!exiting[i])
+			continue;
+		/* Blocks only for what remains of an exit already under way; ECHILD when the
+		 * embedding program reaped it first. */
+		while (waitpid(exiting[i], NULL, 0) < 0 && errno == EINTR)
+			;
+		exiting[i] = 0;
+	}
+	pthread_mutex_unlock(&exiting_lock);
 }
 
 enum stop_reason { RAN, TIMED_OUT, INTERRUPTED };
@@ -222,6 +260,7 @@ int compiler_process_run(int (*fn)(void *arg, int fd), void *arg,
 	memset(out, 0, sizeof(*out));
 	*failure = NULL;
 	*pid = -1;
+	compiler_process_reap();
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		*failure = str_printf("cannot start bpflua's compiler: %s", strerror(errno));
@@ -257,16 +296,25 @@ int compiler_process_run(int (*fn)(void *arg, int fd), void *arg,
 	enum stop_reason stop = collect(pipefd[0], out, timeout, interrupted_before,
 					 &read_failed);
 	close(pipefd[0]);
-	if (stop != RAN || read_failed)
-		kill(child, SIGKILL);
+	int done = stop == RAN && !read_failed && finished(out);
 	int status = 0;
 	pid_t waited;
-	while ((waited = waitpid(child, &status, 0)) < 0 && errno == EINTR)
-		;
+	if (done) {
+		/* It has sent everything and is exiting: unmapping LLVM takes it a few
+		 * milliseconds, which the caller spends loading the object instead. */
+		while ((waited = waitpid(child, &status, WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (waited == 0 && remember_exiting(child) == 0)
+			waited = child; /* its status does not matter any more */
+	} else {
+		kill(child, SIGKILL);
+		waited = 0;
+	}
+	while (waited == 0 && (waited = waitpid(child, &status, 0)) < 0 && errno == EINTR)
+		waited = 0;
 	/* An embedding program that reaps every child (or ignores SIGCHLD) takes the status:
 	 * then the records alone say whether the child finished. */
 	int status_known = waited == child;
-	int done = finished(out);
 
 	int failed = 1;
 	if (stop == INTERRUPTED || (status_known && WIFSIGNALED(status) &&

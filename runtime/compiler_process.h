@@ -12,7 +12,8 @@
  * restart), and it costs what an in-process compile cost anyway, since the child's dlopen of
  * the compiler (~20 ms) is what the host's first compile paid before (scripts/bench/startup.lua
  * measures the warm path). The child is reaped with waitpid on its own pid only; no signal
- * handler is installed. */
+ * handler is installed. One that has sent its whole result is reaped a moment later
+ * (compiler_process_reap), so the caller loads the object while the child unmaps LLVM. */
 #ifndef BPFLUA_COMPILER_PROCESS_H
 #define BPFLUA_COMPILER_PROCESS_H
 
@@ -36,6 +37,10 @@ struct compiler_process_output {
  * before compiling (used by spec/compiler_isolation_spec.lua; the host ignores it). */
 int compiler_process_run(int (*fn)(void *arg, int fd), void *arg,
 			 struct compiler_process_output *out, pid_t *pid, char **failure);
+
+/* Reaps the children of compiles that have returned (a child that sent everything may still
+ * be unmapping LLVM when its compile returns). bpflua_compiled_free calls it. */
+void compiler_process_reap(void);
 
 /* Records: a one-byte tag, a 32-bit length in host order, then the bytes. */
 int record_write(int fd, char tag, const void *data, size_t len);
