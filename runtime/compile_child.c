@@ -123,13 +123,10 @@ static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 		reply_text(job, REPLY_ERROR, "cannot use %s: it is not a directory", job->kernel_dir);
 		goto out;
 	}
-	if (!cache_is_regular(job->vmlinux)) {
-		if (kernel_types_write_vmlinux_h(tmp_vmlinux, &error) < 0) {
-			reply_text(job, REPLY_ERROR, "%s", error);
-			goto out;
-		}
-		if (install(job, tmp_vmlinux, job->vmlinux) < 0)
-			goto out;
+	if (!cache_is_regular(job->vmlinux) &&
+	    kernel_types_write_vmlinux_h(job->vmlinux, tmp_vmlinux, &error) < 0) {
+		reply_text(job, REPLY_ERROR, "%s", error);
+		goto out;
 	}
 	/* The PCH's main file lives on disk: a PCH is checked against its inputs when used. */
 	static const char prelude_main[] = "#include <bpflua/prelude.h>\n";

@@ -191,10 +191,11 @@ describe("the compiler's process", function()
     assert.matches("child gone", out, 1, true)
   end)
 
-  it("survives a full disk under the PCH and leaves no temporaries", function()
+  -- Runs a compile in a host whose cache is a tmpfs of the given size; returns its output and
+  -- what is left in the cache.
+  local function compile_on_tmpfs(size)
     local dir = h.tmpdir()
-    -- Room for vmlinux.h (~3 MB), not for the PCH (~15 MB).
-    assert.are.equal(0, select(3, h.run("mount -t tmpfs -o size=5m,mode=0700 tmpfs " .. dir)))
+    assert.are.equal(0, select(3, h.run("mount -t tmpfs -o size=" .. size .. ",mode=0700 tmpfs " .. dir)))
     local script = os.tmpname()
     h.write_file(script, [[
       local BPF = require("bpflua")
@@ -203,16 +204,30 @@ describe("the compiler's process", function()
       print("alive")
     ]])
     local out, err, status = h.run("BPFLUA_CACHE_DIR=" .. dir .. " bpflua " .. script)
-    local left = h.run("ls -A " .. dir)
+    local left = h.run("cd " .. dir .. " && find . -mindepth 1")
     h.run("umount " .. dir)
     os.remove(script)
     os.execute("rm -rf " .. dir)
     assert.are.equal(0, status, err)
-    assert.matches("false\tprecompiling bpflua's prelude (" .. dir .. "/prelude-", out, 1, true)
-    assert.matches("LLVM ERROR: IO failure on output stream: No space left on device", out, 1, true)
     assert.matches("alive\n", out, 1, true)
-    -- What is left is complete: vmlinux.h's directory and the PCH's main file, no work-*.
+    -- Nothing half-written is left: no work directory, no PCH, no temporary vmlinux.h.
     assert.is_nil(left:find("work-", 1, true))
     assert.is_nil(left:find(".pch", 1, true))
+    assert.is_nil(left:find(".tmp", 1, true))
+    return out, dir, left
+  end
+
+  it("survives a full disk under the PCH and leaves no temporaries", function()
+    -- Room for vmlinux.h (~3 MB), not for the PCH (~15 MB).
+    local out, dir, left = compile_on_tmpfs("5m")
+    assert.matches("false\tprecompiling bpflua's prelude (" .. dir .. "/prelude-", out, 1, true)
+    assert.matches("LLVM ERROR: IO failure on output stream: No space left on device", out, 1, true)
+    assert.matches("/vmlinux.h\n", left, 1, true)
+  end)
+
+  it("survives a full disk under vmlinux.h", function()
+    local out, dir = compile_on_tmpfs("1m")
+    assert.matches("false\tcannot write " .. dir .. "/kernel-", out, 1, true)
+    assert.matches("/vmlinux.h: No space left on device", out, 1, true)
   end)
 end)
