@@ -115,6 +115,17 @@ describe("the compiler's process", function()
     end
   end)
 
+  it("is not started on a cache hit", function()
+    local src = "int hit_" .. h.unique() .. "(void *ctx) { return 0; }"
+    BPF{text = src}:cleanup()
+    -- A compiler's process would crash here; a hit never starts one.
+    with_env({BPFLUA_COMPILER_CRASH_FOR_TEST = "segv"}, function()
+      local b = BPF{text = src}
+      assert.is_true(b.cache_hit)
+      b:cleanup()
+    end)
+  end)
+
   it("compiles the same text twice after a backend error", function()
     local src = "int g(int a, int b, int c, int d, int e, int f) { return a + b + c + d + e + f; }\n" ..
       "int h_" .. h.unique() .. "(void *ctx) { return g(1, 2, 3, 4, 5, 6); }\n"
