@@ -431,12 +431,12 @@ int cache_object_put(const char *key, const struct cache_dependency *deps, int n
 		sha256_init(&h);
 		sha256_update(&h, data, len);
 		sha256_hex(&h, hex);
+		char sum_line[73];
+		snprintf(sum_line, sizeof(sum_line), "sha256 %s\n", hex);
 		char *whole = malloc(len + 72);
 		if (whole) {
 			memcpy(whole, data, len);
-			memcpy(whole + len, "sha256 ", 7);
-			memcpy(whole + len + 7, hex, 64);
-			whole[len + 71] = '\n';
+			memcpy(whole + len, sum_line, 72);
 			err = file_write_atomic(path, whole, len + 72);
 			free(whole);
 		} else {
