@@ -115,6 +115,12 @@ describe("the compiler's process", function()
     end
   end)
 
+  it("keeps LLVM out of this process even on a miss", function()
+    assert_compiles()
+    local maps = io.open("/proc/self/maps"):read("*a")
+    assert.is_nil(maps:find("libbpflua-clang", 1, true))
+  end)
+
   it("is not started on a cache hit", function()
     local src = "int hit_" .. h.unique() .. "(void *ctx) { return 0; }"
     BPF{text = src}:cleanup()
