@@ -101,6 +101,22 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("mountsnoop.lua", function()
+    it("prints mount and umount calls with decoded flags and results", function()
+      local dir = marker .. "-mnt"
+      local text, status = h.run_script("bpflua scripts/mountsnoop.lua -P", "CALL",
+        "mkdir -p " .. dir .. "; mount -t tmpfs -o nosuid,nodev,size=1m spec " .. dir .. "; umount " ..
+        dir .. "; umount " .. dir .. " 2>/dev/null; rmdir " .. dir)
+      assert.are.equal(130, status, text)
+      assert.matches("COMM             PID     TID     PCOMM            PPID    MNT_NS      CALL\n", text, 1, true)
+      local d = escape(dir)
+      assert.matches('mount +%d+ +%d+ +%S+ +%d+ +%d+ +mount%("spec", "' .. d ..
+        '", "tmpfs", MS_NOSUID|MS_NODEV, "size=1m"%) = 0\n', text)
+      assert.matches('umount +%d+ +%d+ +%S+ +%d+ +%d+ +umount%("' .. d .. '", 0x0%) = 0\n', text)
+      assert.matches('umount%("' .. d .. '", 0x0%) = %-EINVAL\n', text)
+    end)
+  end)
+
   describe("biosnoop.lua", function()
     it("prints each of dd's direct reads with its size, sequential after the first", function()
       h.run("dd if=/dev/zero of=" .. marker .. "-data bs=1M count=1 2>/dev/null; sync")
@@ -262,6 +278,7 @@ describe("bcc's tools", function()
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
+      mountsnoop = "[-P]",
       biosnoop = "[-Q] [-d DISK] [-P]",
       tcpconnect = "[-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c]",
       cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
