@@ -101,6 +101,22 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("runqlen.lua", function()
+    it("sees CPU 0's queue occupied while three busy processes share it", function()
+      local busy = "taskset -c 0 sh -c 'end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done'"
+      local out, err, status = h.run(busy .. " & " .. busy .. " & " .. busy ..
+        " & sleep 0.3; bpflua scripts/runqlen.lua -O -C 1 1; wait")
+      assert.are.equal(0, status, err)
+      assert.matches("Sampling run queue length... Hit Ctrl-C to end.", out, 1, true)
+      local occupied = tonumber(out:match("runqocc, CPU 0 +([%d.]+)%%"))
+      assert.is_true(occupied >= 50, out)
+      local hist = h.run(busy .. " & " .. busy .. " & " .. busy .. " & sleep 0.3; bpflua scripts/runqlen.lua -C 1 1; wait")
+      assert.matches("\ncpu = 0\n     runqlen       : count     distribution\n", hist, 1, true)
+      local cpu0 = hist:match("\ncpu = 0\n(.-)\n\n") or hist:match("\ncpu = 0\n(.*)")
+      assert.is_true(tonumber(cpu0:match("\n +2 +: (%d+)")) > 0, hist)
+    end)
+  end)
+
   describe("mountsnoop.lua", function()
     it("prints mount and umount calls with decoded flags and results", function()
       local dir = marker .. "-mnt"
@@ -279,6 +295,7 @@ describe("bcc's tools", function()
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
       mountsnoop = "[-P]",
+      runqlen = "[-T] [-O] [-C] [interval] [count]",
       biosnoop = "[-Q] [-d DISK] [-P]",
       tcpconnect = "[-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c]",
       cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
