@@ -141,13 +141,15 @@ describe("bcc's tools", function()
       os.remove(marker .. "-data")
       assert.are.equal(130, status, text)
       assert.matches("TIME(s)     COMM           PID     DISK      T SECTOR     BYTES  P QUE(ms) LAT(ms)\n", text, 1, true)
-      local reads, sequential = 0, 0
-      for pattern in text:gmatch("\n[%d.]+ +dd +%d+ +%S+ +R +%d+ +16384 +([SR?]) +[%d.]+ +[%d.]+") do
+      -- the block layer may merge adjacent reads under load: count bytes, not requests
+      local bytes, reads, sequential = 0, 0, 0
+      for size, pattern in text:gmatch("\n[%d.]+ +dd +%d+ +%S+ +R +%d+ +(%d+) +([SR?]) +[%d.]+ +[%d.]+") do
+        bytes = bytes + tonumber(size)
         reads = reads + 1
         sequential = sequential + (pattern == "S" and 1 or 0)
       end
-      assert.are.equal(12, reads, text)
-      assert.is_true(sequential >= 10, text)
+      assert.are.equal(12 * 16384, bytes, text)
+      assert.is_true(sequential >= reads - 2, text)
     end)
   end)
 
