@@ -113,6 +113,14 @@
 #define max_t(type, a, b) ((type)(a) > (type)(b) ? (type)(a) : (type)(b))
 #endif
 
+/* ---- linux/math64.h: the kernel's 64-bit division helpers (BPF divides natively) ------- */
+#ifndef div_u64
+#define div_u64(dividend, divisor) ((u64)(dividend) / (u32)(divisor))
+#define div64_u64(dividend, divisor) ((u64)(dividend) / (u64)(divisor))
+#define div_s64(dividend, divisor) ((s64)(dividend) / (s32)(divisor))
+#define div64_s64(dividend, divisor) ((s64)(dividend) / (s64)(divisor))
+#endif
+
 /* ---- Byte order (linux/byteorder, arpa/inet.h's names, which bcc programs use) -------- */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define __bpflua_be16(x) ((__u16)__builtin_bswap16((__u16)(x)))
@@ -734,6 +742,12 @@
 #define INADDR_ANY ((unsigned long int)0x00000000)
 #define INADDR_BROADCAST ((unsigned long int)0xffffffff)
 #define INADDR_LOOPBACK 0x7f000001
+#endif
+/* linux/skbuff.h's accessors of the receive queue (static inlines in the kernel). */
+#ifndef skb_rx_queue_recorded
+#define skb_rx_queue_recorded(skb) ((skb)->queue_mapping != 0)
+#define skb_get_rx_queue(skb) ((u16)((skb)->queue_mapping - 1))
+#define skb_get_queue_mapping(skb) ((skb)->queue_mapping)
 #endif
 #ifndef TCP_SKB_CB
 #define TCP_SKB_CB(__skb) ((struct tcp_skb_cb *)&((__skb)->cb[0]))

@@ -289,7 +289,7 @@ local function try_attach(b, kind, f, no_kprobes)
     local ok, err = call("attach_perf_event", {ev_type = tonumber(f.ev_type),
       ev_config = tonumber(f.ev_config), fn_name = fn, pid = tonumber(f.pid) or -1,
       cpu = tonumber(f.cpu) or -1, sample_period = period > 0 and period or nil,
-      sample_freq = freq > 0 and freq or (period > 0 and nil or 1)})
+      sample_freq = (freq > 0 or period == 0) and math.max(freq, 1) or nil})
     return ok or loaded_by(err), ok, err
   end
   return false, false, "bpflua has no attach_" .. kind
@@ -300,18 +300,14 @@ local function check_object(dir, n, attaches)
   local r = {programs = 0, loaded = 0, points = 0, attached = 0}
   local text = read_file(dir .. "/" .. n .. ".c")
   local cflags = lines(read_file(dir .. "/" .. n .. ".cflags"))
-  local ok, err = compile_only(text, cflags)
-  r.compiles = ok
-  if not ok then
-    r.reason = reason_of(err)
-    return r
-  end
   -- bcc attaches kprobe__NAME functions as it loads them; so does bpflua, which fails on a
   -- kernel without kprobes. There they are renamed so the rest loads, and checked below.
   local no_kprobes = not has_kprobes()
-  local load_flags = {}
-  for i, f in ipairs(cflags) do
-    load_flags[i] = f
+  -- A call of a function nothing declares would compile to an extern that libbpf cannot
+  -- resolve at load ("cannot open the compiled BPF object"); as an error it is named.
+  local load_flags = {"-Werror=implicit-function-declaration"}
+  for _, f in ipairs(cflags) do
+    load_flags[#load_flags + 1] = f
   end
   local mine = {}
   for _, a in ipairs(attaches) do
@@ -326,6 +322,14 @@ local function check_object(dir, n, attaches)
         mine[#mine + 1] = a
       end
     end
+  end
+  -- Compiled with the flags of the load, so that the load finds the object in the cache:
+  -- a second Clang compile in one process can crash (docs/DESIGN: compiler failures).
+  local ok, err = compile_only(text, load_flags)
+  r.compiles = ok
+  if not ok then
+    r.reason = reason_of(err)
+    return r
   end
   local b
   ok, b = pcall(BPF, {text = text, cflags = load_flags})
@@ -477,7 +481,7 @@ write_file(list, table.concat(tools, "\n") .. "\n")
 
 -- A job that dies (a compiler crash) still gives its row, and xargs goes on (it stops at a
 -- command killed by a signal).
-local JOB = [[out=$("$@"); status=$?; printf '%s\n' "$out"; if [ $status -ne 0 ]; then
+local JOB = [[mkdir -p "$BCC_COMPAT_CACHE/records/$TOOL"; out=$("$@" 2>"$BCC_COMPAT_CACHE/records/$TOOL/check.stderr"); status=$?; printf '%s\n' "$out"; if [ $status -ne 0 ]; then
   printf 'bcc_compat\t%s\tyes\t-\t-\t-\tthe check died (exit status %s)\n' "$TOOL" "$status"; fi]]
 
 local function job_command(job, jobs)
@@ -529,7 +533,6 @@ for line in output:gmatch("[^\r\n]+") do
   end
 end
 table.sort(rows, function(a, b) return a.tool < b.tool end)
-
 local kernel = command_output("uname -r"):match("%S+")
 print(string.format("bcc %s tools (bpfcc-tools), bpflua on Linux %s%s",
   command_output("dpkg-query -W -f='${Version}' bpfcc-tools 2>/dev/null"):match("[^\n]*"), kernel,
