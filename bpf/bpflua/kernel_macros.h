@@ -781,6 +781,11 @@
 #define SOL_UDP 17
 #define SOL_IPV6 41
 #endif
+#ifndef SCM_RIGHTS
+#define SCM_RIGHTS 0x01
+#define SCM_CREDENTIALS 0x02
+#define SCM_SECURITY 0x03
+#endif
 #ifndef MSG_PEEK
 #define MSG_OOB 1
 #define MSG_PEEK 2
@@ -792,6 +797,16 @@
 #define MSG_WAITALL 0x100
 #define MSG_NOSIGNAL 0x4000
 #define MSG_MORE 0x8000
+#endif
+
+/* ---- linux/scatterlist.h: the low bits of page_link mark chain links and the end ----- */
+#ifndef SG_CHAIN
+#define SG_CHAIN 0x01UL
+#define SG_END 0x02UL
+#define SG_PAGE_LINK_MASK (SG_CHAIN | SG_END)
+#define sg_is_chain(sg) ((sg)->page_link & SG_CHAIN)
+#define sg_is_last(sg) ((sg)->page_link & SG_END)
+#define sg_chain_ptr(sg) ((struct scatterlist *)((sg)->page_link & ~SG_PAGE_LINK_MASK))
 #endif
 
 /* ---- Time: linux/time64.h, vdso/time64.h, jiffies ------------------------------------ */

@@ -15,7 +15,8 @@
 -- /var/cache/bpflua/bcc_compat), keyed by the tool's file, its arguments, the stand-in and
 -- the kernel; bpflua's object cache keeps the compiled objects. Tools run -j at a time
 -- (default 2), each compiled and loaded in a process of its own so that a compiler crash
--- costs one row. --vm does the checks inside scripts/vmtest.sh's 6.1 kernel (kprobes).
+-- costs one row. --vm does the checks inside scripts/vmtest.sh's 6.1 kernel (kprobes);
+-- $BCC_COMPAT_VMTEST names another copy of vmtest.sh.
 local function absolute(path)
   if path:sub(1, 1) == "/" then
     return path
@@ -84,6 +85,22 @@ local function lines(text)
 end
 
 -- The first line that says what went wrong, without positions and with spaces squeezed.
+-- What the usual verifier complaints about bcc programs mean, for the summary.
+local HINTS = {
+  {"!read_ok", "a probe function's argument after ctx is read (bcc maps them to registers)"},
+  {"invalid mem access 'scalar'", "kernel memory dereferenced without bpf_probe_read (bcc rewrites such reads)"},
+  {"min value is outside of the allowed memory range", "kernel memory dereferenced without bpf_probe_read (bcc rewrites such reads)"},
+  {"implicit declaration of function", "a kernel or bcc function bpflua does not define"},
+}
+
+local function hint_of(reason)
+  for _, h in ipairs(HINTS) do
+    if reason:find(h[1], 1, true) then
+      return h[2]
+    end
+  end
+end
+
 local function reason_of(message)
   message = tostring(message or ""):gsub("^[^\n]-%.lua:%d+: ", "")
   if message:find("verifier rejected", 1, true) then
@@ -421,6 +438,11 @@ local function check(tool)
       ("yes " .. total.loaded .. "/" .. total.programs) or ("no " .. total.loaded .. "/" .. total.programs)
     row.attaches = (not load_failed and total.attached == total.points and total.points > 0) and
       ("yes " .. total.attached .. "/" .. total.points) or ("no " .. total.attached .. "/" .. total.points)
+    if not load_failed and total.programs == 0 then
+      -- A tool that found nothing to probe (ustat with no Java running) has no program.
+      row.loads, row.attaches = "none", "none"
+      row.reason = row.reason or "no program: the tool found no process to probe"
+    end
   end
   return row
 end
@@ -507,7 +529,7 @@ end
 
 local output
 if opts.vm then
-  local vmtest = repo .. "/scripts/vmtest.sh"
+  local vmtest = os.getenv("BCC_COMPAT_VMTEST") or (repo .. "/scripts/vmtest.sh")
   if not exists(vmtest) then
     io.stderr:write("--vm needs scripts/vmtest.sh\n")
     os.exit(1)
@@ -549,7 +571,9 @@ for _, r in ipairs(rows) do
   count.attaches = count.attaches + (r.attaches:match("^yes") and 1 or 0)
   if r.generated == "yes" and r.reason ~= "" then
     local stage = r.compiles ~= "yes" and "compile" or (not r.loads:match("^yes") and "load" or "attach")
-    local key = stage .. ": " .. r.reason:gsub("'[%w_]+'", "'X'", 1)
+    local reason = r.reason:gsub("^verifier: R%d+ ", "verifier: R? "):gsub("'[%w_]+'", "'X'", 1)
+    local hint = hint_of(r.reason)
+    local key = stage .. ": " .. reason .. (hint and (" -- " .. hint) or "")
     reasons[key] = (reasons[key] or 0) + 1
   end
 end
