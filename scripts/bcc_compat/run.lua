@@ -498,7 +498,9 @@ if not self_exe or self_exe:match("/sh$") or self_exe:match("/bash$") then
   self_exe = "bpflua"
 end
 
-local list = os.tmpname()
+-- In the cache, not /tmp: scripts/vmtest.sh's guest sees this machine's files, but a /tmp of
+-- its own.
+local list = opts.cache .. "/tools.list"
 write_file(list, table.concat(tools, "\n") .. "\n")
 
 -- A job that dies (a compiler crash) still gives its row, and xargs goes on (it stops at a
