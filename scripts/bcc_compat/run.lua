@@ -450,6 +450,7 @@ end
 local FIELDS = {"tool", "generated", "compiles", "loads", "attaches", "reason"}
 
 local function emit(row)
+  io.write("bcc_compat_kernel\t" .. command_output("uname -r"):gsub("%s+$", "") .. "\n")
   local t = {"bcc_compat"}
   for _, k in ipairs(FIELDS) do
     t[#t + 1] = (tostring(row[k] or "")):gsub("[\t\n]", " ")
@@ -543,7 +544,9 @@ end
 os.remove(list)
 
 local rows = {}
+local kernel
 for line in output:gmatch("[^\r\n]+") do
+  kernel = kernel or line:match("^bcc_compat_kernel\t(%S+)")
   local fields = {}
   for field in (line .. "\t"):gmatch("([^\t]*)\t") do
     fields[#fields + 1] = field
@@ -557,7 +560,7 @@ for line in output:gmatch("[^\r\n]+") do
   end
 end
 table.sort(rows, function(a, b) return a.tool < b.tool end)
-local kernel = command_output("uname -r"):match("%S+")
+kernel = kernel or command_output("uname -r"):match("%S+")
 print(string.format("bcc %s tools (bpfcc-tools), bpflua on Linux %s%s",
   command_output("dpkg-query -W -f='${Version}' bpfcc-tools 2>/dev/null"):match("[^\n]*"), kernel,
   opts.vm and " (VM)" or ""))
