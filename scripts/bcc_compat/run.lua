@@ -488,7 +488,7 @@ end
 os.execute("mkdir -p " .. shell_quote(opts.cache .. "/records"))
 
 -- The placeholders of tools.lua. {pid}: a python3 that sleeps (Debian's has USDT probes).
-local helper_pid = command_output("(/usr/bin/python3 -c 'import time; time.sleep(3600)' " ..
+local helper_pid = command_output("(/usr/bin/python3 -c 'import time; time.sleep(900)' " ..
   "</dev/null >/dev/null 2>&1 & echo $!)"):match("%d+")
 local blockdev = command_output("ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1"):match("%S+")
 local env = string.format("env BCC_COMPAT_PID=%s BCC_COMPAT_BLOCKDEV=%s BCC_COMPAT_NETDEV=lo " ..
