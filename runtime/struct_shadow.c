@@ -37,7 +37,8 @@ static size_t skip_space(const char *s, size_t len, size_t p)
 			while (p < len && s[p] != '\n')
 				p++;
 		} else if (s[p] == '/' && p + 1 < len && s[p + 1] == '*') {
-			const char *end = p + 2 < len ? memmem(s + p + 2, len - p - 2, "*/", 2) : NULL;
+			const char *end =
+				p + 2 < len ? memmem(s + p + 2, len - p - 2, "*/", 2) : NULL;
 			p = end && (size_t)(end - s) < len ? (size_t)(end - s) + 2 : len;
 		} else {
 			break;
@@ -99,10 +100,12 @@ int struct_shadow_write(FILE *out, const char *text, size_t len)
 		    text[after] != '{')
 			continue;
 		char name[256];
-		snprintf(name, sizeof(name), "%.*s", (int)(name_end - name_start), text + name_start);
+		snprintf(name, sizeof(name), "%.*s", (int)(name_end - name_start),
+			 text + name_start);
 		struct btf *btf = kernel_btf();
 		if (!btf || already_written(written, name) ||
-		    btf__find_by_name_kind(btf, name, is_struct ? BTF_KIND_STRUCT : BTF_KIND_UNION) < 0)
+		    btf__find_by_name_kind(btf, name,
+					   is_struct ? BTF_KIND_STRUCT : BTF_KIND_UNION) < 0)
 			continue;
 		fprintf(out, "#define %s %s" STRUCT_SHADOW_SUFFIX "\n", name, name);
 		if (strlen(written) + strlen(name) + 2 < sizeof(written)) {
