@@ -63,16 +63,12 @@ static const char *clang_lib(void)
 	return path && *path ? path : BPFLUA_CLANG_LIB;
 }
 
-/* Files under bpf_dir() whose contents a PCH depends on, besides vmlinux.h; and the headers
- * that kernel header stubs include (bpf/kernel_headers.txt), on which objects depend. */
+/* Files under bpf_dir() whose contents a PCH depends on, besides vmlinux.h. */
 static const char *const prelude_headers[] = {
 	"bpflua/prelude.h",
 	"bpflua/bcc_compat.h",
 	"bpflua/tables.h",
 	"bpflua/kernel_macros.h",
-	"bpflua/proto.h",
-	"bpflua/kernel/net_sock.h",
-	"bpflua/kernel/inet_sock.h",
 };
 
 /* libbpf's headers that the prelude includes. */

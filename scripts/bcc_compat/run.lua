@@ -340,8 +340,7 @@ local function check_object(dir, n, attaches)
       end
     end
   end
-  -- Compiled with the flags of the load, so that the load finds the object in the cache:
-  -- a second Clang compile in one process can crash (docs/design.md, "Where compiler failures go").
+  -- Compiled with the flags of the load, so that the load finds the object in the cache.
   local ok, err = compile_only(text, load_flags)
   r.compiles = ok
   if not ok then
