@@ -164,6 +164,11 @@ void bpflua_set_interrupted(int value);
 /* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
 int bpflua_sleep(double seconds);
 
+/* Builds what the cache lacks for the running kernel (vmlinux.h, the prelude PCH) so that
+ * the first script compiles fast (runtime/prepare.c; `bpflua --prepare`). 0, or -1 and
+ * *error. */
+int bpflua_prepare(char **error);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus
