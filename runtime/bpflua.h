@@ -165,9 +165,9 @@ void bpflua_set_interrupted(int value);
 int bpflua_sleep(double seconds);
 
 /* Builds what the cache lacks for the running kernel (vmlinux.h, the prelude PCH) so that
- * the first script compiles fast (runtime/prepare.c; `bpflua --prepare`). 0, or -1 and
- * *error. */
-int bpflua_prepare(char **error);
+ * the first script compiles fast (runtime/prepare.c; `bpflua --prepare`). 0 and *dir set to
+ * the cache directory, or -1 and *error. */
+int bpflua_prepare(const char **dir, char **error);
 
 #pragma GCC visibility pop
 

@@ -51,17 +51,13 @@ static void print_versions(void)
 static int prepare(void)
 {
 	char *error = NULL;
-	if (bpflua_prepare(&error) < 0) {
+	const char *dir = NULL;
+	if (bpflua_prepare(&dir, &error) < 0) {
 		fprintf(stderr, "%s: --prepare: %s\n", progname, error ? error : "failed");
 		bpflua_free(error);
 		return 1;
 	}
-	if (!bpflua_cache_is_persistent()) {
-		/* The cache warned why; a private temporary directory helps no later run. */
-		fprintf(stderr, "%s: --prepare: no persistent cache directory to prepare\n", progname);
-		return 1;
-	}
-	printf("bpflua: the compile cache in %s is ready for this kernel\n", bpflua_cache_dir());
+	printf("bpflua: the compile cache in %s is ready for this kernel\n", dir);
 	return 0;
 }
 

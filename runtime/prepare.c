@@ -6,11 +6,12 @@
  * header set: vmlinux.h, then the PCH. */
 #define _GNU_SOURCE
 #include "bpflua.h"
+#include "cache.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-int bpflua_prepare(char **error)
+int bpflua_prepare(const char **dir, char **error)
 {
 	static const char source[] = "/* bpflua --prepare */\n";
 	struct bpflua_compile_opts opts = {
@@ -24,5 +25,6 @@ int bpflua_prepare(char **error)
 	if (!compiled)
 		return -1;
 	bpflua_compiled_free(compiled);
+	*dir = cache_dir();
 	return 0;
 }
