@@ -17,13 +17,14 @@
 --
 -- Everywhere else (arm64, ...) the accesses go through small C functions in libbpflua
 -- (runtime/ring_reader.c: __atomic_load_n / __atomic_store_n): an FFI call each, which is
--- also a compiler barrier for LuaJIT.
+-- also a compiler barrier for LuaJIT. BPFLUA_RING_ATOMICS=1 takes that path on x86-64 too,
+-- so that it is tested (spec/ring_memory_order_spec.lua) and measured here.
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 
 local M = {}
 
-if ffi.arch == "x64" then
+if ffi.arch == "x64" and os.getenv("BPFLUA_RING_ATOMICS") ~= "1" then
   -- p is a uint64_t * (positions) or an int32_t * (a ring record's header).
   function M.load_acquire(p)
     return p[0]
