@@ -7,44 +7,6 @@ local ctypes = require("bpflua.ctypes")
 
 local M = {}
 
-local bit = require("bit")
-local band, bxor, rshift = bit.band, bit.bxor, bit.rshift
-local uint64_ptr = ffi.typeof("const uint64_t *")
-local words_t = ffi.typeof("uint64_t[?]")
-local STRING_SLOTS = 4096 -- a power of two
-
--- string_of(chars): the Lua string of a char array in an event (e.comm), from a cache of the
--- values seen before. ffi.string interns a new string for every event (strlen, hash, string
--- table); here an array of 8 or 16 bytes (TASK_COMM_LEN) is read as one or two 64-bit
--- words, hashed, and compared with the words behind the cached string: ~30% less than
--- ffi.string for repeated values (scripts/bench/string_of.lua). Other lengths go to
--- ffi.string. The result is an ordinary string; it outlives the event.
-local function string_of(self, chars)
-  local n = ffi.sizeof(chars)
-  if n ~= 16 and n ~= 8 then
-    return ffi.string(chars)
-  end
-  local strings = self._strings
-  if not strings then
-    strings = {}
-    self._strings, self._string_words = strings, words_t(2 * STRING_SLOTS)
-  end
-  local w = ffi.cast(uint64_ptr, chars)
-  local w0 = w[0]
-  local w1 = n == 16 and w[1] or 0ULL
-  local slot = tonumber(band(bxor(w0, rshift(w0, 29), w1 * 0x9E3779B1), STRING_SLOTS - 1))
-  local words = self._string_words
-  local s = strings[slot]
-  if s and words[2 * slot] == w0 and words[2 * slot + 1] == w1 then
-    return s
-  end
-  s = ffi.string(chars, n) -- up to the first NUL, as ffi.string(chars) would read it
-  s = s:match("^[^%z]*")
-  words[2 * slot], words[2 * slot + 1] = w0, w1
-  strings[slot] = s
-  return s
-end
-
 -- Adds event(data), copy(data), event_type() to class, whose objects have name and
 -- _event_info (nil when the source shows no type). writer names the BPF call that writes
 -- records ("ringbuf_output() or assigns NAME.ringbuf_reserve() to one", say).
@@ -59,8 +21,6 @@ function M.install(class, kind, writer)
     end
     return ffi.cast(pointer, data)
   end
-
-  class.string_of = string_of
 
   -- A copy of the event at data that outlives the callback.
   function class:copy(data)

@@ -10,7 +10,7 @@ local quick = arg[1] == "quick"
 local benchmarks = {
   {"ringbuf_drain.lua", "bpflua", 15, 3},
   {"perfbuf_drain.lua", "bpflua", 15, 3},
-  {"string_of.lua", "bpflua", 9, 3},
+  {"event_strings.lua", "bpflua", 9, 3},
   {"ringbuf_sustained.lua", "bpflua", 10, 3},
   {"table_read.lua", "bpflua", 11, 3},
   {"scrape.lua", "bpflua", 11, 3},

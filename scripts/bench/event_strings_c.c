@@ -1,6 +1,6 @@
-/* The baseline for string_of.lua: what a C consumer does with an event's comm, strnlen and
- * memcpy into a buffer of its own (then a comparison, so that the copy is used), over the
- * same events. */
+/* The baseline for event_strings.lua: what a C consumer does with an event's comm, strnlen and
+ * memcpy into a buffer of its own, over the same events; the lengths are added up, as the
+ * Lua cases do. */
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -10,8 +10,8 @@ struct event {
 	char comm[16];
 };
 
-/* Reads comm of events[i % nevents] for i below n; returns how many were "bash" and sets the
- * nanoseconds it took. */
+/* Copies out comm of events[i % nevents] for i below n; returns the sum of their lengths and
+ * sets the nanoseconds it took. */
 long bench_c_strings(const struct event *events, int nevents, long n, double *elapsed_ns)
 {
 	struct timespec start, end;
@@ -23,7 +23,7 @@ long bench_c_strings(const struct event *events, int nevents, long n, double *el
 		size_t len = strnlen((const char *)comm, sizeof(buf) - 1);
 		memcpy(buf, (const char *)comm, len);
 		buf[len] = '\0';
-		count += strcmp(buf, "bash") == 0;
+		count += (long)strlen(buf);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	*elapsed_ns = (double)(end.tv_sec - start.tv_sec) * 1e9 + (double)(end.tv_nsec - start.tv_nsec);
