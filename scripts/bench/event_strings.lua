@@ -12,11 +12,11 @@ local bench = dofile(here .. "/bench.lua")
 local N = 4000000
 
 local baseline = bench.c_library(here .. "/event_strings_c.c", [[
-struct string_of_event { uint32_t pid; char comm[16]; };
-long bench_c_strings(const struct string_of_event *events, int nevents, long n, double *elapsed_ns);
+struct event_strings_event { uint32_t pid; char comm[16]; };
+long bench_c_strings(const struct event_strings_event *events, int nevents, long n, double *elapsed_ns);
 ]])
 
-local events = ffi.new("struct string_of_event[64]")
+local events = ffi.new("struct event_strings_event[64]")
 local names = {"bash", "sshd", "systemd-journal", "luajit", "kworker/0:1", "python3", "nginx",
   "cron"}
 for i = 0, 63 do
