@@ -7,6 +7,7 @@
  * and unloads it. */
 #define _GNU_SOURCE
 #include "bpflua.h"
+#include "libbpf_log.h"
 #include "links.h"
 #include "object.h"
 #include "tracefs.h"
@@ -59,7 +60,8 @@ static char *function_names(struct bpf_object *obj)
 
 /* Opens the ELF again with only fn_name to load, as the given type, on the object's maps. */
 static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_attachment *a,
-					 const struct bpflua_attach_opts *opts, char **error)
+					 const struct bpflua_attach_opts *opts,
+					 struct libbpf_log *log, char **error)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = "bpflua");
 	a->obj = bpf_object__open_mem(o->elf, o->elf_len, &open_opts);
@@ -94,26 +96,20 @@ static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_
 			return NULL;
 		}
 	}
-	char *log = calloc(1, VERIFIER_LOG_SIZE);
-	char *said = NULL;
-	size_t said_len = 0;
-	bpf_program__set_log_buf(target, log, VERIFIER_LOG_SIZE);
-	libbpf_capture = open_memstream(&said, &said_len);
+	char *verifier_log = calloc(1, VERIFIER_LOG_SIZE);
+	bpf_program__set_log_buf(target, verifier_log, VERIFIER_LOG_SIZE);
 	int err = bpf_object__load(a->obj);
-	fflush(libbpf_capture);
 	if (err)
-		*error = explain_load_failure(a->obj, err, said);
+		*error = explain_load_failure(a->obj, err, libbpf_log_text(log));
 	bpf_program__set_log_buf(target, NULL, 0);
-	fclose(libbpf_capture);
-	libbpf_capture = NULL;
-	free(said);
-	free(log);
+	free(verifier_log);
 	return err ? NULL : target;
 }
 
 static int add_link(struct bpflua_attachment *a, struct bpf_link *link)
 {
-	struct bpf_link **grown = realloc(a->links, sizeof(*grown) * (size_t)(a->nlinks + 1));
+	struct bpf_link **grown =
+		realloc(a->links, sizeof(struct bpf_link *) * (size_t)(a->nlinks + 1));
 	if (!grown) {
 		bpf_link__destroy(link);
 		return -ENOMEM;
@@ -264,7 +260,9 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 		return NULL;
 	}
 	a->owner = getpid();
-	struct bpf_program *prog = open_function(o, a, opts, error);
+	struct libbpf_log log;
+	libbpf_log_begin(&log);
+	struct bpf_program *prog = open_function(o, a, opts, &log, error);
 	if (prog) {
 		if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
 			attach_perf_event(prog, a, opts, error);
@@ -274,6 +272,7 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 				add_link(a, link);
 		}
 	}
+	libbpf_log_end(&log);
 	if (*error || !a->nlinks) {
 		if (!*error)
 			*error = str_printf("'%s' was attached nowhere", opts->fn_name);

@@ -1,7 +1,9 @@
-// In-process Clang: BPF C in memory -> BPF ELF in memory (or a PCH on disk).
+// Clang as a library: BPF C in memory -> BPF ELF in memory (or a PCH on disk).
 //
-// This is the only C++ unit. It is built as libbpflua-clang.so and dlopened on demand, so that
-// scripts whose object is cached never pay for loading LLVM.
+// With the AST passes (event_types.cpp, program_sections.cpp) it is built as libbpflua-clang.so
+// and dlopened only in the compiler's child process (compiler_process.c), one fresh process per
+// compile: LLVM keeps global state between compiles and can crash, and neither may reach the
+// host.
 
 #include "clang_compiler.h"
 #include "event_types.h"
@@ -18,14 +20,19 @@
 #include <clang/Frontend/Utils.h>
 #include <clang/Lex/PreprocessorOptions.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/VirtualFileSystem.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <system_error>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -34,7 +41,12 @@ namespace {
 // because the text Clang sees has been rewritten.
 class DiagnosticCollector : public clang::DiagnosticConsumer {
 public:
-	std::string records;
+	struct Record {
+		const char *level;
+		std::string file, message;
+		unsigned line = 0, col = 0;
+	};
+	std::vector<Record> records;
 	int errors = 0;
 
 	void HandleDiagnostic(clang::DiagnosticsEngine::Level level,
@@ -43,31 +55,82 @@ public:
 		DiagnosticConsumer::HandleDiagnostic(level, info);
 		if (level < clang::DiagnosticsEngine::Warning)
 			return;
-		const char *name = "warning";
+		Record r;
+		r.level = "warning";
 		if (level >= clang::DiagnosticsEngine::Error) {
-			name = "error";
+			r.level = "error";
 			errors++;
 		}
 		llvm::SmallString<256> message;
 		info.FormatDiagnostic(message);
-		std::string file = "";
-		unsigned line = 0, col = 0;
 		if (info.hasSourceManager() && info.getLocation().isValid()) {
 			const clang::SourceManager &sm = info.getSourceManager();
 			// A diagnostic inside a macro is reported where the user wrote the macro.
 			clang::SourceLocation loc = sm.getFileLoc(info.getLocation());
 			clang::PresumedLoc presumed = sm.getPresumedLoc(loc);
 			if (presumed.isValid()) {
-				file = presumed.getFilename();
-				line = presumed.getLine();
-				col = presumed.getColumn();
+				r.file = presumed.getFilename();
+				r.line = presumed.getLine();
+				r.col = presumed.getColumn();
 			}
 		}
 		for (char &c : message)
 			if (c == '\n' || c == '\t')
 				c = ' ';
-		records += std::string(name) + "\t" + file + "\t" + std::to_string(line) + "\t" +
-			   std::to_string(col) + "\t" + std::string(message.str()) + "\n";
+		r.message = std::string(message.str());
+		records.push_back(std::move(r));
+	}
+
+	void add_error(const char *message)
+	{
+		records.push_back(Record{"error", "", message});
+		errors++;
+	}
+};
+
+// The files the preprocessor read for the main file, so that a cached object can be checked
+// against the headers it came from (-I directories included). The PCH's own inputs come
+// "from a module" and are left out: the PCH's key covers them.
+class IncludedFiles : public clang::DependencyCollector {
+public:
+	explicit IncludedFiles(std::string main) : main(std::move(main)) {}
+	bool needSystemDependencies() override { return true; }
+	bool sawDependency(llvm::StringRef file, bool from_module, bool is_system,
+			   bool is_module_file, bool is_missing) override
+	{
+		return !from_module && !is_module_file && !is_missing && file != main &&
+		       file != "<built-in>";
+	}
+
+private:
+	std::string main;
+};
+
+// Opening a FIFO or a device blocks or never ends: an #include names only regular files.
+class RegularFilesOnly : public llvm::vfs::ProxyFileSystem {
+public:
+	using ProxyFileSystem::ProxyFileSystem;
+	llvm::ErrorOr<std::unique_ptr<llvm::vfs::File>> openFileForRead(const llvm::Twine &path) override
+	{
+		llvm::ErrorOr<llvm::vfs::Status> st = getUnderlyingFS().status(path);
+		if (st && st->getType() != llvm::sys::fs::file_type::regular_file &&
+		    st->getType() != llvm::sys::fs::file_type::directory_file)
+			return std::error_code(EINVAL, not_regular_category());
+		return ProxyFileSystem::openFileForRead(path);
+	}
+
+private:
+	struct NotRegular : std::error_category {
+		const char *name() const noexcept override { return "bpflua"; }
+		std::string message(int) const override
+		{
+			return "not a regular file (bpflua reads no FIFOs or devices)";
+		}
+	};
+	static const std::error_category &not_regular_category()
+	{
+		static NotRegular category;
+		return category;
 	}
 };
 
@@ -81,7 +144,7 @@ protected:
 	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
 							       llvm::StringRef file) override
 	{
-		// The event-type pass goes first: code generation frees the AST when it is done
+		// The AST passes go before code generation, which frees the AST when it is done
 		// with the translation unit (-clear-ast-before-backend).
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
 		consumers.push_back(bpflua_program_sections_consumer());
@@ -104,15 +167,57 @@ char *copy_out(const std::string &s)
 	return p;
 }
 
+// A fatal LLVM error would otherwise call exit(), running the host's exit handlers in the
+// compiler's process; say why on stderr and end the process at once instead.
+void fatal_error(void *, const char *reason, bool)
+{
+	std::string line = std::string("LLVM ERROR: ") + reason + "\n";
+	if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+	}
+	_exit(BPFLUA_CLANG_FATAL_STATUS);
+}
+
 void initialize_bpf_target()
 {
 	static std::once_flag once;
 	std::call_once(once, [] {
+		llvm::install_fatal_error_handler(fatal_error);
+		llvm::install_bad_alloc_error_handler(fatal_error);
 		LLVMInitializeBPFTargetInfo();
 		LLVMInitializeBPFTarget();
 		LLVMInitializeBPFTargetMC();
 		LLVMInitializeBPFAsmPrinter();
 	});
+}
+
+template <typename T> T *malloc_array(size_t n)
+{
+	return static_cast<T *>(std::calloc(n ? n : 1, sizeof(T)));
+}
+
+// Hands the collected diagnostics and dependencies to the C side.
+void copy_reports(const DiagnosticCollector &collector, const IncludedFiles *included,
+		  bpflua_clang_result *res)
+{
+	res->errors = collector.errors;
+	res->diagnostics = malloc_array<bpflua_clang_diagnostic>(collector.records.size());
+	if (res->diagnostics) {
+		for (const DiagnosticCollector::Record &r : collector.records) {
+			bpflua_clang_diagnostic &d = res->diagnostics[res->ndiagnostics++];
+			d.level = r.level;
+			d.file = copy_out(r.file);
+			d.line = (int)r.line;
+			d.col = (int)r.col;
+			d.message = copy_out(r.message);
+		}
+	}
+	if (!included)
+		return;
+	llvm::ArrayRef<std::string> deps = included->getDependencies();
+	res->dependencies = malloc_array<char *>(deps.size());
+	if (res->dependencies)
+		for (const std::string &dep : deps)
+			res->dependencies[res->ndependencies++] = copy_out(dep);
 }
 
 } // namespace
@@ -140,9 +245,8 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	std::unique_ptr<clang::CompilerInvocation> invocation =
 		clang::createInvocationFromCommandLine(argv, diags);
 	if (!invocation) {
-		collector.records += "error\t\t0\t0\tclang could not parse its arguments\n";
-		res->diagnostics = copy_out(collector.records);
-		res->errors = 1;
+		collector.add_error("clang could not parse its arguments");
+		copy_reports(collector, nullptr, res);
 		return -1;
 	}
 	// The main file is held in memory unless there is none (a PCH is built from a file on
@@ -167,6 +271,13 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	compiler.setInvocation(std::move(invocation));
 	compiler.createDiagnostics(&collector, false);
 	compiler.setVerboseOutputStream(llvm::nulls()); // no "1 error generated." on stderr
+	compiler.createFileManager(
+		llvm::makeIntrusiveRefCnt<RegularFilesOnly>(llvm::vfs::getRealFileSystem()));
+	std::shared_ptr<IncludedFiles> included;
+	if (!req->pch_path) {
+		included = std::make_shared<IncludedFiles>(req->source_name);
+		compiler.addDependencyCollector(included);
+	}
 
 	bool ok;
 	llvm::SmallVector<char, 0> object;
@@ -182,8 +293,7 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 		compiler.setOutputStream(nullptr);
 	}
 
-	res->errors = collector.errors;
-	res->diagnostics = copy_out(collector.records);
+	copy_reports(collector, included.get(), res);
 	if (!ok || collector.errors)
 		return -1;
 	if (!req->pch_path) {

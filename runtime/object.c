@@ -5,6 +5,7 @@
  * failure part way leaves nothing loaded or attached. */
 #define _GNU_SOURCE
 #include "bpflua.h"
+#include "libbpf_log.h"
 #include "util.h"
 
 #include <bpf/bpf.h>
@@ -29,50 +30,6 @@
 
 #include "links.h"
 #include "object.h"
-
-/* ---- libbpf's messages ---------------------------------------------------------------- */
-
-/* While an object loads, libbpf's warnings are captured here to explain a failure; at other
- * times they go to stderr only when BPFLUA_DEBUG is set. */
-__thread FILE *libbpf_capture;
-
-static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (libbpf_capture && level != LIBBPF_DEBUG)
-		return vfprintf(libbpf_capture, fmt, ap);
-	if (getenv("BPFLUA_DEBUG"))
-		return vfprintf(stderr, fmt, ap);
-	return 0;
-}
-
-__attribute__((constructor)) static void install_libbpf_printer(void)
-{
-	libbpf_set_print(print_libbpf);
-}
-
-static __thread char *captured;
-static __thread size_t captured_len;
-
-void libbpf_capture_begin(void)
-{
-	libbpf_capture = open_memstream(&captured, &captured_len);
-}
-
-const char *libbpf_said(void)
-{
-	if (libbpf_capture)
-		fflush(libbpf_capture);
-	return captured ? captured : "";
-}
-
-void libbpf_capture_end(void)
-{
-	if (libbpf_capture)
-		fclose(libbpf_capture);
-	libbpf_capture = NULL;
-	free(captured);
-	captured = NULL;
-}
 
 /* ---- Privileges ------------------------------------------------------------------------ */
 
@@ -193,7 +150,7 @@ static int attach_conventional(struct bpflua_object *o, char **error)
 	int count = 0;
 	bpf_object__for_each_program(prog, o->obj)
 		count++;
-	o->links = calloc((size_t)count + 1, sizeof(*o->links));
+	o->links = calloc((size_t)count + 1, sizeof(struct bpf_link *));
 	if (!o->links)
 		return -ENOMEM;
 	bpf_object__for_each_program(prog, o->obj) {
@@ -234,7 +191,7 @@ void free_logs(char **logs, int n)
 /* Keeps a copy of the ELF (each attach_* of a function loads it again as a program of its
  * own) and opens it with libbpf. */
 static int open_object(struct bpflua_object *o, const char *object, size_t object_len,
-		       const char *name, int debug, char **error)
+		       const char *name, int debug, struct libbpf_log *log, char **error)
 {
 	o->elf = malloc(object_len);
 	if (!o->elf)
@@ -247,9 +204,8 @@ static int open_object(struct bpflua_object *o, const char *object, size_t objec
 	o->obj = bpf_object__open_mem(object, object_len, &open_opts);
 	if (!o->obj) {
 		int err = -errno;
-		const char *said = libbpf_said();
 		*error = str_printf("cannot open the compiled BPF object: %s\n%s", strerror(-err),
-				    said ? said : "");
+				    libbpf_log_text(log));
 		return err;
 	}
 	return 0;
@@ -301,7 +257,8 @@ static void print_verifier_logs(struct bpf_object *obj)
 
 /* Loads the conventional programs (the others wait for attach_*), with their verifier logs
  * at hand to explain a rejection. */
-static int load_object(struct bpflua_object *o, int debug, char **error)
+static int load_object(struct bpflua_object *o, int debug, struct libbpf_log *log,
+		       char **error)
 {
 	int err = choose_conventional(o, error);
 	if (err)
@@ -312,7 +269,7 @@ static int load_object(struct bpflua_object *o, int debug, char **error)
 		return -ENOMEM;
 	err = bpf_object__load(o->obj);
 	if (err)
-		*error = explain_load_failure(o->obj, err, libbpf_said());
+		*error = explain_load_failure(o->obj, err, libbpf_log_text(log));
 	else if (debug)
 		print_verifier_logs(o->obj);
 	take_log_buffers(o->obj, logs, nlogs);
@@ -330,13 +287,14 @@ struct bpflua_object *bpflua_object_load_and_attach(const char *object, size_t o
 		*error = strdup("out of memory");
 		return NULL;
 	}
-	libbpf_capture_begin();
-	int err = open_object(o, object, object_len, name, debug, error);
+	struct libbpf_log log;
+	libbpf_log_begin(&log);
+	int err = open_object(o, object, object_len, name, debug, &log, error);
 	if (!err)
-		err = load_object(o, debug, error);
+		err = load_object(o, debug, &log, error);
 	if (!err)
 		err = attach_conventional(o, error);
-	libbpf_capture_end();
+	libbpf_log_end(&log);
 	if (err) {
 		if (!*error)
 			*error = strdup("out of memory");

@@ -24,13 +24,6 @@ struct bpflua_object {
 	pid_t owner;                /* the process that loaded it: see links_release */
 };
 
-/* While set, libbpf's warnings go here instead of stderr. */
-extern __thread FILE *libbpf_capture;
-/* Capturing them around a load: what libbpf said since begin ("" if nothing). */
-void libbpf_capture_begin(void);
-const char *libbpf_said(void);
-void libbpf_capture_end(void);
-
 int bpflua_kernel_has_kprobes(void);
 
 /* A message for a failed bpf_object__load: the rejected program and its verifier log. */

@@ -25,7 +25,7 @@ static uint32_t rotr(uint32_t x, int n)
 static void compress(struct sha256 *h, const unsigned char *p)
 {
 	uint32_t w[64], v[8];
-	for (int i = 0; i < 16; i++)
+	for (size_t i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
 		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
 	for (int i = 16; i < 64; i++) {
@@ -89,6 +89,6 @@ void sha256_hex(struct sha256 *h, char out[65])
 	for (int i = 0; i < 8; i++)
 		len_be[i] = (unsigned char)(bits >> (56 - 8 * i));
 	sha256_update(h, len_be, 8);
-	for (int i = 0; i < 8; i++)
+	for (size_t i = 0; i < 8; i++)
 		snprintf(out + 8 * i, 9, "%08x", h->state[i]);
 }

@@ -66,7 +66,8 @@ struct bpflua_symbol_table *symbol_table_finish(struct symbol_table_builder *b)
 	struct bpflua_symbol_table *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	qsort(b->symbols, (size_t)b->count, sizeof(*b->symbols), by_address);
+	if (b->count)
+		qsort(b->symbols, (size_t)b->count, sizeof(*b->symbols), by_address);
 	t->symbols = b->symbols;
 	t->count = b->count;
 	t->strings = b->strings;

@@ -41,6 +41,17 @@ struct field {
 	int offset, size, is_signed;
 };
 
+/* An event record fits in a page or so: a larger offset or size is not a format file's. */
+#define MAX_FIELD_END (1 << 16)
+
+/* A number in 0..MAX_FIELD_END, or -1 (atoi is undefined past INT_MAX). */
+static int field_number(const char *text)
+{
+	char *end;
+	long n = strtol(text, &end, 10);
+	return end != text && n >= 0 && n <= MAX_FIELD_END ? (int)n : -1;
+}
+
 /* Parses "\tfield:DECL;\toffset:N;\tsize:N;\tsigned:N;". */
 static int parse_field(const char *line, struct field *f)
 {
@@ -56,10 +67,10 @@ static int parse_field(const char *line, struct field *f)
 	const char *o = strstr(end, "offset:"), *s = strstr(end, "size:"), *g = strstr(end, "signed:");
 	if (!o || !s)
 		return -1;
-	f->offset = atoi(o + 7);
-	f->size = atoi(s + 5);
-	f->is_signed = g ? atoi(g + 7) : 0;
-	return 0;
+	f->offset = field_number(o + 7);
+	f->size = field_number(s + 5);
+	f->is_signed = g ? field_number(g + 7) == 1 : 0;
+	return f->offset < 0 || f->size < 0 || f->offset + f->size > MAX_FIELD_END ? -1 : 0;
 }
 
 /* True when every word of a type is a C keyword, a fixed-width integer name or a struct/union
@@ -167,11 +178,26 @@ int tracefs_args_struct(const char *category, const char *event, char **out)
 	free(path);
 	if (!format)
 		return err;
+	err = tracefs_format_struct(category, event, format, out);
+	free(format);
+	return err;
+}
 
+int tracefs_format_struct(const char *category, const char *event, char *format, char **out)
+{
 	char *text = NULL, *asserts = NULL;
 	size_t text_len = 0, asserts_len = 0;
 	FILE *s = open_memstream(&text, &text_len);
 	FILE *a = open_memstream(&asserts, &asserts_len);
+	if (!s || !a) {
+		if (s)
+			fclose(s);
+		if (a)
+			fclose(a);
+		free(text);
+		free(asserts);
+		return -ENOMEM;
+	}
 	/* The common header (type, flags, preempt count, pid) is off limits to tracepoint
 	 * programs: the kernel refuses any read below offset 8. As bcc, it is one opaque field. */
 	fprintf(s, "struct tracepoint__%s__%s {\n\tu64 __do_not_use__;\n", category, event);
@@ -200,7 +226,6 @@ int tracefs_args_struct(const char *category, const char *event, char **out)
 	fputs(asserts, s);
 	fclose(s);
 	free(asserts);
-	free(format);
 	*out = text;
 	return text ? 0 : -ENOMEM;
 }

@@ -9,4 +9,9 @@
  * agrees. Returns 0; -ENOENT when there is no such tracepoint; another -errno otherwise. */
 int tracefs_args_struct(const char *category, const char *event, char **out);
 
+/* The same from the text of a format file (tracefs_args_struct's parser, which the fuzz
+ * target fuzz/tracefs_format_fuzz.c feeds). It cuts format into lines in place. Returns 0 or
+ * -ENOMEM. */
+int tracefs_format_struct(const char *category, const char *event, char *format, char **out);
+
 #endif

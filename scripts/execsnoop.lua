@@ -2,19 +2,61 @@
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local opts = require("bpflua.args").parse(arg, {
-  usage = "execsnoop.lua [-n NAME] [-x] [-d SECONDS]",
-  description = "Trace execve() calls: the program, its arguments, its parent and the result.",
-  {"-n", "--name", "name", "string", "show commands whose name contains NAME"},
-  {"-x", "--failed", "failed", "flag", "show only failed exec()s"},
+  usage = "execsnoop.lua [-h] [-T] [-t] [-x] [-u USER] [-q] [-n NAME] [-l LINE] [-U] [-C] [-M] " ..
+    "[--max-args MAX_ARGS] [-P PPID] [-d SECONDS]",
+  description = "Trace exec() syscalls",
+  {"-T", "--time", "time", "flag", "include time column on output (HH:MM:SS)"},
+  {"-t", "--timestamp", "timestamp", "flag", "include timestamp on output"},
+  {"-x", "--fails", "fails", "flag", "include failed exec()s"},
+  {"-u", "--uid", "uid", "string", "trace this UID only", metavar = "USER"},
+  {"-q", "--quote", "quote", "flag", "Add quotemarks (\") around arguments."},
+  {"-n", "--name", "name", "string", "only print commands matching this name (regex), any arg"},
+  {"-l", "--line", "line", "string", "only print commands where arg contains this line (regex)"},
+  {"-U", "--print-uid", "print_uid", "flag", "print UID column"},
+  {"-C", "--print-cpu", "print_cpu", "flag", "print CPU column"},
+  {"-M", "--print-pcomm", "print_pcomm", "flag", "print parent command"},
+  {nil, "--max-args", "max_args", "number", "maximum number of arguments parsed and displayed, defaults to 20"},
+  {"-P", "--ppid", "ppid", "number", "trace this parent PID only"},
   {"-d", "--duration", "duration", "number", "stop after this many seconds", metavar = "SECONDS"},
+  examples = [[examples:
+    execsnoop.lua           # trace all exec() syscalls
+    execsnoop.lua -x        # include failed exec()s
+    execsnoop.lua -T        # include time (HH:MM:SS)
+    execsnoop.lua -P 181    # only trace new processes whose parent PID is 181
+    execsnoop.lua -U        # include UID
+    execsnoop.lua -u 1000   # only trace UID 1000
+    execsnoop.lua -u user   # get user UID and trace only them
+    execsnoop.lua -t        # include timestamps
+    execsnoop.lua -q        # add "quotemarks" around arguments
+    execsnoop.lua -n main   # only print command lines containing "main"
+    execsnoop.lua -l tpkg   # only print command where arguments contains "tpkg"
+(bcc's --cgroupmap and --mntnsmap are not offered.)]],
 })
 
+local regex = require("bpflua.regex")
+local name_re = opts.name and regex.compile(opts.name)
+local line_re = opts.line and regex.compile(opts.line)
+local uid = -1
+if opts.uid then
+  uid = tonumber(opts.uid)
+  if not uid then
+    -- a user name, as bcc's parse_uid takes it, through the password database
+    local out = io.popen("id -u -- '" .. opts.uid:gsub("'", "") .. "' 2>/dev/null"):read("*l")
+    uid = tonumber(out)
+    if not uid then
+      io.stderr:write("execsnoop.lua: error: argument -u/--uid: no such user '" .. opts.uid .. "'\n")
+      os.exit(2)
+    end
+  end
+end
+local max_args = opts.max_args or 20
+
 local b = BPF{text = [[
-  #define MAX_ARGS 8
-  #define ARG_LEN 64
+  #define ARG_LEN 128
   struct event {
-    u32 pid; u32 ppid; s32 ret; u32 argc;
+    u32 pid; u32 ppid; s32 ret; u32 argc; u32 uid; u32 cpu;
     char comm[TASK_COMM_LEN];
+    char pcomm[TASK_COMM_LEN];
     char argv[MAX_ARGS][ARG_LEN];
   };
   BPF_HASH(pending, u32, struct event);
@@ -27,8 +69,12 @@ local b = BPF{text = [[
     if (!e) return 0;
     u64 id = bpf_get_current_pid_tgid();
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    e->uid = (u32)bpf_get_current_uid_gid();
+    if (UID >= 0 && e->uid != UID) return 0;
     e->pid = id >> 32;
     e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+    if (PPID && e->ppid != PPID) return 0;
+    BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
     e->argc = 0;
     const char *const *argv = (const char *const *)args->argv;
     for (int i = 0; i < MAX_ARGS; i++) {
@@ -48,29 +94,59 @@ local b = BPF{text = [[
     struct event *e = pending.lookup(&tid);
     if (!e) return 0;
     e->ret = args->ret;
+    e->cpu = bpf_get_smp_processor_id();
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     events.ringbuf_output(e, sizeof(*e), 0);
     pending.delete(&tid);
     return 0;
   }
-]]}
+]], cflags = {"-DMAX_ARGS=" .. max_args, "-DUID=" .. uid, "-DPPID=" .. (opts.ppid or 0)}}
 
 local events = b["events"]
+local start = require("bpflua.clock").realtime()
 events:open_ring_buffer(function(_, data)
   local e = events:event(data)
   local comm = ffi.string(e.comm)
-  if (opts.name and not comm:find(opts.name, 1, true)) or (opts.failed and e.ret == 0) then
-    return
-  end
   local argv = {}
   for i = 0, e.argc - 1 do
-    argv[#argv + 1] = ffi.string(e.argv[i])
+    local a = ffi.string(e.argv[i])
+    argv[#argv + 1] = opts.quote and ('"' .. a:gsub('"', '\\"') .. '"') or a
   end
-  print(string.format("%-16s %-7d %-7d %3d %s", comm, e.pid, e.ppid, e.ret, table.concat(argv, " ")))
+  local args_text = table.concat(argv, " ")
+  if (e.ret ~= 0 and not opts.fails) or (name_re and not name_re:find(comm)) or
+     (line_re and not line_re:find(args_text)) then
+    return
+  end
+  local line = {}
+  if opts.time then
+    line[#line + 1] = string.format("%-9s", os.date("%H:%M:%S"))
+  end
+  if opts.timestamp then
+    line[#line + 1] = string.format("%-8.3f", require("bpflua.clock").realtime() - start)
+  end
+  if opts.print_uid then
+    line[#line + 1] = string.format("%-6d", e.uid)
+  end
+  line[#line + 1] = string.format("%-16s %-7d ", comm, e.pid)
+  if opts.print_pcomm then
+    line[#line + 1] = string.format("%-16s ", ffi.string(e.pcomm))
+  end
+  line[#line + 1] = string.format("%-7s ", e.ppid > 0 and tostring(e.ppid) or "?")
+  if opts.print_cpu then
+    line[#line + 1] = string.format("%-4d ", e.cpu)
+  end
+  line[#line + 1] = string.format("%3d %s", e.ret, (args_text:gsub("\n", "\\n")))
+  print(table.concat(line))
 end)
 
 io.stdout:setvbuf("line")
-print(string.format("%-16s %-7s %-7s %3s %s", "PCOMM", "PID", "PPID", "RET", "ARGS"))
+print((opts.time and string.format("%-9s", "TIME") or "") ..
+  (opts.timestamp and string.format("%-8s", "TIME(s)") or "") ..
+  (opts.print_uid and string.format("%-6s", "UID") or "") ..
+  string.format("%-16s %-7s ", "COMM", "PID") ..
+  (opts.print_pcomm and string.format("%-16s ", "PCOMM") or "") ..
+  string.format("%-7s ", "PPID") .. (opts.print_cpu and string.format("%-4s ", "CPU") or "") ..
+  string.format("%3s %s", "RET", "ARGS"))
 local stop = opts.duration and os.time() + opts.duration
 while not stop or os.time() < stop do
   b:ring_buffer_poll(100)

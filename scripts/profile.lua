@@ -1,63 +1,98 @@
 -- profile.lua: sample stacks on every CPU at a fixed frequency with a perf event, as bcc's
 -- profile does, and print them at the end, or folded (one line per stack) for flame graphs:
---   bpflua scripts/profile.lua -f -d 10 > out.folded; flamegraph.pl out.folded > out.svg
+--   bpflua scripts/profile.lua -af 10 > out.folded; flamegraph.pl out.folded > out.svg
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local opts = require("bpflua.args").parse(arg, {
-  usage = "profile.lua [-p PID] [-F FREQUENCY] [-U | -K] [-I] [-f] [-d SECONDS]",
-  description = "Profile CPU usage by sampling stack traces at a timed interval.",
-  {"-p", "--pid", "pid", "number", "profile this process only"},
-  {"-F", "--frequency", "frequency", "number", "sample frequency in Hertz (default 49)"},
-  {"-U", "--user-stacks-only", "user_only", "flag", "show user-space stacks only"},
-  {"-K", "--kernel-stacks-only", "kernel_only", "flag", "show kernel stacks only"},
+  usage = "profile.lua [-h] [-p PID | -L TID] [-U | -K] [-F FREQUENCY | -c COUNT] [-d] [-a] " ..
+    "[-I] [-f] [--hash-storage-size HASH_STORAGE_SIZE] [--stack-storage-size STACK_STORAGE_SIZE] " ..
+    "[-C CPU] [duration]",
+  description = "Profile CPU stack traces at a timed interval",
+  {"-p", "--pid", "pids", "string", "profile processes with one or more comma-separated PIDs only", metavar = "PID"},
+  {"-L", "--tid", "tids", "string", "profile threads with one or more comma-separated TIDs only", metavar = "TID"},
+  {"-U", "--user-stacks-only", "user_only", "flag", "show stacks from user space only (no kernel space stacks)"},
+  {"-K", "--kernel-stacks-only", "kernel_only", "flag", "show stacks from kernel space only (no user space stacks)"},
+  {"-F", "--frequency", "frequency", "number", "sample frequency, Hertz"},
+  {"-c", "--count", "count", "number", "sample period, number of events"},
+  {"-d", "--delimited", "delimited", "flag", "insert delimiter between kernel/user stacks"},
+  {"-a", "--annotations", "annotations", "flag", "add _[k] annotations to kernel frames"},
   {"-I", "--include-idle", "include_idle", "flag", "include CPU idle stacks"},
-  {"-f", "--folded", "folded", "flag", "output folded format, one line per stack"},
-  {"-d", "--duration", "duration", "number", "stop after this many seconds", metavar = "SECONDS"},
+  {"-f", "--folded", "folded", "flag", "output folded format, one line per stack (for flame graphs)"},
+  {nil, "--hash-storage-size", "hash_storage_size", "number",
+    "the number of hash keys that can be stored and (default 40960)"},
+  {nil, "--stack-storage-size", "stack_storage_size", "number",
+    "the number of unique stack traces that can be stored and displayed (default 16384)"},
+  {"-C", "--cpu", "cpu", "number", "cpu number to run profile on"},
+  positional = {{"duration", "number", "duration of trace, in seconds"}},
+  examples = [[examples:
+    profile.lua             # profile stack traces at 49 Hertz until Ctrl-C
+    profile.lua -F 99       # profile stack traces at 99 Hertz
+    profile.lua -c 1000000  # profile stack traces every 1 in a million events
+    profile.lua 5           # profile at 49 Hertz for 5 seconds only
+    profile.lua -f 5        # output in folded format for flame graphs
+    profile.lua -p 185      # only profile process with PID 185
+    profile.lua -L 185      # only profile thread with TID 185
+    profile.lua -U          # only show user space stacks (no kernel)
+    profile.lua -K          # only show kernel space stacks (no user)
+(bcc's --cgroupmap, --mntnsmap and -A are not offered.)]],
 })
-if opts.user_only and opts.kernel_only then
-  io.stderr:write("profile.lua: -U and -K exclude each other\n")
+if (opts.user_only and opts.kernel_only) or (opts.pids and opts.tids) or (opts.frequency and opts.count) then
+  io.stderr:write("profile.lua: -U/-K, -p/-L and -F/-c exclude each other\n")
   os.exit(2)
+end
+
+-- "185,186" as a C condition on the variable v.
+local function id_filter(list, v)
+  if not list then
+    return "1"
+  end
+  local terms = {}
+  for id in list:gmatch("[^,%s]+") do
+    if not tonumber(id) or tonumber(id) <= 0 then
+      io.stderr:write("profile.lua: '" .. id .. "' is not a positive integer\n")
+      os.exit(2)
+    end
+    terms[#terms + 1] = v .. " == " .. tonumber(id)
+  end
+  return "(" .. table.concat(terms, " || ") .. ")"
 end
 
 local b = BPF{text = [[
   struct key_t {
     u32 pid;
+    u32 tgid;
     int user_stack_id;
     int kernel_stack_id;
     char name[TASK_COMM_LEN];
   };
-  BPF_HASH(counts, struct key_t, u64, 40960);
-  BPF_STACK_TRACE(stack_traces, 16384);
+  BPF_HASH(counts, struct key_t, u64, HASH_STORAGE_SIZE);
+  BPF_STACK_TRACE(stack_traces, STACK_STORAGE_SIZE);
 
   int do_perf_event(struct bpf_perf_event_data *ctx) {
-    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, pid = (u32)id;
     if (!INCLUDE_IDLE && pid == 0)
       return 0;
-    if (PID && pid != PID)
+    if (!(PID_FILTER) || !(TID_FILTER))
       return 0;
-    struct key_t key = {.pid = pid};
+    struct key_t key = {.pid = pid, .tgid = tgid};
     bpf_get_current_comm(&key.name, sizeof(key.name));
     key.user_stack_id = KERNEL_ONLY ? -1 : stack_traces.get_stackid(ctx, BPF_F_USER_STACK);
     key.kernel_stack_id = USER_ONLY ? -1 : stack_traces.get_stackid(ctx, 0);
     counts.increment(key);
     return 0;
   }
-]], cflags = {"-DPID=" .. (opts.pid or 0), "-DINCLUDE_IDLE=" .. (opts.include_idle and 1 or 0),
+]], cflags = {"-DPID_FILTER=" .. id_filter(opts.pids, "tgid"), "-DTID_FILTER=" .. id_filter(opts.tids, "pid"),
+              "-DINCLUDE_IDLE=" .. (opts.include_idle and 1 or 0),
               "-DUSER_ONLY=" .. (opts.user_only and 1 or 0),
-              "-DKERNEL_ONLY=" .. (opts.kernel_only and 1 or 0)}}
+              "-DKERNEL_ONLY=" .. (opts.kernel_only and 1 or 0),
+              "-DHASH_STORAGE_SIZE=" .. (opts.hash_storage_size or 40960),
+              "-DSTACK_STORAGE_SIZE=" .. (opts.stack_storage_size or 16384)}}
 
+local frequency = not opts.count and (opts.frequency or 49) or nil
 b:attach_perf_event{ev_type = BPF.PerfType.SOFTWARE, ev_config = BPF.PerfSWConfig.CPU_CLOCK,
-                    fn_name = "do_perf_event", sample_freq = opts.frequency or 49}
-
-local stacks = b["stack_traces"]
-
-local function frames(id, name_of)
-  local list = {}
-  for addr in stacks:walk(id) do
-    list[#list + 1] = name_of(addr)
-  end
-  return list
-end
+                    fn_name = "do_perf_event", sample_freq = frequency, sample_period = opts.count,
+                    cpu = opts.cpu}
 
 local function report()
   local rows = {}
@@ -65,44 +100,25 @@ local function report()
     rows[#rows + 1] = {key = key, count = count}
   end
   table.sort(rows, function(x, y) return x.count < y.count end)
+  local out = require("bpflua.stack_report").new(b, b["stack_traces"], {
+    folded = opts.folded, delimited = opts.delimited, user_only = opts.user_only,
+    kernel_only = opts.kernel_only, kernel_suffix = opts.annotations and "_[k]" or nil})
   for _, row in ipairs(rows) do
-    local k, pid = row.key, row.key.pid
-    local name = ffi.string(k.name)
-    local user = frames(k.user_stack_id, function(addr) return b:sym(addr, pid) end)
-    local kernel = frames(k.kernel_stack_id, BPF.ksym)
-    if #user + #kernel == 0 and (opts.user_only or opts.kernel_only) then
-      -- A sample from the other side (user code under -K, say) has nothing to show.
-    elseif opts.folded then
-      -- Outermost first, kernel frames after user frames and marked as bcc marks them.
-      local line = {name}
-      for i = #user, 1, -1 do
-        line[#line + 1] = user[i]
-      end
-      for i = #kernel, 1, -1 do
-        line[#line + 1] = kernel[i] .. "_[k]"
-      end
-      print(string.format("%s %d", table.concat(line, ";"), row.count))
-    else
-      for _, f in ipairs(kernel) do
-        print("    " .. f)
-      end
-      if #kernel > 0 and #user > 0 then
-        print("    --")
-      end
-      for _, f in ipairs(user) do
-        print("    " .. f)
-      end
-      print(string.format("    %-16s %s (%d)", "-", name, pid))
-      print(string.format("        %d\n", row.count))
-    end
+    local k = row.key
+    out:print(k.user_stack_id, k.kernel_stack_id, k.tgid, k.pid, ffi.string(k.name), row.count)
   end
+  out:finish()
 end
 
 io.stdout:setvbuf("line")
 if not opts.folded then
-  print(string.format("Sampling at %d Hertz of %s by %s stack%s... Hit Ctrl-C to end.",
-    opts.frequency or 49, opts.pid and ("PID " .. opts.pid) or "all threads",
-    opts.user_only and "user" or opts.kernel_only and "kernel" or "user + kernel",
-    opts.duration and (" for " .. opts.duration .. " secs") or ""))
+  local thread = opts.pids and ("PID " .. opts.pids) or opts.tids and ("TID " .. opts.tids) or "all threads"
+  local stack = opts.user_only and "user" or opts.kernel_only and "kernel" or "user + kernel"
+  local line = string.format("Sampling at %s of %s by %s stack",
+    frequency and (frequency .. " Hertz") or ("every " .. opts.count .. " events"), thread, stack)
+  if opts.cpu then
+    line = line .. " on CPU#" .. opts.cpu
+  end
+  print(line .. (opts.duration and (" for " .. opts.duration .. " secs.") or "... Hit Ctrl-C to end."))
 end
 require("bpflua.intervals").run{duration = opts.duration, report = report}

@@ -15,6 +15,9 @@ packages=(
   llvm-14-dev libclang-cpp14-dev libclang-14-dev libclang-common-14-dev clang-14
   lua-busted bpftrace util-linux bsdutils tmux
   lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
+  lua-check clang-tidy-14 clang-format-14 libclang-rt-14-dev
+  bpfcc-tools
+  python3-bpfcc  # bcc, the baseline of the benchmarks in scripts/bench/
 )
 missing=()
 for p in "${packages[@]}"; do

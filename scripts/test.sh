@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every spec against the real kernel (as root, after scripts/setup.sh) and ends with the
-# line "N passed, N failed". Under CI=true a spec that needs BPF fails instead of skipping.
+# Runs every spec against the real kernel (as root, after scripts/setup.sh), then the checks
+# (the linters, a short fuzzing run of each fuzz target), and ends with the line
+# "N passed, N failed" counting both. Under CI=true a spec that needs BPF fails instead of
+# skipping.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +32,28 @@ if [ -z "$summary" ]; then
 fi
 read -r passed failures errors pending < <(echo "$summary" | grep -oE '[0-9]+' | head -n 4 | tr '\n' ' ')
 failed=$((failures + errors + pending))
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1 # busted failed without saying why
+
+# The checks, one line each, each one passed or failed in the total.
+check() {
+  local name=$1 out
+  shift
+  out=$(mktemp)
+  if "$@" >"$out" 2>&1; then
+    passed=$((passed + 1))
+    echo "check $name: passed${FUZZ_LINE:+ ($(tail -n 1 "$out"))}"
+  else
+    failed=$((failed + 1))
+    echo "check $name: FAILED"
+    tail -n 40 "$out" | sed 's/^/  /'
+  fi
+  rm -f "$out"
+}
+check luacheck scripts/lint.sh luacheck
+check clang-tidy scripts/lint.sh clang-tidy
+for target in $(scripts/fuzz.sh --list); do
+  FUZZ_LINE=1 check "fuzz $target" scripts/fuzz.sh --time "${BPFLUA_FUZZ_SECONDS:-20}" "$target"
+done
+
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
+[ "$failed" -eq 0 ]

@@ -107,23 +107,34 @@ describe("tools", function()
       local text, status = h.run_script("bpflua scripts/execsnoop.lua", "ARGS",
         "sh -c 'echo $$ > " .. marker .. "-pid; exec /bin/echo " .. marker .. " two three' > /dev/null")
       assert.are.equal(130, status, text)
-      assert.matches("PCOMM            PID     PPID    RET ARGS", text, 1, true)
+      assert.matches("COMM             PID     PPID    RET ARGS", text, 1, true)
       local pid = io.open(marker .. "-pid"):read("*l")
       os.remove(marker .. "-pid")
       -- sh itself is exec'd first (by the spec's shell), then replaces itself with echo.
       assert.matches("echo +" .. pid .. " +%d+ +0 /bin/echo " .. marker:gsub("%-", "%%-") .. " two three\n", text)
     end)
 
-    it("-x shows failed execs only, with the error", function()
-      local text, status = h.run_script("bpflua scripts/execsnoop.lua -x", "ARGS",
-        marker .. "-nosuch 2>/dev/null; /bin/true")
+    it("shows successful execs only, and failed ones too with -x, as bcc's", function()
+      local workload = marker .. "-nosuch 2>/dev/null; /bin/echo " .. marker .. "-ok > /dev/null"
+      local text, status = h.run_script("bpflua scripts/execsnoop.lua", "ARGS", workload)
       assert.are.equal(130, status, text)
-      local rows = rows_after(text, "ARGS")
-      assert.is_true(#rows >= 1, text)
-      for _, row in ipairs(rows) do
-        assert.matches("^%S+ +%d+ +%d+ +%-%d+ ", row)
-      end
-      assert.matches(" %-2 " .. marker:gsub("%-", "%%-") .. "%-nosuch", text)
+      assert.not_matches(marker .. "-nosuch", text, 1, true)
+      assert.matches(" 0 /bin/echo " .. marker .. "-ok", text, 1, true)
+      local with_failed = h.run_script("bpflua scripts/execsnoop.lua -x", "ARGS", workload)
+      assert.matches(" %-2 " .. marker:gsub("%-", "%%-") .. "%-nosuch", with_failed)
+      assert.matches(" 0 /bin/echo " .. marker .. "-ok", with_failed, 1, true)
+    end)
+
+    it("-n and -l filter by regular expression, -q quotes, -U and -M add columns", function()
+      local text, status = h.run_script("bpflua scripts/execsnoop.lua -q -U -M -n '^ech.$' -l 'two|three'",
+        "ARGS", "/bin/echo " .. marker .. " one > /dev/null; /bin/echo " .. marker ..
+        " two '\"x\"' > /dev/null; /bin/cat /dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("UID   COMM             PID     PCOMM            PPID    RET ARGS", text, 1, true)
+      assert.matches('0 +echo +%d+ +%S+ +%d+ +0 "/bin/echo" "' .. marker:gsub("%-", "%%-") ..
+        '" "two" "\\"x\\""\n', text)
+      assert.not_matches(" one", text, 1, true)
+      assert.not_matches("/bin/cat", text, 1, true)
     end)
   end)
 
@@ -136,14 +147,33 @@ describe("tools", function()
         "echo go > " .. fifo .. "; sleep 0.3")
       assert.are.equal(130, status, text)
       local rows = rows_after(text, "SYSCALL")
-      assert.are.equal(3, #rows, text)
+      assert.are.equal(4, #rows, text) -- the top 3, then "Detaching..."
+      assert.are.equal("Detaching...", rows[4], text)
       local counts = {}
-      for _, row in ipairs(rows) do
-        local name, n = row:match("^(%S+) +(%d+)$")
+      for i = 1, 3 do
+        local name, n = rows[i]:match("^(%S+) +(%d+)$")
         counts[name] = tonumber(n)
       end
       assert.is_true(counts.read >= 500 and counts.read < 520, text)
       assert.is_true(counts.write >= 500 and counts.write < 505, text)
+    end)
+
+    it("-P counts by process, -L adds latency, --syscall and -e select", function()
+      local text, status = h.run_script(
+        gated(fifo, "dd if=/dev/zero of=/dev/null bs=1 count=300 status=none") ..
+        "bpflua scripts/syscount.lua -P -L -p $wp", "Tracing",
+        "echo go > " .. fifo .. "; sleep 0.3")
+      assert.are.equal(130, status, text)
+      local wp = gated_pid(fifo)
+      assert.matches("PID    COMM +COUNT +TIME %(us%)\n", text)
+      local n = tonumber(text:match("\n" .. wp .. " +%S+ +(%d+) +[%d.]+\n"))
+      assert.is_true(n >= 600, text)
+      local errs = h.run_script("bpflua scripts/syscount.lua --syscall openat -e ENOENT", "Tracing",
+        "cat " .. marker .. "-none 2>/dev/null; cat " .. marker .. "-none2 2>/dev/null")
+      assert.matches("Tracing syscall 'openat'... Ctrl+C to quit.", errs, 1, true)
+      assert.is_true(tonumber(errs:match("\nopenat +(%d+)\n")) >= 2, errs)
+      local _, others = errs:gsub("\n%a[%w_]* +%d+\n", "")
+      assert.are.equal(1, others, errs)
     end)
 
     it("-i prints every interval and -d stops it", function()
@@ -151,6 +181,7 @@ describe("tools", function()
       assert.are.equal(0, status, err)
       local _, reports = out:gsub("SYSCALL +COUNT", "")
       assert.are.equal(2, reports, out)
+      assert.matches("%[%d%d:%d%d:%d%d%]\nSYSCALL", out)
     end)
   end)
 
@@ -204,8 +235,10 @@ describe("tools", function()
     local busy = "taskset -c 0 sh -c 'end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done'"
 
     it("prints run queue latency as a log2 histogram in bcc's layout", function()
-      local out, err, status = h.run(busy .. " & " .. busy .. " & bpflua scripts/runqlat.lua -d 2; wait")
+      -- bcc's positional interval and count: one 2-second report, then the tool ends
+      local out, err, status = h.run(busy .. " & " .. busy .. " & bpflua scripts/runqlat.lua -T 2 1; wait")
       assert.are.equal(0, status, err)
+      assert.matches("\n%d%d:%d%d:%d%d\n", out)
       assert.matches("Tracing run queue latency... Hit Ctrl-C to end.", out, 1, true)
       assert.matches("     usecs               : count     distribution\n", out, 1, true)
       local total = 0
@@ -217,7 +250,7 @@ describe("tools", function()
       assert.is_true(total > 10, out)
     end)
 
-    it("-m -P -p prints one millisecond histogram for the one process", function()
+    it("-m -P -p prints one millisecond histogram for the one process; -L one per thread", function()
       local text, status = h.run_script(gated(fifo, busy:gsub("^taskset %-c 0 ", "")) ..
         "taskset -c 0 bpflua scripts/runqlat.lua -m -P -p $wp", "Tracing",
         "echo go > " .. fifo .. "; " .. busy .. "; sleep 0.5")
@@ -226,10 +259,14 @@ describe("tools", function()
       local _, sections = text:gsub("\npid = (%d+)\n", "")
       assert.are.equal(1, sections, text)
       assert.matches("\npid = " .. wp .. "\n     msecs               : count     distribution\n", text, 1, true)
+      local threads = h.run_script(gated(fifo, busy:gsub("^taskset %-c 0 ", "")) ..
+        "taskset -c 0 bpflua scripts/runqlat.lua -L -p $wp", "Tracing",
+        "echo go > " .. fifo .. "; " .. busy .. "; sleep 0.5")
+      assert.matches("\ntid = " .. gated_pid(fifo) .. "\n     usecs ", threads, 1, true)
     end)
   end)
 
-  describe("profile.lua", function()
+  describe("profile.lua and offcputime.lua", function()
     -- A process that spends its time in getpid(): libc in user space, the syscall path in
     -- the kernel.
     local spinner = "luajit -e \"local ffi = require('ffi'); ffi.cdef('int getpid(void);'); " ..
@@ -237,7 +274,7 @@ describe("tools", function()
 
     it("-f prints folded stacks of one process with user and kernel frames named", function()
       local out, err, status = h.run(gated(fifo, spinner) ..
-        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -f -F 199 -p $wp -d 2")
+        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -a -f -F 199 -p $wp 2")
       assert.are.equal(0, status, err)
       local samples, kernel, libc = 0, false, false
       for line in out:gmatch("[^\n]+") do
@@ -259,10 +296,39 @@ describe("tools", function()
 
     it("prints bcc's multi-line stacks by default", function()
       local out, err, status = h.run(gated(fifo, spinner) ..
-        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -K -F 99 -p $wp -d 2")
+        "(sleep 0.5; echo go > " .. fifo .. ") & bpflua scripts/profile.lua -K -F 99 -p $wp 2")
       assert.are.equal(0, status, err)
-      assert.matches("Sampling at 99 Hertz of PID %d+ by kernel stack for 2 secs%.%.%. Hit Ctrl%-C to end%.", out)
+      assert.matches("Sampling at 99 Hertz of PID %d+ by kernel stack for 2 secs%.\n", out)
       assert.matches("\n    entry_SYSCALL_64_after_hwframe\n    %-                luajit %(%d+%)\n        %d+\n", out)
+    end)
+
+    it("wakeuptime.lua -p charges a sleeper's blocked time to its waker's stack", function()
+      local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
+      local out, status = h.run_script(gated(fifo, sleeper) ..
+        "bpflua scripts/wakeuptime.lua -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
+      assert.are.equal(130, status, out)
+      assert.matches("Tracing blocked time (us) by kernel stack... Hit Ctrl-C to end.", out, 1, true)
+      local total = 0
+      -- a waker's name may hold spaces (a JVM's "C2 CompilerThre")
+      for stack, usecs in out:gmatch("    target:          python3\n(.-)    waker: +[^\n]+\n        (%d+)\n") do
+        assert.matches("try_to_wake_up", stack, 1, true)
+        total = total + tonumber(usecs)
+      end
+      assert.is_true(total >= 1600000 and total < 2400000, out)
+      assert.matches("\nDetaching...\n", out, 1, true)
+    end)
+
+    it("offcputime.lua -K -p shows where a process sleeps and for how long", function()
+      local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
+      local out, status = h.run_script(gated(fifo, sleeper) ..
+        "bpflua scripts/offcputime.lua -K -m 100000 -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
+      assert.are.equal(130, status, out)
+      assert.matches("Tracing off%-CPU time %(us%) of PID %d+ by kernel stack%.%.%. Hit Ctrl%-C to end%.", out)
+      local stack, usecs = out:match("\n(    __schedule\n.-)    %-                python3 %(%d+%)\n        (%d+)\n")
+      assert.is_truthy(stack, out)
+      assert.matches("do_nanosleep", stack, 1, true)
+      -- eight sleeps of 200 ms, 1.6 s in all (more on a loaded machine: late wake-ups)
+      assert.is_true(tonumber(usecs) >= 1600000 and tonumber(usecs) < 2400000, out)
     end)
   end)
 end)

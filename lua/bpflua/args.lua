@@ -5,7 +5,12 @@
 --     {"-p", "--pid", "pid", "number", "trace this process only"},
 --     {"-x", "--failed", "failed", "flag", "show failed opens only"},
 --     {"-d", "--duration", "duration", "number", "stop after", metavar = "SECONDS"},
+--     positional = {{"interval", "number", "output interval, in seconds"},
+--                   {"count", "number", "number of outputs"}},   -- bcc's [interval] [count]
+--     examples = "examples:\n    opensnoop.lua -p 181   # only trace PID 181",
 --   })
+-- Long options also take their value as --pid=123. Without a positional list, positional
+-- arguments are left in opts[1..n].
 local M = {}
 
 local function help(spec)
@@ -13,11 +18,19 @@ local function help(spec)
   if spec.description then
     lines[#lines + 1] = spec.description
   end
+  for _, p in ipairs(spec.positional or {}) do
+    lines[#lines + 1] = string.format("  %-24s %s", p[1], p[3])
+  end
   for _, o in ipairs(spec) do
     local takes = o[4] == "flag" and "" or (" " .. (o.metavar or o[3]:upper()))
-    lines[#lines + 1] = string.format("  %-24s %s", o[1] .. ", " .. o[2] .. takes, o[5])
+    local names = o[1] and (o[1] .. ", " .. o[2]) or o[2]
+    lines[#lines + 1] = string.format("  %-24s %s", names .. takes, o[5])
   end
   lines[#lines + 1] = string.format("  %-24s %s", "-h, --help", "show this help")
+  if spec.examples then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = spec.examples
+  end
   return table.concat(lines, "\n")
 end
 
@@ -33,11 +46,16 @@ function M.parse(argv, spec)
     io.stderr:write(program .. ": " .. message .. "\n" .. help(spec) .. "\n")
     os.exit(2)
   end
+  local positional = {}
   while i <= #argv do
     local a = argv[i]
     if a == "-h" or a == "--help" then
       print(help(spec))
       os.exit(0)
+    end
+    local inline
+    if a:match("^%-%-[^=]+=") then
+      a, inline = a:match("^(%-%-[^=]+)=(.*)$")
     end
     local matched
     for _, o in ipairs(spec) do
@@ -47,9 +65,16 @@ function M.parse(argv, spec)
     end
     if matched then
       if matched[4] == "flag" then
+        if inline then
+          fail(a .. " takes no value")
+        end
         opts[matched[3]] = true
       else
-        local v = argv[i + 1]
+        local v = inline
+        if v == nil then
+          v = argv[i + 1]
+          i = i + 1
+        end
         if v == nil then
           fail(a .. " needs a value")
         end
@@ -57,14 +82,30 @@ function M.parse(argv, spec)
           v = tonumber(v) or fail(a .. " needs a number, not '" .. v .. "'")
         end
         opts[matched[3]] = v
-        i = i + 1
       end
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
+    elseif a:sub(1, 1) == "-" and a ~= "-" and not tonumber(a) then
       fail("unknown option " .. a)
     else
-      opts[#opts + 1] = a
+      positional[#positional + 1] = a
     end
     i = i + 1
+  end
+  if not spec.positional then
+    for n, a in ipairs(positional) do
+      opts[n] = a
+    end
+    return opts
+  end
+  if #positional > #spec.positional then
+    fail("unrecognized arguments: " .. table.concat(positional, " ", #spec.positional + 1))
+  end
+  for n, a in ipairs(positional) do
+    local p = spec.positional[n]
+    local v = a
+    if p[2] == "number" then
+      v = tonumber(a) or fail("argument " .. p[1] .. ": needs a number, not '" .. a .. "'")
+    end
+    opts[p[1]] = v
   end
   return opts
 end

@@ -1,6 +1,7 @@
--- The main loop of a tool that reports every interval and/or at the end, as bcc's tools do:
--- sleep, report, until the duration is up or Ctrl-C.
---   require("bpflua.intervals").run{interval = 1, duration = 10, report = print_counts}
+-- The main loop of a tool that reports every interval and at the end, as bcc's tools do:
+-- sleep, report, until the count of reports or the duration is reached, or Ctrl-C.
+--   require("bpflua.intervals").run{interval = 1, count = 5, duration = 10, report = fn}
+-- bcc's tools print a last report when Ctrl-C ends them, interval or not; so does this.
 local BPF = require("bpflua")
 
 local M = {}
@@ -9,33 +10,51 @@ local function is_interrupt(err)
   return tostring(err):find("interrupted", 1, true) ~= nil
 end
 
--- Calls report() after every interval seconds (when interval is given) and once more at
--- the end when there was no interval, stopping after duration seconds (when given) or at
--- Ctrl-C. After the last report, Ctrl-C goes on as the "interrupted" error it was, so the
--- host exits with 130 as for any interrupted script.
-function M.run(opts)
-  local elapsed = 0
-  local ok, err = pcall(function()
-    while not opts.duration or elapsed < opts.duration do
-      local step = opts.interval or 1
-      if opts.duration then
-        step = math.min(step, opts.duration - elapsed)
-      end
-      BPF.sleep(step)
-      elapsed = elapsed + step
-      if opts.interval then
-        opts.report()
-      end
-    end
-  end)
+-- Sleeps up to seconds; returns false when Ctrl-C ended the sleep.
+local function nap(seconds)
+  local ok, err = pcall(BPF.sleep, seconds)
   if not ok and not is_interrupt(err) then
     error(err, 0)
   end
-  if not opts.interval then
-    opts.report()
+  return ok, err
+end
+
+-- opts: report (called with the report's number), interval (seconds between reports; none:
+-- one report at the end), count (stop after this many reports), duration (stop after this
+-- many seconds). After the last report, Ctrl-C goes on as the "interrupted" error it was, so
+-- the host exits with 130 as for any interrupted script.
+function M.run(opts)
+  local elapsed, since_report, reports = 0, 0, 0
+  while true do
+    local step = 1
+    if opts.interval then
+      step = math.min(step, opts.interval - since_report)
+    end
+    if opts.duration then
+      step = math.min(step, opts.duration - elapsed)
+    end
+    local ok, err = nap(step)
+    elapsed, since_report = elapsed + step, since_report + step
+    local finished = not ok or (opts.duration and elapsed >= opts.duration - 1e-9)
+    if finished or (opts.interval and since_report >= opts.interval - 1e-9) then
+      reports = reports + 1
+      since_report = 0
+      opts.report(reports)
+      if not ok then
+        error(err, 0)
+      end
+      if finished or (opts.count and reports >= opts.count) then
+        return
+      end
+    end
   end
-  if not ok then
-    error(err, 0)
+end
+
+-- bcc's interval header: a blank line, then the time as HH:MM:SS when timestamps are on.
+function M.header(timestamp)
+  print()
+  if timestamp then
+    print(os.date("%H:%M:%S"))
   end
 end
 

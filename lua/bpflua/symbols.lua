@@ -169,13 +169,4 @@ function M.sym(addr, pid, show_module, show_offset)
   return describe(t.symbols[i], vaddr, show_module, show_offset, m.path)
 end
 
--- Forgets what is cached about a process (its maps), or about every process.
-function M.forget(pid)
-  if pid then
-    process_maps[pid] = nil
-  else
-    process_maps = {}
-  end
-end
-
 return M

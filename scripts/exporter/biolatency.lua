@@ -12,13 +12,19 @@ local function disk_name(dev)
   return name or string.format("%d:%d", major, minor)
 end
 
+-- Where an I/O ends: block_io_done (Linux 6.5+) sees every completion, batched ones too;
+-- block_rq_complete misses those that a driver completes in a batch.
+local BPF = require("bpflua")
+local complete = BPF.tracepoint_exists("block", "block_io_done") and "block_io_done" or "block_rq_complete"
+
 return {programs = {{
-  text = [[
-    struct request_id { u32 dev; u64 sector; };
-    struct disk_slot { u32 dev; u64 slot; };
+  text = ([[
+    /* keys without padding: the kernel hashes every byte of a key */
+    struct request_id { u64 dev; u64 sector; };
+    struct disk_slot { u64 dev; u64 slot; };
     BPF_HASH(issued, struct request_id, u64, 10240);
     BPF_HISTOGRAM(latency, struct disk_slot, 64 * 64);
-    BPF_HASH(latency_total, u32, u64, 64);
+    BPF_HASH(latency_total, u64, u64, 64);
 
     TRACEPOINT_PROBE(block, block_rq_issue) {
       struct request_id id = {.dev = args->dev, .sector = args->sector};
@@ -27,7 +33,7 @@ return {programs = {{
       return 0;
     }
 
-    TRACEPOINT_PROBE(block, block_rq_complete) {
+    TRACEPOINT_PROBE(block, COMPLETE_TRACEPOINT) {
       struct request_id id = {.dev = args->dev, .sector = args->sector};
       u64 *ts = issued.lookup(&id);
       if (!ts)
@@ -36,11 +42,10 @@ return {programs = {{
       issued.delete(&id);
       struct disk_slot key = {.dev = id.dev, .slot = bpf_log2l(ns)};
       latency.atomic_increment(key);
-      u32 dev = id.dev;
-      latency_total.atomic_increment(dev, ns);
+      latency_total.atomic_increment(id.dev, ns);
       return 0;
     }
-  ]],
+  ]]):gsub("COMPLETE_TRACEPOINT", complete),
   metrics = {{
     table = "latency", name = "bpflua_bio_latency_seconds", type = "histogram",
     help = "Block I/O latency from issue to completion.",
