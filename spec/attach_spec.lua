@@ -23,17 +23,7 @@ local function counters(extra)
   ]] .. (extra or ""), cflags = {"-DPID=" .. pid, "-DNR=" .. (ffi.arch == "x64" and 140 or 141)}}
 end
 
--- The descriptors this process holds. The listing's pipe is closed before counting again:
--- one left to the collector would be counted or not as collections happen to fall.
-local function open_fds()
-  local n = 0
-  local ls = io.popen("ls /proc/" .. pid .. "/fd")
-  for _ in ls:lines() do
-    n = n + 1
-  end
-  ls:close()
-  return n
-end
+local open_fds = h.open_fds
 
 describe("attach calls", function()
   setup(function()

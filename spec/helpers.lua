@@ -94,6 +94,20 @@ local function describe(c)
     c.maps, c.perf_events, c.mappings)
 end
 
+-- The number of descriptors this process holds. Listed by a shell that os.execute waits
+-- for, into a file: a listing read through io.popen races with popen itself, whose pipe's
+-- write end the parent closes only after the child has started (and may be listing).
+function M.open_fds()
+  local out = os.tmpname()
+  os.execute("ls /proc/" .. M.getpid() .. "/fd > " .. out)
+  local n = 0
+  for _ in io.lines(out) do
+    n = n + 1
+  end
+  os.remove(out)
+  return n
+end
+
 -- Collects what this process has dropped, for counts that must not depend on when the
 -- collector runs: compiled traces hold their constants (objects of earlier specs among
 -- them) until flushed, and what a finalizer releases is freed a cycle later.

@@ -22,15 +22,7 @@ local function on_cpu0(fn)
   assert(ok, err)
 end
 
-local function open_fds()
-  local n = 0
-  local p = io.popen("ls /proc/" .. h.getpid() .. "/fd")
-  for _ in p:lines() do
-    n = n + 1
-  end
-  p:close()
-  return n
-end
+local open_fds = h.open_fds
 
 describe("perf buffers", function()
   setup(function()
