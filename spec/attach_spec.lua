@@ -23,11 +23,14 @@ local function counters(extra)
   ]] .. (extra or ""), cflags = {"-DPID=" .. pid, "-DNR=" .. (ffi.arch == "x64" and 140 or 141)}}
 end
 
+-- The listing's own pipe is closed here, not by the collector whenever it runs.
 local function open_fds()
   local n = 0
-  for _ in io.popen("ls /proc/" .. pid .. "/fd"):lines() do
+  local listing = io.popen("ls /proc/" .. pid .. "/fd")
+  for _ in listing:lines() do
     n = n + 1
   end
+  listing:close()
   return n
 end
 
