@@ -23,6 +23,7 @@ local function counters(extra)
   ]] .. (extra or ""), cflags = {"-DPID=" .. pid, "-DNR=" .. (ffi.arch == "x64" and 140 or 141)}}
 end
 
+-- Listed through os.execute, not io.popen, whose pipe races with the listing (helpers.lua).
 local open_fds = h.open_fds
 
 describe("attach calls", function()
@@ -146,7 +147,7 @@ describe("attach calls", function()
     local ok, err = pcall(b.attach_kprobe, b, {event = "vfs_read", fn_name = "count0"})
     assert.is_false(ok)
     assert.matches("cannot attach 'count0' to kprobe vfs_read: this kernel has no kprobes", err, 1, true)
-    ok, err = pcall(b.attach_kretprobe, b, {event = "vfs_read", fn_name = "count0"})
+    err = select(2, pcall(b.attach_kretprobe, b, {event = "vfs_read", fn_name = "count0"}))
     assert.matches("to kretprobe vfs_read: this kernel has no kprobes", err, 1, true)
     b:cleanup()
     -- bcc's kprobe__ naming attaches at load, and fails there the same way.

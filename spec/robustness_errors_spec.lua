@@ -3,7 +3,6 @@
 -- integers, bad program options, uprobe targets that are not ELF files, poll timeouts.
 -- Each error must say what is wrong and point at the caller's line.
 local BPF = require("bpflua")
-local ffi = require("ffi")
 local h = require("spec.helpers")
 
 local THIS_FILE = "robustness_errors_spec%.lua:%d+: "

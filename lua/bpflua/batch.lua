@@ -7,7 +7,6 @@
 -- A Batch is a cursor over one pass of a map: batch:fill(read) reads the next run of entries
 -- into batch.keys / batch.values and returns how many it read (0 once the map is done).
 local ffi = require("ffi")
-local lib = require("bpflua.cdefs")
 local errors = require("bpflua.errors")
 
 local ENOENT, ENOSPC, EINVAL, EOPNOTSUPP = 2, 28, 22, 95
