@@ -3,12 +3,14 @@
 // With the AST passes (event_types.cpp, program_sections.cpp) it is built as libbpflua-clang.so
 // and dlopened on demand, so that scripts whose object is cached never pay for loading LLVM.
 
+#include "bcc_rules.h"
 #include "clang_compiler.h"
 #include "event_types.h"
 #include "program_sections.h"
 
 #include <clang/Basic/Diagnostic.h>
 #include <clang/Basic/DiagnosticOptions.h>
+#include <clang/Basic/DiagnosticSema.h>
 #include <clang/Basic/SourceManager.h>
 #include <clang/CodeGen/CodeGenAction.h>
 #include <clang/Frontend/CompilerInstance.h>
@@ -17,6 +19,7 @@
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Frontend/Utils.h>
 #include <clang/Lex/PreprocessorOptions.h>
+#include <clang/Rewrite/Core/Rewriter.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
@@ -66,16 +69,31 @@ public:
 		for (char &c : message)
 			if (c == '\n' || c == '\t')
 				c = ' ';
+		// Clang 14 says "implicit declaration of function 'f' is invalid in C99"; BPF has no
+		// library to link f from, so say what that means.
+		if ((info.getID() == clang::diag::warn_implicit_function_decl ||
+		     info.getID() == clang::diag::ext_implicit_function_decl) &&
+		    info.getNumArgs() > 0 &&
+		    info.getArgKind(0) == clang::DiagnosticsEngine::ak_identifierinfo) {
+			message.clear();
+			llvm::raw_svector_ostream out(message);
+			out << "call to undeclared function '" << info.getArgIdentifier(0)->getName()
+			    << "' (BPF programs cannot call functions that are not defined or "
+			       "declared before use: include its header or define it static)";
+		}
 		records += std::string(name) + "\t" + file + "\t" + std::to_string(line) + "\t" +
 			   std::to_string(col) + "\t" + std::string(message.str()) + "\n";
 	}
 };
 
-// Code generation, after the passes that look at (and mark up) the same AST.
+// Code generation, after the passes that look at (and mark up) the same AST. With bcc's
+// rules on (the first pass), code generation is wrapped by them and runs only when they
+// edited nothing; the caller then compiles the edited text in a second pass.
 class EmitObjWithEventTypes : public clang::EmitObjAction {
 public:
-	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata)
-		: EmitObjAction(context), metadata(metadata) {}
+	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata,
+			      clang::Rewriter *rules)
+		: EmitObjAction(context), metadata(metadata), rules(rules) {}
 
 protected:
 	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
@@ -86,14 +104,20 @@ protected:
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
 		consumers.push_back(bpflua_program_sections_consumer());
 		consumers.push_back(bpflua_event_type_consumer(metadata));
-		consumers.push_back(EmitObjAction::CreateASTConsumer(ci, file));
-		if (!consumers.back())
+		std::unique_ptr<clang::ASTConsumer> codegen = EmitObjAction::CreateASTConsumer(ci, file);
+		if (!codegen)
 			return nullptr;
+		if (rules) {
+			rules->setSourceMgr(ci.getSourceManager(), ci.getLangOpts());
+			codegen = bpflua_bcc_rules_consumer(*rules, std::move(codegen));
+		}
+		consumers.push_back(std::move(codegen));
 		return std::make_unique<clang::MultiplexConsumer>(std::move(consumers));
 	}
 
 private:
 	std::string &metadata;
+	clang::Rewriter *rules;
 };
 
 char *copy_out(const std::string &s)
@@ -115,15 +139,14 @@ void initialize_bpf_target()
 	});
 }
 
-} // namespace
-
-extern "C" __attribute__((visibility("default"))) int
-bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
+// One run of Clang over source (the request's, or the text bcc's rules edited). With rules
+// set, bcc's rules run on the AST and code generation happens only if they edit nothing.
+bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::string *edited,
+	       DiagnosticCollector &collector, llvm::SmallVector<char, 0> &object,
+	       std::string &metadata)
 {
-	initialize_bpf_target();
-	*res = bpflua_clang_result{};
-
-	DiagnosticCollector collector;
+	clang::Rewriter rewriter;
+	clang::Rewriter *rules = edited ? &rewriter : nullptr;
 	llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> diag_opts = new clang::DiagnosticOptions();
 	llvm::IntrusiveRefCntPtr<clang::DiagnosticsEngine> diags = new clang::DiagnosticsEngine(
 		new clang::DiagnosticIDs(), diag_opts, &collector, false);
@@ -135,24 +158,24 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	if (req->pch_path) {
 		argv.insert(argv.end(), {"-x", "c-header", req->source_name, "-o", req->pch_path});
 	} else {
-		argv.insert(argv.end(), {"-c", "-x", "c", req->source_name, "-o", "/dev/null"});
+		// A function used before it is declared would reach the loader as an extern
+		// that no BTF resolves: make it an error here, where it has a line:col.
+		argv.insert(argv.end(), {"-Werror=implicit-function-declaration", "-c", "-x", "c",
+					 req->source_name, "-o", "/dev/null"});
 	}
 	std::unique_ptr<clang::CompilerInvocation> invocation =
 		clang::createInvocationFromCommandLine(argv, diags);
 	if (!invocation) {
 		collector.records += "error\t\t0\t0\tclang could not parse its arguments\n";
-		res->diagnostics = copy_out(collector.records);
-		res->errors = 1;
-		return -1;
+		collector.errors++;
+		return false;
 	}
 	// The main file is held in memory unless there is none (a PCH is built from a file on
 	// disk, because its users check its inputs).
 	if (req->source)
 		invocation->getPreprocessorOpts().addRemappedFile(
 			req->source_name,
-			llvm::MemoryBuffer::getMemBufferCopy(
-				llvm::StringRef(req->source, req->source_len), req->source_name)
-				.release());
+			llvm::MemoryBuffer::getMemBufferCopy(source, req->source_name).release());
 	// The tooling entry point above always asks for -fsyntax-only; say what to produce.
 	clang::FrontendOptions &frontend = invocation->getFrontendOpts();
 	frontend.DisableFree = false;
@@ -169,17 +192,64 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	compiler.setVerboseOutputStream(llvm::nulls()); // no "1 error generated." on stderr
 
 	bool ok;
-	llvm::SmallVector<char, 0> object;
-	std::string metadata;
 	if (req->pch_path) {
 		clang::GeneratePCHAction action;
 		ok = compiler.ExecuteAction(action);
 	} else {
 		compiler.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
 		llvm::LLVMContext context;
-		EmitObjWithEventTypes action(&context, metadata);
+		EmitObjWithEventTypes action(&context, metadata, rules);
 		ok = compiler.ExecuteAction(action);
 		compiler.setOutputStream(nullptr);
+		// The edits refer to the compiler's sources: take the text while they live.
+		const clang::RewriteBuffer *buffer =
+			ok && rules ? rules->getRewriteBufferFor(
+					      compiler.getSourceManager().getMainFileID())
+				    : nullptr;
+		if (buffer)
+			edited->assign(buffer->begin(), buffer->end());
+	}
+	return ok && !collector.errors;
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) int
+bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
+{
+	initialize_bpf_target();
+	*res = bpflua_clang_result{};
+
+	DiagnosticCollector collector;
+	llvm::SmallVector<char, 0> object;
+	std::string metadata;
+	llvm::StringRef source(req->source ? req->source : "", req->source ? req->source_len : 0);
+	bool ok;
+	if (req->pch_path) {
+		ok = run_clang(req, source, nullptr, collector, object, metadata);
+	} else {
+		// First pass: bcc's rules on the AST, with errors at the user's line:col. When
+		// they edit the text, the second pass compiles the edited text; its warnings
+		// would repeat the first pass's (with columns moved by the edits), so only its
+		// errors are kept.
+		std::string text;
+		ok = run_clang(req, source, &text, collector, object, metadata);
+		if (ok && !text.empty()) {
+			if (getenv("BPFLUA_DEBUG"))
+				fprintf(stderr, "bpflua: the C after bcc's rules:\n%s\n", text.c_str());
+			DiagnosticCollector second;
+			object.clear();
+			metadata.clear();
+			ok = run_clang(req, text, nullptr, second, object, metadata);
+			for (size_t at = 0; at < second.records.size();) {
+				size_t end = second.records.find('\n', at);
+				std::string record = second.records.substr(at, end - at + 1);
+				if (record.compare(0, 6, "error\t") == 0)
+					collector.records += record;
+				at = end == std::string::npos ? second.records.size() : end + 1;
+			}
+			collector.errors += second.errors;
+		}
 	}
 
 	res->errors = collector.errors;

@@ -1,0 +1,150 @@
+// The pass that applies bcc's frontend rules to each function of the user's text, and the
+// edits they share (see bcc_rules.h).
+
+#include "bcc_rules.h"
+
+#include <clang/AST/RecursiveASTVisitor.h>
+#include <clang/Basic/SourceManager.h>
+#include <clang/Frontend/MultiplexConsumer.h>
+#include <clang/Lex/Lexer.h>
+
+#include <vector>
+
+// ---- Edits ------------------------------------------------------------------------------
+
+bool SourceEdits::file_range(clang::SourceRange r, clang::SourceLocation &begin,
+			     clang::SourceLocation &end) const
+{
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	clang::SourceLocation b = r.getBegin(), e = r.getEnd();
+	if (b.isInvalid() || e.isInvalid())
+		return false;
+	// Through macro arguments to where they were spelled; both ends must come from the
+	// same argument, or the range would take in the macro's own text.
+	while (b.isMacroID() || e.isMacroID()) {
+		if (!b.isMacroID() || !e.isMacroID() || !sm.isMacroArgExpansion(b) ||
+		    !sm.isMacroArgExpansion(e) || sm.getFileID(b) != sm.getFileID(e))
+			return false;
+		b = sm.getImmediateSpellingLoc(b);
+		e = sm.getImmediateSpellingLoc(e);
+	}
+	if (!sm.isWrittenInMainFile(b) || sm.getFileID(b) != sm.getFileID(e) ||
+	    sm.getFileOffset(e) < sm.getFileOffset(b))
+		return false;
+	begin = b;
+	end = clang::Lexer::getLocForEndOfToken(e, 0, sm, rewriter.getLangOpts());
+	return end.isValid();
+}
+
+std::string SourceEdits::text(clang::SourceRange r) const
+{
+	clang::SourceLocation b, e;
+	if (!file_range(r, b, e))
+		return "";
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	bool invalid = false;
+	llvm::StringRef buffer = sm.getBufferData(sm.getFileID(b), &invalid);
+	if (invalid)
+		return "";
+	return buffer.substr(sm.getFileOffset(b), sm.getFileOffset(e) - sm.getFileOffset(b)).str();
+}
+
+bool SourceEdits::wrap(clang::SourceRange r, const std::string &prefix, const std::string &suffix)
+{
+	clang::SourceLocation b, e;
+	if (!file_range(r, b, e))
+		return false;
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	if (!wrapped.insert({sm.getFileOffset(b), sm.getFileOffset(e)}).second)
+		return false;
+	// Outer wraps come first: a later prefix at the same place goes inside the earlier
+	// ones, a later suffix at the same place before them.
+	rewriter.InsertText(b, prefix, /*InsertAfter=*/true);
+	rewriter.InsertText(e, suffix, /*InsertAfter=*/false);
+	return true;
+}
+
+void bcc_rules_error(clang::ASTContext &ctx, clang::SourceLocation loc, const std::string &message)
+{
+	clang::DiagnosticsEngine &diags = ctx.getDiagnostics();
+	unsigned id = diags.getCustomDiagID(clang::DiagnosticsEngine::Error, "%0");
+	diags.Report(loc, id) << message;
+}
+
+// ---- The pass ---------------------------------------------------------------------------
+
+namespace {
+
+// bcc's rule: a non-static function is a program of its own (its own section, loaded on its
+// own), so a program cannot call one; helpers must be static.
+class HelperCalls : public clang::RecursiveASTVisitor<HelperCalls> {
+public:
+	explicit HelperCalls(clang::ASTContext &ctx) : ctx(ctx) {}
+
+	bool VisitCallExpr(clang::CallExpr *call)
+	{
+		const clang::FunctionDecl *callee = call->getDirectCallee();
+		const clang::FunctionDecl *def = nullptr;
+		if (!callee || !callee->isDefined(def) || def->getBuiltinID() ||
+		    def->getStorageClass() == clang::SC_Static || def->isInlineSpecified() ||
+		    !ctx.getSourceManager().isWrittenInMainFile(
+			    ctx.getSourceManager().getFileLoc(def->getLocation())))
+			return true;
+		bcc_rules_error(ctx, call->getBeginLoc(),
+				"cannot call non-static helper function '" + def->getNameAsString() +
+					"': every non-static function is a program of its own; "
+					"declare the helper static");
+		return true;
+	}
+
+private:
+	clang::ASTContext &ctx;
+};
+
+class BccRules : public clang::MultiplexConsumer {
+public:
+	BccRules(clang::Rewriter &rewriter, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
+		: MultiplexConsumer(std::move(next)), rewriter(rewriter), edits(rewriter) {}
+
+	// The unit's own functions (the PCH's are never walked).
+	bool HandleTopLevelDecl(clang::DeclGroupRef group) override
+	{
+		for (clang::Decl *d : group)
+			if (auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d))
+				if (fn->doesThisDeclarationHaveABody())
+					functions.push_back(fn);
+		return MultiplexConsumer::HandleTopLevelDecl(group);
+	}
+
+	void HandleTranslationUnit(clang::ASTContext &ctx) override
+	{
+		const clang::SourceManager &sm = ctx.getSourceManager();
+		for (clang::FunctionDecl *fn : functions) {
+			if (!sm.isWrittenInMainFile(sm.getFileLoc(fn->getLocation())))
+				continue;
+			HelperCalls(ctx).TraverseDecl(fn);
+			bcc_probe_args(ctx, edits, fn);
+			bcc_kernel_reads(ctx, edits, fn);
+		}
+		if (ctx.getDiagnostics().hasErrorOccurred())
+			return;
+		if (rewriter.getRewriteBufferFor(sm.getMainFileID()))
+			return; // the edited text is compiled instead
+		MultiplexConsumer::HandleTranslationUnit(ctx);
+	}
+
+private:
+	clang::Rewriter &rewriter;
+	SourceEdits edits;
+	std::vector<clang::FunctionDecl *> functions;
+};
+
+} // namespace
+
+std::unique_ptr<clang::ASTConsumer>
+bpflua_bcc_rules_consumer(clang::Rewriter &rewriter, std::unique_ptr<clang::ASTConsumer> codegen)
+{
+	std::vector<std::unique_ptr<clang::ASTConsumer>> next;
+	next.push_back(std::move(codegen));
+	return std::make_unique<BccRules>(rewriter, std::move(next));
+}
