@@ -81,6 +81,10 @@ class HelperCalls : public clang::RecursiveASTVisitor<HelperCalls> {
 public:
 	explicit HelperCalls(clang::ASTContext &ctx) : ctx(ctx) {}
 
+	// sizeof and typeof call nothing (libbpf's BPF_PROG names its own type typeof(f(0))).
+	bool TraverseUnaryExprOrTypeTraitExpr(clang::UnaryExprOrTypeTraitExpr *) { return true; }
+	bool TraverseTypeOfExprTypeLoc(clang::TypeOfExprTypeLoc) { return true; }
+
 	bool VisitCallExpr(clang::CallExpr *call)
 	{
 		const clang::FunctionDecl *callee = call->getDirectCallee();
@@ -99,6 +103,35 @@ public:
 
 private:
 	clang::ASTContext &ctx;
+};
+
+// A string literal used as a pointer lives in .rodata, whose map the verifier bounds: a
+// fixed-size copy out of a shorter literal (bcc's ext4dist copies 8 bytes out of "fsync")
+// reads past the end of the map when the literal is the section's last. Such literals get
+// NUL padding up to padded_literal_size bytes; their text and pointer stay the same.
+class PaddedLiterals : public clang::RecursiveASTVisitor<PaddedLiterals> {
+public:
+	static const unsigned padded_literal_size = 64;
+
+	explicit PaddedLiterals(SourceEdits &edits) : edits(edits) {}
+
+	bool VisitImplicitCastExpr(clang::ImplicitCastExpr *cast)
+	{
+		const auto *literal =
+			llvm::dyn_cast<clang::StringLiteral>(cast->getSubExpr()->IgnoreParens());
+		if (cast->getCastKind() != clang::CK_ArrayToPointerDecay || !literal ||
+		    literal->getCharByteWidth() != 1 ||
+		    literal->getLength() + 1 >= padded_literal_size)
+			return true;
+		std::string padding = " \"";
+		for (unsigned n = literal->getLength() + 1; n < padded_literal_size; n++)
+			padding += "\\0";
+		edits.wrap(literal->getSourceRange(), "", padding + "\"");
+		return true;
+	}
+
+private:
+	SourceEdits &edits;
 };
 
 class BccRules : public clang::MultiplexConsumer {
@@ -125,6 +158,7 @@ public:
 			HelperCalls(ctx).TraverseDecl(fn);
 			bcc_probe_args(ctx, edits, fn);
 			bcc_kernel_reads(ctx, edits, fn);
+			PaddedLiterals(edits).TraverseDecl(fn);
 		}
 		if (ctx.getDiagnostics().hasErrorOccurred())
 			return;

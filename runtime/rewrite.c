@@ -23,7 +23,7 @@ struct table_kind {
 static const struct method key_value_methods[] = {
 	{"lookup", "bpflua_map_lookup"},
 	{"lookup_or_try_init", "bpflua_map_lookup_or_try_init"},
-	{"lookup_or_init", "bpflua_map_lookup_or_try_init"},
+	{"lookup_or_init", "bpflua_map_lookup_or_init"},
 	{"update", "bpflua_map_update"},
 	{"insert", "bpflua_map_insert"},
 	{"delete", "bpflua_map_delete"},
