@@ -20,19 +20,30 @@ bool SourceEdits::file_range(clang::SourceRange r, clang::SourceLocation &begin,
 	if (b.isInvalid() || e.isInvalid())
 		return false;
 	// Through macro arguments to where they were spelled; both ends must come from the
-	// same argument, or the range would take in the macro's own text.
+	// same argument, or the range would take in the macro's own text. An expression that
+	// is a macro's whole expansion (PT_REGS_PARM1(regs)) is edited as the macro's use.
+	const clang::LangOptions &lang = rewriter.getLangOpts();
 	while (b.isMacroID() || e.isMacroID()) {
-		if (!b.isMacroID() || !e.isMacroID() || !sm.isMacroArgExpansion(b) ||
-		    !sm.isMacroArgExpansion(e) || sm.getFileID(b) != sm.getFileID(e))
+		clang::SourceLocation use_begin, use_end;
+		if (b.isMacroID() && e.isMacroID() && sm.isMacroArgExpansion(b) &&
+		    sm.isMacroArgExpansion(e) && sm.getFileID(b) == sm.getFileID(e)) {
+			b = sm.getImmediateSpellingLoc(b);
+			e = sm.getImmediateSpellingLoc(e);
+		} else if (b.isMacroID() && e.isMacroID() &&
+			   clang::Lexer::isAtStartOfMacroExpansion(b, sm, lang, &use_begin) &&
+			   clang::Lexer::isAtEndOfMacroExpansion(e, sm, lang, &use_end) &&
+			   sm.getFileID(use_begin) == sm.getFileID(use_end)) {
+			b = use_begin;
+			e = use_end;
+		} else {
 			return false;
-		b = sm.getImmediateSpellingLoc(b);
-		e = sm.getImmediateSpellingLoc(e);
+		}
 	}
 	if (!sm.isWrittenInMainFile(b) || sm.getFileID(b) != sm.getFileID(e) ||
 	    sm.getFileOffset(e) < sm.getFileOffset(b))
 		return false;
 	begin = b;
-	end = clang::Lexer::getLocForEndOfToken(e, 0, sm, rewriter.getLangOpts());
+	end = clang::Lexer::getLocForEndOfToken(e, 0, sm, lang);
 	return end.isValid();
 }
 
@@ -152,14 +163,16 @@ public:
 	void HandleTranslationUnit(clang::ASTContext &ctx) override
 	{
 		const clang::SourceManager &sm = ctx.getSourceManager();
+		std::vector<clang::FunctionDecl *> own;
 		for (clang::FunctionDecl *fn : functions) {
 			if (!sm.isWrittenInMainFile(sm.getFileLoc(fn->getLocation())))
 				continue;
 			HelperCalls(ctx).TraverseDecl(fn);
 			bcc_probe_args(ctx, edits, fn);
-			bcc_kernel_reads(ctx, edits, fn);
 			PaddedLiterals(edits).TraverseDecl(fn);
+			own.push_back(fn);
 		}
+		bcc_kernel_reads(edits, own);
 		if (ctx.getDiagnostics().hasErrorOccurred())
 			return;
 		if (rewriter.getRewriteBufferFor(sm.getMainFileID()))

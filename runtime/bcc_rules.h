@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 // Edits of the main file. Expressions written inside a macro argument are edited where the
 // user spelled them (every expansion of the argument then reads the edited text); other
@@ -46,8 +47,9 @@ void bcc_rules_error(clang::ASTContext &ctx, clang::SourceLocation loc, const st
 bool bcc_probe_takes_registers(const clang::FunctionDecl *fn);
 // Declares a probe's arguments after ctx as locals read from ctx's registers.
 void bcc_probe_args(clang::ASTContext &ctx, SourceEdits &edits, clang::FunctionDecl *fn);
-// Turns reads through pointers into kernel memory in fn's body into bpf_probe_read_kernel.
-void bcc_kernel_reads(clang::ASTContext &ctx, SourceEdits &edits, clang::FunctionDecl *fn);
+// Turns reads through pointers into kernel memory in the functions' bodies into
+// bpf_probe_read_kernel (the functions are analysed together: pointers pass through calls).
+void bcc_kernel_reads(SourceEdits &edits, const std::vector<clang::FunctionDecl *> &functions);
 
 // Wraps code generation: at the end of the unit the rules run first, and code generation
 // only sees the end of the unit when they edited nothing (otherwise the edited text is
