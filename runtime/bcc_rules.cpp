@@ -25,8 +25,11 @@ bool SourceEdits::file_range(clang::SourceRange r, clang::SourceLocation &begin,
 	const clang::LangOptions &lang = rewriter.getLangOpts();
 	while (b.isMacroID() || e.isMacroID()) {
 		clang::SourceLocation use_begin, use_end;
+		// Tokens of one argument were substituted for the same parameter in the body.
 		if (b.isMacroID() && e.isMacroID() && sm.isMacroArgExpansion(b) &&
-		    sm.isMacroArgExpansion(e) && sm.getFileID(b) == sm.getFileID(e)) {
+		    sm.isMacroArgExpansion(e) &&
+		    sm.getImmediateExpansionRange(b).getBegin() ==
+			    sm.getImmediateExpansionRange(e).getBegin()) {
 			b = sm.getImmediateSpellingLoc(b);
 			e = sm.getImmediateSpellingLoc(e);
 		} else if (b.isMacroID() && e.isMacroID() &&

@@ -119,9 +119,12 @@ public:
 		if (const auto *ref = llvm::dyn_cast<clang::DeclRefExpr>(lhs))
 			return note_variable(ref->getDecl(), value);
 		if (const auto *member = llvm::dyn_cast<clang::MemberExpr>(lhs)) {
+			// As bcc: the field holds it wherever the struct is (lp->ptr = sk makes
+			// l.ptr a kernel pointer when lp = &l), and so does the variable.
+			bool changed = note_variable(member->getMemberDecl(), value);
 			if (!member->isArrow())
-				return note_store(member->getBase(), value); // a struct holding it
-			return note_pointer(member->getBase(), value);
+				return note_store(member->getBase(), value) | changed;
+			return note_pointer(member->getBase(), value) | changed;
 		}
 		if (const auto *pointer = pointer_of(lhs))
 			return note_pointer(pointer, value);
@@ -182,9 +185,12 @@ private:
 		if (reads_context(e))
 			return pointerish ? 1 : 0;
 		const clang::Expr *pointer = pointer_of(e);
+		Levels field = 0;
 		if (const auto *member = llvm::dyn_cast<clang::MemberExpr>(e)) {
+			auto it = variables.find(member->getMemberDecl());
+			field = it == variables.end() ? 0 : it->second;
 			if (!member->isArrow())
-				return stored_levels(member->getBase()) |
+				return field | stored_levels(member->getBase()) |
 				       (pointerish && in_kernel_memory(member->getBase()) ? 1 : 0);
 			pointer = member->getBase();
 		}
@@ -193,7 +199,7 @@ private:
 		// Read from kernel memory: a kernel pointer. Read from local storage that a
 		// pointer of level k points to: level k - 1.
 		Levels through = levels(pointer);
-		return ((through & 1) && pointerish ? 1 : 0) | (through >> 1);
+		return field | ((through & 1) && pointerish ? 1 : 0) | (through >> 1);
 	}
 
 	Levels call_levels(const clang::CallExpr *call) const
@@ -345,7 +351,12 @@ public:
 		const clang::Expr *read = cast->getSubExpr();
 		if (!pointers.in_kernel_memory(read) || is_bit_field(read))
 			return true;
+		// The read as spelled: (v) in a macro's body reads the argument v.
 		std::string text = edits.text(read->getSourceRange());
+		while (text.empty() && llvm::isa<clang::ParenExpr>(read)) {
+			read = llvm::cast<clang::ParenExpr>(read)->getSubExpr();
+			text = edits.text(read->getSourceRange());
+		}
 		if (text.empty())
 			return true;
 		edits.wrap(read->getSourceRange(),
