@@ -42,7 +42,7 @@ public:
 	void add_program(const clang::FunctionDecl *fn)
 	{
 		if (fn->getNumParams() > 0 && fn->getStorageClass() != clang::SC_Static &&
-		    !fn->isInlineSpecified() && !is_user_context(fn->getParamDecl(0)))
+		    !fn->isInlineSpecified() && hands_out_kernel_pointers(fn->getParamDecl(0)))
 			contexts.insert(fn->getParamDecl(0));
 		if (bcc_probe_takes_registers(fn))
 			for (unsigned i = 1; i < fn->getNumParams(); i++)
@@ -273,14 +273,20 @@ private:
 		return false;
 	}
 
-	// A syscall tracepoint's arguments point into the calling process's memory.
-	static bool is_user_context(const clang::ParmVarDecl *p)
+	// Whether pointers a program reads out of its context p point into kernel memory that
+	// only a probe read reaches. Not a syscall tracepoint's (they point into the calling
+	// process's memory), nor BPF_PROG's u64 *ctx (fentry, LSM, tp_btf: typed kernel
+	// pointers the verifier lets a program read directly).
+	static bool hands_out_kernel_pointers(const clang::ParmVarDecl *p)
 	{
 		clang::QualType t = p->getType();
 		if (!t->isPointerType())
-			return true;
-		const clang::RecordType *record = t->getPointeeType()->getAs<clang::RecordType>();
-		return record && record->getDecl()->getName().startswith("tracepoint__syscalls__");
+			return false;
+		clang::QualType pointee = t->getPointeeType().getCanonicalType();
+		if (pointee->isIntegerType())
+			return false;
+		const clang::RecordType *record = pointee->getAs<clang::RecordType>();
+		return !record || !record->getDecl()->getName().startswith("tracepoint__syscalls__");
 	}
 
 	std::set<const clang::ValueDecl *> contexts;

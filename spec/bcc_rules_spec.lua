@@ -306,6 +306,23 @@ describe("bcc's rules", function()
       b:cleanup()
     end)
 
+    it("leave BTF-typed pointers (tp_btf, fentry, LSM) to the verifier, which lets them be read directly", function()
+      local who = 45000 + math.random(1000)
+      local b = BPF{text = [[
+        BPF_ARRAY(out, u64, 2);
+        SEC("tp_btf/sys_enter") int BPF_PROG(on_enter, struct pt_regs *regs, long id) {
+          if ((bpf_get_current_pid_tgid() >> 32) != PID || id != NR_GETPRIORITY) return 0;
+          int k = 0; u64 v = PT_REGS_PARM2(regs); out.update(&k, &v);
+          struct task_struct *task = bpf_get_current_task_btf();
+          k = 1; v = task->real_parent->tgid; out.update(&k, &v);
+          return 0;
+        }
+      ]], cflags = {"-DPID=" .. pid, "-DNR_GETPRIORITY=" .. NR_getpriority}}
+      h.getpriority(who)
+      assert.are.same({who, ppid}, {b["out"]:get(0), b["out"]:get(1)})
+      b:cleanup()
+    end)
+
     it("leave a syscall tracepoint's user pointers to explicit reads", function()
       local who = 43000 + math.random(1000)
       local b = BPF{text = [[
