@@ -67,22 +67,30 @@ describe("bcc's probes #kernel #vm", function()
   it("kprobe__ arguments after ctx come from registers, and kernel pointers among them are read (test_probe_read1, test_probe_read_kprobe_ctx)", function()
     if not kprobes() then return end
     local b = compile(string.format([[
-      int kprobe__%s(struct pt_regs *ctx, struct pt_regs *regs) {
+      // As in bcc, a kprobe__ on a syscall's wrapper takes the syscall's own arguments.
+      int kprobe__%s(struct pt_regs *ctx, int which, int who) {
+        if (MINE()) PUT(0, who);
+        return 0;
+      }
+      // Elsewhere the arguments are the probed function's: here, the wrapper's one
+      // argument, a kernel pointer to the caller's registers.
+      int on_wrapper(struct pt_regs *ctx, struct pt_regs *regs) {
         if (!MINE()) return 0;
-        PUT(0, PT_REGS_PARM2(regs));
+        PUT(1, PT_REGS_PARM2(regs));
         struct pt_regs *same = (struct pt_regs *)PT_REGS_PARM1(ctx);
-        PUT(1, PT_REGS_PARM2(same));
+        PUT(2, same->si);
         struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-        PUT(2, task->real_parent->tgid);
+        PUT(3, task->real_parent->tgid);
         return 0;
       }
       int kretprobe__%s(struct pt_regs *ctx) {
-        if (MINE()) PUT(3, PT_REGS_RC(ctx));
+        if (MINE()) PUT(4, PT_REGS_RC(ctx));
         return 0;
       }
     ]], wrapper, wrapper))
+    b:attach_kprobe{event = wrapper, fn_name = "on_wrapper"}
     assert.are.equal(-1, h.getpriority(WHO + 1))
-    assert.are.same({WHO + 1, WHO + 1, ppid, -ESRCH}, values(b, 4))
+    assert.are.same({WHO + 1, WHO + 1, WHO + 1, ppid, -ESRCH}, values(b, 5))
     b:cleanup()
   end)
 
