@@ -324,7 +324,6 @@ describe("bcc's rules", function()
     end)
 
     it("leave a syscall tracepoint's user pointers to explicit reads", function()
-      local who = 43000 + math.random(1000)
       local b = BPF{text = [[
         BPF_ARRAY(out, u64, 1);
         TRACEPOINT_PROBE(syscalls, sys_enter_openat) {
