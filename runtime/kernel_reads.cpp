@@ -276,7 +276,7 @@ private:
 	// Whether pointers a program reads out of its context p point into kernel memory that
 	// only a probe read reaches. Not a syscall tracepoint's (they point into the calling
 	// process's memory), nor BPF_PROG's u64 *ctx (fentry, LSM, tp_btf: typed kernel
-	// pointers the verifier lets a program read directly).
+	// pointers the verifier lets a program read directly), nor a networking program's.
 	static bool hands_out_kernel_pointers(const clang::ParmVarDecl *p)
 	{
 		clang::QualType t = p->getType();
@@ -286,7 +286,20 @@ private:
 		if (pointee->isIntegerType())
 			return false;
 		const clang::RecordType *record = pointee->getAs<clang::RecordType>();
-		return !record || !record->getDecl()->getName().startswith("tracepoint__syscalls__");
+		if (!record)
+			return true;
+		llvm::StringRef name = record->getDecl()->getName();
+		// Networking contexts hand out pointers the verifier types (packet data,
+		// struct bpf_sock): a probe read of those would read the wrong thing.
+		static const char *const typed_contexts[] = {
+			"tracepoint__syscalls__", "__sk_buff", "xdp_md", "sk_msg_md", "sk_reuseport_md",
+			"bpf_sock", "bpf_sk_lookup", "bpf_cgroup_dev_ctx", "bpf_sysctl", "bpf_nf_ctx",
+			"bpf_flow_keys",
+		};
+		for (const char *prefix : typed_contexts)
+			if (name.startswith(prefix))
+				return false;
+		return true;
 	}
 
 	std::set<const clang::ValueDecl *> contexts;
