@@ -12,6 +12,7 @@ local h = require("spec.helpers")
 
 ffi.cdef[[
 int getppid(void);
+int setpriority(int which, unsigned int who, int prio);
 int open(const char *path, int flags, ...);
 int close(int fd);
 ]]
@@ -146,6 +147,26 @@ describe("bcc's probes #kernel #vm", function()
     h.getpriority(WHO + 3)
     assert.are.same({WHO + 3, -ESRCH, WHO + 3}, values(b, 3))
     b:cleanup()
+  end)
+
+  it("KMOD_RET changes what the function returns", function()
+    local supported, why = BPF.support_kfunc()
+    if not require_feature(supported, why) then return end
+    -- setpriority(2) asks security_task_setnice(), which fmod_ret may override (security_
+    -- hooks and error-injectable functions are the kernel's only modifiable ones).
+    local b = compile([[
+      KMOD_RET(security_task_setnice, struct task_struct *p, int nice, int ret) {
+        if (!MINE()) return 0;
+        PUT(0, nice);
+        return -13; /* -EACCES */
+      }
+    ]])
+    local nice = ffi.C.getpriority(0, 0)
+    assert.are.equal(-1, ffi.C.setpriority(0, 0, nice))
+    assert.are.equal(13, ffi.errno())
+    assert.are.equal(nice, values(b, 1)[1])
+    b:cleanup()
+    assert.are.equal(0, ffi.C.setpriority(0, 0, nice))
   end)
 
   it("LSM_PROBE runs on its hook (lsm/file_open) and can refuse", function()
