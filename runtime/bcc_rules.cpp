@@ -4,6 +4,7 @@
 #include "bcc_rules.h"
 
 #include <clang/AST/RecursiveASTVisitor.h>
+#include <clang/Basic/DiagnosticSema.h>
 #include <clang/Basic/SourceManager.h>
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Lex/Lexer.h>
@@ -103,6 +104,16 @@ public:
 	{
 		const clang::FunctionDecl *callee = call->getDirectCallee();
 		const clang::FunctionDecl *def = nullptr;
+		// C declares a function used before any declaration implicitly; in BPF there is
+		// nothing to link it from, and the loader would fail on an extern without BTF.
+		if (callee && callee->isImplicit() && !callee->getBuiltinID()) {
+			bcc_rules_error(ctx, call->getBeginLoc(),
+					"call to undeclared function '" + callee->getNameAsString() +
+						"' (BPF programs cannot call functions that are not "
+						"defined or declared before use: include its header or "
+						"define it static)");
+			return true;
+		}
 		if (!callee || !callee->isDefined(def) || def->getBuiltinID() ||
 		    def->getStorageClass() == clang::SC_Static || def->isInlineSpecified() ||
 		    !ctx.getSourceManager().isWrittenInMainFile(
@@ -152,6 +163,16 @@ class BccRules : public clang::MultiplexConsumer {
 public:
 	BccRules(clang::Rewriter &rewriter, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
 		: MultiplexConsumer(std::move(next)), rewriter(rewriter), edits(rewriter) {}
+
+	// Clang's own warning about implicit declarations gives way to the rules' error.
+	void Initialize(clang::ASTContext &ctx) override
+	{
+		for (unsigned id : {clang::diag::ext_implicit_function_decl,
+				    clang::diag::warn_implicit_function_decl})
+			ctx.getDiagnostics().setSeverity(id, clang::diag::Severity::Ignored,
+							 clang::SourceLocation());
+		MultiplexConsumer::Initialize(ctx);
+	}
 
 	// The unit's own functions (the PCH's are never walked).
 	bool HandleTopLevelDecl(clang::DeclGroupRef group) override

@@ -141,10 +141,6 @@ const char *bpflua_tracefs_dir(void);
 /* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
 int bpflua_check_privileges(char **error);
 
-/* 1 when this kernel loads and attaches programs of the feature ("kfunc", "lsm",
- * "raw_tracepoint"); otherwise 0 and *why says why (malloc'd). */
-int bpflua_kernel_supports(const char *feature, char **why);
-
 /* The cache directory in use (the private temporary one when the cache is not trusted). */
 const char *bpflua_cache_dir(void);
 int bpflua_cache_is_persistent(void);
@@ -157,6 +153,10 @@ void bpflua_set_interrupted(int value);
 int bpflua_sleep(double seconds);
 
 #pragma GCC visibility pop
+
+/* 1 when this kernel loads and attaches programs of the feature ("kfunc", "lsm",
+ * "raw_tracepoint"); otherwise 0 and *why says why (malloc'd). */
+int bpflua_kernel_supports(const char *feature, char **why);
 
 #ifdef __cplusplus
 }

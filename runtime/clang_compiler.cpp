@@ -11,7 +11,6 @@
 
 #include <clang/Basic/Diagnostic.h>
 #include <clang/Basic/DiagnosticOptions.h>
-#include <clang/Basic/DiagnosticSema.h>
 #include <clang/Basic/SourceManager.h>
 #include <clang/CodeGen/CodeGenAction.h>
 #include <clang/Frontend/CompilerInstance.h>
@@ -70,18 +69,6 @@ public:
 		for (char &c : message)
 			if (c == '\n' || c == '\t')
 				c = ' ';
-		// Clang 14 says "implicit declaration of function 'f' is invalid in C99"; BPF has no
-		// library to link f from, so say what that means.
-		if ((info.getID() == clang::diag::warn_implicit_function_decl ||
-		     info.getID() == clang::diag::ext_implicit_function_decl) &&
-		    info.getNumArgs() > 0 &&
-		    info.getArgKind(0) == clang::DiagnosticsEngine::ak_identifierinfo) {
-			message.clear();
-			llvm::raw_svector_ostream out(message);
-			out << "call to undeclared function '" << info.getArgIdentifier(0)->getName()
-			    << "' (BPF programs cannot call functions that are not defined or "
-			       "declared before use: include its header or define it static)";
-		}
 		records += std::string(name) + "\t" + file + "\t" + std::to_string(line) + "\t" +
 			   std::to_string(col) + "\t" + std::string(message.str()) + "\n";
 	}
@@ -159,10 +146,7 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 	if (req->pch_path) {
 		argv.insert(argv.end(), {"-x", "c-header", req->source_name, "-o", req->pch_path});
 	} else {
-		// A function used before it is declared would reach the loader as an extern
-		// that no BTF resolves: make it an error here, where it has a line:col.
-		argv.insert(argv.end(), {"-Werror=implicit-function-declaration", "-c", "-x", "c",
-					 req->source_name, "-o", "/dev/null"});
+		argv.insert(argv.end(), {"-c", "-x", "c", req->source_name, "-o", "/dev/null"});
 	}
 	std::unique_ptr<clang::CompilerInvocation> invocation =
 		clang::createInvocationFromCommandLine(argv, diags);
