@@ -152,11 +152,11 @@ void bpflua_set_interrupted(int value);
 /* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
 int bpflua_sleep(double seconds);
 
-#pragma GCC visibility pop
-
 /* 1 when this kernel loads and attaches programs of the feature ("kfunc", "lsm",
  * "raw_tracepoint"); otherwise 0 and *why says why (malloc'd). */
 int bpflua_kernel_supports(const char *feature, char **why);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
