@@ -230,9 +230,15 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 			for (size_t at = 0; at < second.records.size();) {
 				size_t end = second.records.find('\n', at);
 				std::string record = second.records.substr(at, end - at + 1);
-				if (record.compare(0, 6, "error\t") == 0)
-					collector.records += record;
 				at = end == std::string::npos ? second.records.size() : end + 1;
+				if (record.compare(0, 6, "error\t") != 0)
+					continue;
+				// Lines keep their numbers through the edits; columns may not.
+				if (!record.empty() && record.back() == '\n')
+					record.pop_back();
+				collector.records += record +
+						     " (in the C as bcc's rules edited it: its column may "
+						     "differ; BPFLUA_DEBUG=1 prints that C)\n";
 			}
 			collector.errors += second.errors;
 		}
