@@ -141,10 +141,6 @@ const char *bpflua_tracefs_dir(void);
 /* 0 when this process may load BPF programs; otherwise -1 and the one-sentence reason. */
 int bpflua_check_privileges(char **error);
 
-/* The cache directory in use (the private temporary one when the cache is not trusted). */
-const char *bpflua_cache_dir(void);
-int bpflua_cache_is_persistent(void);
-
 /* Ctrl-C: the host's SIGINT handler sets the flag; blocking waits return early on it. */
 int bpflua_interrupted(void);
 void bpflua_set_interrupted(int value);

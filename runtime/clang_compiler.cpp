@@ -1,7 +1,9 @@
-// In-process Clang: BPF C in memory -> BPF ELF in memory (or a PCH on disk).
+// Clang as a library: BPF C in memory -> BPF ELF in memory (or a PCH on disk).
 //
 // With the AST passes (event_types.cpp, program_sections.cpp) it is built as libbpflua-clang.so
-// and dlopened on demand, so that scripts whose object is cached never pay for loading LLVM.
+// and dlopened only in the compiler's child process (compiler_process.c), one fresh process per
+// compile: LLVM keeps global state between compiles and can crash, and neither may reach the
+// host.
 
 #include "bcc_rules.h"
 #include "clang_compiler.h"
@@ -21,14 +23,19 @@
 #include <clang/Lex/PreprocessorOptions.h>
 #include <clang/Rewrite/Core/Rewriter.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/VirtualFileSystem.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <system_error>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -37,7 +44,12 @@ namespace {
 // because the text Clang sees has been rewritten.
 class DiagnosticCollector : public clang::DiagnosticConsumer {
 public:
-	std::string records;
+	struct Record {
+		const char *level;
+		std::string file, message;
+		unsigned line = 0, col = 0;
+	};
+	std::vector<Record> records;
 	int errors = 0;
 
 	void HandleDiagnostic(clang::DiagnosticsEngine::Level level,
@@ -46,31 +58,82 @@ public:
 		DiagnosticConsumer::HandleDiagnostic(level, info);
 		if (level < clang::DiagnosticsEngine::Warning)
 			return;
-		const char *name = "warning";
+		Record r;
+		r.level = "warning";
 		if (level >= clang::DiagnosticsEngine::Error) {
-			name = "error";
+			r.level = "error";
 			errors++;
 		}
 		llvm::SmallString<256> message;
 		info.FormatDiagnostic(message);
-		std::string file = "";
-		unsigned line = 0, col = 0;
 		if (info.hasSourceManager() && info.getLocation().isValid()) {
 			const clang::SourceManager &sm = info.getSourceManager();
 			// A diagnostic inside a macro is reported where the user wrote the macro.
 			clang::SourceLocation loc = sm.getFileLoc(info.getLocation());
 			clang::PresumedLoc presumed = sm.getPresumedLoc(loc);
 			if (presumed.isValid()) {
-				file = presumed.getFilename();
-				line = presumed.getLine();
-				col = presumed.getColumn();
+				r.file = presumed.getFilename();
+				r.line = presumed.getLine();
+				r.col = presumed.getColumn();
 			}
 		}
 		for (char &c : message)
 			if (c == '\n' || c == '\t')
 				c = ' ';
-		records += std::string(name) + "\t" + file + "\t" + std::to_string(line) + "\t" +
-			   std::to_string(col) + "\t" + std::string(message.str()) + "\n";
+		r.message = std::string(message.str());
+		records.push_back(std::move(r));
+	}
+
+	void add_error(const char *message)
+	{
+		records.push_back(Record{"error", "", message});
+		errors++;
+	}
+};
+
+// The files the preprocessor read for the main file, so that a cached object can be checked
+// against the headers it came from (-I directories included). The PCH's own inputs come
+// "from a module" and are left out: the PCH's key covers them.
+class IncludedFiles : public clang::DependencyCollector {
+public:
+	explicit IncludedFiles(std::string main) : main(std::move(main)) {}
+	bool needSystemDependencies() override { return true; }
+	bool sawDependency(llvm::StringRef file, bool from_module, bool is_system,
+			   bool is_module_file, bool is_missing) override
+	{
+		return !from_module && !is_module_file && !is_missing && file != main &&
+		       file != "<built-in>";
+	}
+
+private:
+	std::string main;
+};
+
+// Opening a FIFO or a device blocks or never ends: an #include names only regular files.
+class RegularFilesOnly : public llvm::vfs::ProxyFileSystem {
+public:
+	using ProxyFileSystem::ProxyFileSystem;
+	llvm::ErrorOr<std::unique_ptr<llvm::vfs::File>> openFileForRead(const llvm::Twine &path) override
+	{
+		llvm::ErrorOr<llvm::vfs::Status> st = getUnderlyingFS().status(path);
+		if (st && st->getType() != llvm::sys::fs::file_type::regular_file &&
+		    st->getType() != llvm::sys::fs::file_type::directory_file)
+			return std::error_code(EINVAL, not_regular_category());
+		return ProxyFileSystem::openFileForRead(path);
+	}
+
+private:
+	struct NotRegular : std::error_category {
+		const char *name() const noexcept override { return "bpflua"; }
+		std::string message(int) const override
+		{
+			return "not a regular file (bpflua reads no FIFOs or devices)";
+		}
+	};
+	static const std::error_category &not_regular_category()
+	{
+		static NotRegular category;
+		return category;
 	}
 };
 
@@ -116,10 +179,22 @@ char *copy_out(const std::string &s)
 	return p;
 }
 
+// A fatal LLVM error would otherwise call exit(), running the host's exit handlers in the
+// compiler's process; say why on stderr and end the process at once instead.
+void fatal_error(void *, const char *reason, bool)
+{
+	std::string line = std::string("LLVM ERROR: ") + reason + "\n";
+	if (write(STDERR_FILENO, line.data(), line.size()) < 0) {
+	}
+	_exit(BPFLUA_CLANG_FATAL_STATUS);
+}
+
 void initialize_bpf_target()
 {
 	static std::once_flag once;
 	std::call_once(once, [] {
+		llvm::install_fatal_error_handler(fatal_error);
+		llvm::install_bad_alloc_error_handler(fatal_error);
 		LLVMInitializeBPFTargetInfo();
 		LLVMInitializeBPFTarget();
 		LLVMInitializeBPFTargetMC();
@@ -127,11 +202,42 @@ void initialize_bpf_target()
 	});
 }
 
-// One run of Clang over source (the request's, or the text bcc's rules edited). With rules
-// set, bcc's rules run on the AST and code generation happens only if they edit nothing.
+template <typename T> T *malloc_array(size_t n)
+{
+	return static_cast<T *>(std::calloc(n ? n : 1, sizeof(T)));
+}
+
+// Hands the collected diagnostics and dependencies to the C side.
+void copy_reports(const DiagnosticCollector &collector, const IncludedFiles *included,
+		  bpflua_clang_result *res)
+{
+	res->errors = collector.errors;
+	res->diagnostics = malloc_array<bpflua_clang_diagnostic>(collector.records.size());
+	if (res->diagnostics) {
+		for (const DiagnosticCollector::Record &r : collector.records) {
+			bpflua_clang_diagnostic &d = res->diagnostics[res->ndiagnostics++];
+			d.level = r.level;
+			d.file = copy_out(r.file);
+			d.line = (int)r.line;
+			d.col = (int)r.col;
+			d.message = copy_out(r.message);
+		}
+	}
+	if (!included)
+		return;
+	llvm::ArrayRef<std::string> deps = included->getDependencies();
+	res->dependencies = malloc_array<char *>(deps.size());
+	if (res->dependencies)
+		for (const std::string &dep : deps)
+			res->dependencies[res->ndependencies++] = copy_out(dep);
+}
+
+// One run of Clang over source (the request's, or the text bcc's rules edited). With edited
+// set, bcc's rules run on the AST and code generation happens only if they edit nothing;
+// their edited text is left in *edited.
 bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::string *edited,
-	       DiagnosticCollector &collector, llvm::SmallVector<char, 0> &object,
-	       std::string &metadata)
+	       DiagnosticCollector &collector, std::shared_ptr<IncludedFiles> &included,
+	       llvm::SmallVector<char, 0> &object, std::string &metadata)
 {
 	clang::Rewriter rewriter;
 	clang::Rewriter *rules = edited ? &rewriter : nullptr;
@@ -151,8 +257,7 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 	std::unique_ptr<clang::CompilerInvocation> invocation =
 		clang::createInvocationFromCommandLine(argv, diags);
 	if (!invocation) {
-		collector.records += "error\t\t0\t0\tclang could not parse its arguments\n";
-		collector.errors++;
+		collector.add_error("clang could not parse its arguments");
 		return false;
 	}
 	// The main file is held in memory unless there is none (a PCH is built from a file on
@@ -175,6 +280,12 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 	compiler.setInvocation(std::move(invocation));
 	compiler.createDiagnostics(&collector, false);
 	compiler.setVerboseOutputStream(llvm::nulls()); // no "1 error generated." on stderr
+	compiler.createFileManager(
+		llvm::makeIntrusiveRefCnt<RegularFilesOnly>(llvm::vfs::getRealFileSystem()));
+	if (!req->pch_path) {
+		included = std::make_shared<IncludedFiles>(req->source_name);
+		compiler.addDependencyCollector(included);
+	}
 
 	bool ok;
 	if (req->pch_path) {
@@ -207,45 +318,41 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	*res = bpflua_clang_result{};
 
 	DiagnosticCollector collector;
+	std::shared_ptr<IncludedFiles> included;
 	llvm::SmallVector<char, 0> object;
 	std::string metadata;
 	llvm::StringRef source(req->source ? req->source : "", req->source ? req->source_len : 0);
 	bool ok;
 	if (req->pch_path) {
-		ok = run_clang(req, source, nullptr, collector, object, metadata);
+		ok = run_clang(req, source, nullptr, collector, included, object, metadata);
 	} else {
 		// First pass: bcc's rules on the AST, with errors at the user's line:col. When
 		// they edit the text, the second pass compiles the edited text; its warnings
 		// would repeat the first pass's (with columns moved by the edits), so only its
 		// errors are kept.
 		std::string text;
-		ok = run_clang(req, source, &text, collector, object, metadata);
+		ok = run_clang(req, source, &text, collector, included, object, metadata);
 		if (ok && !text.empty()) {
 			if (getenv("BPFLUA_DEBUG"))
 				fprintf(stderr, "bpflua: the C after bcc's rules:\n%s\n", text.c_str());
 			DiagnosticCollector second;
 			object.clear();
 			metadata.clear();
-			ok = run_clang(req, text, nullptr, second, object, metadata);
-			for (size_t at = 0; at < second.records.size();) {
-				size_t end = second.records.find('\n', at);
-				std::string record = second.records.substr(at, end - at + 1);
-				at = end == std::string::npos ? second.records.size() : end + 1;
-				if (record.compare(0, 6, "error\t") != 0)
+			std::shared_ptr<IncludedFiles> same_includes;
+			ok = run_clang(req, text, nullptr, second, same_includes, object, metadata);
+			for (DiagnosticCollector::Record &r : second.records) {
+				if (strcmp(r.level, "error") != 0)
 					continue;
 				// Lines keep their numbers through the edits; columns may not.
-				if (!record.empty() && record.back() == '\n')
-					record.pop_back();
-				collector.records += record +
-						     " (in the C as bcc's rules edited it: its column may "
-						     "differ; BPFLUA_DEBUG=1 prints that C)\n";
+				r.message += " (in the C as bcc's rules edited it: its column may differ; "
+					     "BPFLUA_DEBUG=1 prints that C)";
+				collector.records.push_back(std::move(r));
 			}
 			collector.errors += second.errors;
 		}
 	}
 
-	res->errors = collector.errors;
-	res->diagnostics = copy_out(collector.records);
+	copy_reports(collector, included.get(), res);
 	if (!ok || collector.errors)
 		return -1;
 	if (!req->pch_path) {

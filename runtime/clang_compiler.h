@@ -1,11 +1,13 @@
-/* The interface between libbpflua and its in-process Clang.
+/* The interface between libbpflua and its Clang half.
  *
- * The Clang half lives in its own shared object (libbpflua-clang.so) that libbpflua dlopens
- * only when a compile is needed, so a run that hits the object cache never maps LLVM. */
+ * The Clang half lives in its own shared object (libbpflua-clang.so). libbpflua never maps it
+ * itself: a compile runs in a child process (compiler_process.c) that dlopens it, so a run
+ * that hits the object cache never loads LLVM and a crash inside LLVM ends only that child. */
 #ifndef BPFLUA_CLANG_COMPILER_H
 #define BPFLUA_CLANG_COMPILER_H
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #define BPFLUA_CLANG_ENTRY "bpflua_clang_run"
 
@@ -18,16 +20,50 @@ struct bpflua_clang_request {
 	const char *pch_path;      /* non-NULL: compile source as a header into a PCH at this path */
 };
 
+/* One diagnostic, positioned where Clang presumes it (after #line), file "" when it has
+ * no position. */
+struct bpflua_clang_diagnostic {
+	const char *level;         /* "warning" or "error" (static) */
+	char *file;                /* malloc'd */
+	int line, col;             /* 1-based; 0 when there is no position */
+	char *message;             /* malloc'd, one line */
+};
+
 struct bpflua_clang_result {
 	char *object;              /* malloc'd BPF ELF (not set when building a PCH) */
 	size_t object_len;
 	char *metadata;            /* malloc'd: what the AST says about the program (event types) */
-	char *diagnostics;         /* malloc'd; one per line: "level\tfile\tline\tcol\tmessage" */
+	struct bpflua_clang_diagnostic *diagnostics; /* malloc'd array */
+	int ndiagnostics;
 	int errors;                /* number of error-level diagnostics */
+	char **dependencies;       /* malloc'd array of malloc'd paths: every file the
+				    * preprocessor read for the main file (not the PCH's inputs,
+				    * nor the in-memory main file itself) */
+	int ndependencies;
 };
 
-/* Returns 0 when the compile succeeded; otherwise diagnostics says why. */
+/* Returns 0 when the compile succeeded; otherwise diagnostics say why. The caller frees the
+ * result with bpflua_clang_result_free. A fatal LLVM error
+ * (report_fatal_error, e.g. a full disk under the PCH) prints "LLVM ERROR: ..." on stderr and
+ * ends the process with BPFLUA_CLANG_FATAL_STATUS instead of running exit handlers. */
 typedef int (*bpflua_clang_run_fn)(const struct bpflua_clang_request *req,
 				   struct bpflua_clang_result *res);
+
+#define BPFLUA_CLANG_FATAL_STATUS 70
+
+/* Every part is malloc'd (the plugin and libbpflua share one libc). */
+static inline void bpflua_clang_result_free(struct bpflua_clang_result *res)
+{
+	for (int i = 0; i < res->ndiagnostics; i++) {
+		free(res->diagnostics[i].file);
+		free(res->diagnostics[i].message);
+	}
+	for (int i = 0; i < res->ndependencies; i++)
+		free(res->dependencies[i]);
+	free(res->diagnostics);
+	free(res->dependencies);
+	free(res->object);
+	free(res->metadata);
+}
 
 #endif

@@ -1,13 +1,17 @@
 /* bpflua_compile: bcc-style C -> BPF ELF, through the object cache.
  *
  * The steps: rewrite the table calls (rewrite.c), generate the TRACEPOINT_PROBE argument
- * structs (tracefs.c), assemble the translation unit, and look its key up in the cache. Only
- * on a miss is the Clang half dlopened; it then makes sure the prelude PCH for this kernel
- * exists (building vmlinux.h from BTF first if needed) and compiles against it. */
+ * structs (tracefs.c), assemble the translation unit, and look its key up in the cache
+ * (cache.c). Only on a miss does a child process start (compiler_process.c) to run the
+ * compile job (compile_child.c): it dlopens the Clang half, makes sure the prelude PCH for
+ * this kernel exists (building vmlinux.h from BTF first if needed), compiles against it, and
+ * sends back the ELF, the metadata, the diagnostics and the headers it read; this process
+ * formats the diagnostics against the user's text (diagnostic.c) and stores the entry. */
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "cache.h"
-#include "clang_compiler.h"
+#include "compile_job.h"
+#include "compiler_process.h"
 #include "diagnostic.h"
 #include "kernel_types.h"
 #include "rewrite.h"
@@ -124,11 +128,8 @@ static void key_add_self(struct sha256 *key)
 struct job {
 	const struct bpflua_compile_opts *opts;
 	struct rewrite_result rewritten;
-	char *unit;                 /* the translation unit handed to Clang */
-	size_t unit_len;
-	const char **args;          /* base + user args for Clang (not -D/-U, which go in unit) */
+	struct compile_job task;    /* what the compiler's process does, on a miss */
 	char *include_bpf, *include_compat; /* -I for bpf_dir(), owned by the job */
-	int nargs;
 	char kernel_key[65], pch_key[65], object_key[65];
 	FILE *errors;               /* diagnostics for the user */
 	char *errors_text;
@@ -151,7 +152,7 @@ static void job_error(struct job *job, const char *fmt, ...)
 static int build_unit(struct job *job)
 {
 	const struct bpflua_compile_opts *opts = job->opts;
-	FILE *u = open_memstream(&job->unit, &job->unit_len);
+	FILE *u = open_memstream(&job->task.unit, &job->task.unit_len);
 	if (!u)
 		return -1;
 	fputs(job->rewritten.prologue, u);
@@ -217,17 +218,17 @@ static int build_unit(struct job *job)
 static int build_args(struct job *job)
 {
 	const struct bpflua_compile_opts *opts = job->opts;
-	job->args = calloc((size_t)(NBASE_ARGS + opts->ncflags + 8), sizeof(char *));
+	job->task.args = calloc((size_t)(NBASE_ARGS + opts->ncflags + 8), sizeof(char *));
 	job->include_bpf = str_printf("-I%s", bpf_dir());
 	job->include_compat = str_printf("-I%s/compat", bpf_dir());
-	if (!job->args || !job->include_bpf || !job->include_compat)
+	if (!job->task.args || !job->include_bpf || !job->include_compat)
 		return -1;
 	for (int i = 0; i < NBASE_ARGS; i++)
-		job->args[job->nargs++] = base_args[i];
-	job->args[job->nargs++] = target_arch_define();
-	job->args[job->nargs++] = job->include_bpf;
-	job->args[job->nargs++] = job->include_compat;
-	job->args[job->nargs++] = "-idirafter" LIBBPF_INCLUDE_DIR;
+		job->task.args[job->task.nargs++] = base_args[i];
+	job->task.args[job->task.nargs++] = target_arch_define();
+	job->task.args[job->task.nargs++] = job->include_bpf;
+	job->task.args[job->task.nargs++] = job->include_compat;
+	job->task.args[job->task.nargs++] = "-idirafter" LIBBPF_INCLUDE_DIR;
 	return 0;
 }
 
@@ -251,184 +252,144 @@ static void compute_keys(struct job *job)
 	}
 	for (size_t i = 0; i < sizeof(libbpf_headers) / sizeof(libbpf_headers[0]); i++)
 		key_add_file(&k, libbpf_headers[i], 1);
-	for (int i = 0; i < job->nargs; i++)
-		sha256_update_str(&k, job->args[i]);
+	for (int i = 0; i < job->task.nargs; i++)
+		sha256_update_str(&k, job->task.args[i]);
 	sha256_hex(&k, job->pch_key);
 
 	sha256_init(&k);
 	sha256_update_str(&k, job->pch_key);
-	sha256_update(&k, job->unit, job->unit_len);
+	sha256_update(&k, job->task.unit, job->task.unit_len);
 	sha256_update_str(&k, "");
 	for (int i = 0; i < job->opts->ncflags; i++)
 		sha256_update_str(&k, job->opts->cflags[i]);
 	sha256_hex(&k, job->object_key);
 }
 
-/* ---- Clang, on a cache miss --------------------------------------------------------------- */
-
-static bpflua_clang_run_fn load_clang(struct job *job)
+/* The cache's files for this kernel and prelude, by the keys. */
+static int compute_paths(struct job *job)
 {
-	const char *path = clang_lib();
-	void *handle = dlopen(path, RTLD_LAZY | RTLD_LOCAL); /* lazy: LLVM has ~100k symbols */
-	if (!handle) {
-		job_error(job, "cannot load bpflua's compiler: %s", dlerror());
-		return NULL;
-	}
-	bpflua_clang_run_fn run = (bpflua_clang_run_fn)dlsym(handle, BPFLUA_CLANG_ENTRY);
-	if (!run)
-		job_error(job, "cannot load bpflua's compiler: %s has no %s", path,
-			  BPFLUA_CLANG_ENTRY);
-	return run;
+	job->task.clang_lib = clang_lib();
+	const char *dir = cache_dir();
+	job->task.kernel_dir = str_printf("%s/kernel-%.16s", dir, job->kernel_key);
+	job->task.vmlinux = str_printf("%s/vmlinux.h", job->task.kernel_dir);
+	job->task.pch = str_printf("%s/prelude-%.32s.pch", dir, job->pch_key);
+	job->task.prelude_main = str_printf("%s/prelude-%.32s.h", dir, job->pch_key);
+	return job->task.kernel_dir && job->task.vmlinux && job->task.pch && job->task.prelude_main ? 0 : -1;
 }
 
-/* Prints Clang's diagnostics, pointing into the user's own text where they fall in it. */
-static void report_clang_diagnostics(struct job *job, char *records, int errors_only)
+/* ---- In this process ------------------------------------------------------------------------ */
+
+/* Takes the child's records apart: diagnostics are printed against the user's text, the
+ * object and its dependencies become the result. */
+static struct bpflua_compiled *read_reply(struct job *job, const struct compiler_process_output *out,
+					  struct cache_dependency **deps, int *ndeps,
+					  char **stage)
 {
 	const struct bpflua_compile_opts *opts = job->opts;
-	char *save;
-	for (char *rec = strtok_r(records, "\n", &save); rec; rec = strtok_r(NULL, "\n", &save)) {
-		char *field[5];
-		int n = 0;
-		for (char *p = rec; n < 5; n++) {
-			field[n] = p;
-			if (n == 4)
-				break;
-			p = strchr(p, '\t');
-			if (!p)
-				break;
-			*p++ = '\0';
+	struct diagnostic_source src = {opts->source_name, opts->source, opts->source_len};
+	struct bpflua_compiled *compiled = NULL;
+	const char *object = NULL, *metadata = NULL;
+	size_t object_len = 0, metadata_len = 0;
+	size_t pos = 0, len;
+	const char *data;
+	char tag;
+	while (record_next(out, &pos, &tag, &data, &len) == 0) {
+		if (tag == REPLY_STAGE) {
+			free(*stage);
+			*stage = strndup(data, len);
+		} else if (tag == REPLY_ERROR) {
+			fprintf(job->errors, "%.*s\n", (int)len, data);
+		} else if (tag == REPLY_DIAGNOSTIC) {
+			const char *field[5], *p = data, *end = data + len;
+			int n = 0;
+			while (n < 5 && p <= end) {
+				field[n++] = p;
+				const char *nul = memchr(p, '\0', (size_t)(end - p));
+				p = nul ? nul + 1 : end + 1;
+			}
+			if (n < 5)
+				continue;
+			char *message = strndup(field[4], (size_t)(end - field[4]));
+			struct diagnostic d = {field[0], field[1], atoi(field[2]), atoi(field[3]),
+					       message ? message : ""};
+			diagnostic_report(job->errors, &src, &d);
+			free(message);
+		} else if (tag == REPLY_DEPENDENCY) {
+			struct cache_dependency *more = realloc(*deps, sizeof(**deps) * (size_t)(*ndeps + 1));
+			if (!more)
+				continue;
+			*deps = more;
+			struct cache_dependency *dep = &more[(*ndeps)++];
+			/* "<64 hex> <path>"; anything else (a file the child could not hash) leaves
+			 * the dependency without a hash, and the object uncached. */
+			const char *space = memchr(data, ' ', len);
+			dep->hash[0] = '\0';
+			if (space == data + 64) {
+				memcpy(dep->hash, data, 64);
+				dep->hash[64] = '\0';
+			}
+			dep->path = space ? strndup(space + 1, (size_t)(data + len - space - 1)) : NULL;
+		} else if (tag == REPLY_METADATA) {
+			metadata = data;
+			metadata_len = len;
+		} else if (tag == REPLY_OBJECT) {
+			object = data;
+			object_len = len;
 		}
-		if (n < 4)
-			continue;
-		if (errors_only && strcmp(field[0], "error") != 0)
-			continue;
-		int line = atoi(field[2]), col = atoi(field[3]);
-		if (!strcmp(field[1], opts->source_name))
-			diagnostic_print(job->errors, opts->source_name, opts->source,
-					 opts->source_len, line, col, field[0], field[4]);
-		else if (line > 0)
-			fprintf(job->errors, "%s:%d:%d: %s: %s\n", field[1], line, col, field[0],
-				field[4]);
-		else
-			fprintf(job->errors, "%s: %s\n", field[0], field[4]);
 	}
-}
-
-/* The prelude PCH for this kernel, compiler and header set; built when missing. */
-static char *ensure_pch(struct job *job, bpflua_clang_run_fn clang)
-{
-	char *kernel_dir = str_printf("%s/kernel-%.16s", cache_dir(), job->kernel_key);
-	char *vmlinux = str_printf("%s/vmlinux.h", kernel_dir);
-	char *pch = str_printf("%s/prelude-%.32s.pch", cache_dir(), job->pch_key);
-	char *main = str_printf("%s/prelude-%.32s.h", cache_dir(), job->pch_key);
-	char *include_dir = str_printf("-I%s", kernel_dir);
-	char *error = NULL;
-	int ok = 0;
-	if (!kernel_dir || !vmlinux || !pch || !main || !include_dir)
-		goto out;
-	if (access(pch, R_OK) == 0) {
-		ok = 1;
-		goto out;
+	if (!object || !metadata)
+		return NULL;
+	compiled = calloc(1, sizeof(*compiled));
+	if (!compiled)
+		return NULL;
+	compiled->object = malloc(object_len ? object_len : 1);
+	compiled->metadata = strndup(metadata, metadata_len);
+	if (!compiled->object || !compiled->metadata) {
+		bpflua_compiled_free(compiled);
+		return NULL;
 	}
-	mkdir(kernel_dir, 0700);
-	if (access(vmlinux, R_OK) != 0 && kernel_types_write_vmlinux_h(vmlinux, &error) < 0) {
-		job_error(job, "%s", error);
-		goto out;
-	}
-	/* The PCH's main file lives on disk: a PCH is checked against its inputs when used. */
-	static const char prelude_main[] = "#include <bpflua/prelude.h>\n";
-	if (access(main, R_OK) != 0 && file_write_atomic(main, prelude_main, strlen(prelude_main)) < 0) {
-		job_error(job, "cannot write %s: %s", main, strerror(errno));
-		goto out;
-	}
-	const char **args = calloc((size_t)job->nargs + 1, sizeof(char *));
-	if (!args)
-		goto out;
-	memcpy(args, job->args, sizeof(char *) * (size_t)job->nargs);
-	args[job->nargs] = include_dir;
-	char *tmp = str_printf("%s.tmp.%d", pch, (int)getpid());
-	struct bpflua_clang_request req = {
-		.source_name = main, .args = args, .nargs = job->nargs + 1, .pch_path = tmp};
-	struct bpflua_clang_result res;
-	int rc = clang(&req, &res);
-	if (rc != 0) {
-		job_error(job, "cannot precompile bpflua's prelude (%s):", main);
-		report_clang_diagnostics(job, res.diagnostics ? res.diagnostics : "", 1);
-	} else if (rename(tmp, pch) < 0) {
-		job_error(job, "cannot write %s: %s", pch, strerror(errno));
-	} else {
-		ok = 1;
-	}
-	unlink(tmp);
-	free(tmp);
-	free(res.diagnostics);
-	free(res.object);
-	free(args);
-out:
-	free(error);
-	free(kernel_dir);
-	free(vmlinux);
-	free(main);
-	if (!ok) {
-		free(pch);
-		pch = NULL;
-	}
-	free(include_dir);
-	return pch;
+	memcpy(compiled->object, object, object_len);
+	compiled->object_len = object_len;
+	return compiled;
 }
 
 static struct bpflua_compiled *compile_with_clang(struct job *job)
 {
-	bpflua_clang_run_fn clang = load_clang(job);
-	if (!clang)
+	if (compute_paths(job) < 0)
 		return NULL;
-	char *pch = ensure_pch(job, clang);
-	if (!pch)
-		return NULL;
-	const char **args = calloc((size_t)job->nargs + (size_t)job->opts->ncflags + 3, sizeof(char *));
-	if (!args) {
-		free(pch);
-		return NULL;
-	}
-	int n = 0;
-	for (int i = 0; i < job->nargs; i++)
-		args[n++] = job->args[i];
-	args[n++] = "-include-pch";
-	args[n++] = pch;
-	for (int i = 0; i < job->opts->ncflags; i++) {
-		const char *f = job->opts->cflags[i];
-		if (strncmp(f, "-D", 2) != 0 && strncmp(f, "-U", 2) != 0)
-			args[n++] = f;
-	}
-	struct bpflua_clang_request req = {
-		.source = job->unit,
-		.source_len = job->unit_len,
-		.source_name = "/bpflua/unit.c",
-		.args = args,
-		.nargs = n,
-	};
-	struct bpflua_clang_result res;
-	int rc = clang(&req, &res);
+	struct compiler_process_output out;
+	pid_t pid;
+	char *failure = NULL;
+	int rc = compiler_process_run(compile_job_run, &job->task, &out, &pid, &failure);
+	/* Anything a child that died left half-written goes with its work directory. */
+	if (pid > 0 && rc != 0)
+		cache_remove_work_dir(pid);
+	struct cache_dependency *deps = NULL;
+	int ndeps = 0;
+	char *stage = NULL;
 	struct bpflua_compiled *compiled = NULL;
+	if (out.records)
+		compiled = read_reply(job, &out, &deps, &ndeps, &stage);
 	if (rc != 0) {
-		report_clang_diagnostics(job, res.diagnostics ? res.diagnostics : "", 1);
-		free(res.object);
-	} else {
-		if (job->opts->debug)
-			report_clang_diagnostics(job, res.diagnostics ? res.diagnostics : "", 0);
-		compiled = calloc(1, sizeof(*compiled));
-		if (compiled) {
-			compiled->object = res.object;
-			compiled->object_len = res.object_len;
-			compiled->metadata = res.metadata ? res.metadata : strdup("");
-		} else {
-			free(res.object);
-			free(res.metadata);
-		}
+		bpflua_compiled_free(compiled);
+		compiled = NULL;
+		if (stage)
+			job_error(job, "%s: %s", stage, failure ? failure : "out of memory");
+		else
+			job_error(job, "%s", failure ? failure : "out of memory");
 	}
-	free(res.diagnostics);
-	free(args);
-	free(pch);
+	int cacheable = 1;
+	for (int i = 0; i < ndeps; i++)
+		cacheable &= deps[i].path && strlen(deps[i].hash) == 64;
+	if (compiled && cacheable)
+		cache_object_put(job->object_key, deps, ndeps, compiled->metadata, compiled->object,
+				 compiled->object_len);
+	for (int i = 0; i < ndeps; i++)
+		free(deps[i].path);
+	free(deps);
+	free(stage);
+	free(failure);
+	free(out.records);
 	return compiled;
 }
 
@@ -436,7 +397,7 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 
 struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error)
 {
-	struct job job = {.opts = opts};
+	struct job job = {.opts = opts, .task = {.opts = opts, .reply = -1}};
 	struct bpflua_compiled *compiled = NULL;
 	char *rewrite_error = NULL;
 	*error = NULL;
@@ -458,47 +419,38 @@ struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, c
 	if (build_unit(&job) < 0 || build_args(&job) < 0)
 		goto out;
 	if (opts->debug)
-		fprintf(stderr, "bpflua: the C handed to Clang:\n%.*s\n", (int)job.unit_len, job.unit);
+		fprintf(stderr, "bpflua: the C handed to Clang:\n%.*s\n", (int)job.task.unit_len, job.task.unit);
 	compute_keys(&job);
 
-	/* An entry is the ELF and its metadata; the metadata is written first, so an ELF in
-	 * the cache always has its metadata beside it. */
-	char name[128];
-	snprintf(name, sizeof(name), "object-%s.o", job.object_key);
-	char *path = cache_path(name);
-	snprintf(name, sizeof(name), "object-%s.meta", job.object_key);
-	char *meta_path = cache_path(name);
-	size_t len = 0;
-	char *cached = path ? file_read(path, &len) : NULL;
-	char *cached_meta = cached && meta_path ? file_read(meta_path, NULL) : NULL;
-	if (cached && cached_meta) {
+	struct cache_object hit;
+	if (cache_object_get(job.object_key, &hit)) {
 		compiled = calloc(1, sizeof(*compiled));
 		if (compiled) {
-			compiled->object = cached;
-			compiled->object_len = len;
-			compiled->metadata = cached_meta;
+			compiled->object = hit.object;
+			compiled->object_len = hit.object_len;
+			compiled->metadata = hit.metadata;
 			compiled->cache_hit = 1;
-			cached = cached_meta = NULL;
+		} else {
+			free(hit.object);
+			free(hit.metadata);
 		}
 	} else {
 		compiled = compile_with_clang(&job);
-		if (compiled && path && meta_path &&
-		    file_write_atomic(meta_path, compiled->metadata, strlen(compiled->metadata)) == 0)
-			file_write_atomic(path, compiled->object, compiled->object_len);
 	}
-	free(cached);
-	free(cached_meta);
-	free(meta_path);
-	free(path);
 out:
 	free(rewrite_error);
 	rewrite_result_free(&job.rewritten);
-	free(job.unit);
-	free(job.args);
+	free(job.task.unit);
+	free(job.task.args);
 	free(job.include_bpf);
 	free(job.include_compat);
+	free(job.task.kernel_dir);
+	free(job.task.vmlinux);
+	free(job.task.pch);
+	free(job.task.prelude_main);
 	fclose(job.errors);
 	if (!compiled) {
+		compiler_process_reap(); /* no result for bpflua_compiled_free to reap with */
 		*error = job.errors_text && *job.errors_text ? job.errors_text
 							     : strdup("compilation failed");
 		if (*error != job.errors_text)
@@ -515,6 +467,7 @@ out:
 
 void bpflua_compiled_free(struct bpflua_compiled *compiled)
 {
+	compiler_process_reap();
 	if (!compiled)
 		return;
 	free(compiled->object);

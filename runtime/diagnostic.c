@@ -25,3 +25,14 @@ void diagnostic_print(FILE *out, const char *source_name, const char *source, si
 		fputc(p[i] == '\t' ? '\t' : ' ', out);
 	fputs("^\n", out);
 }
+
+void diagnostic_report(FILE *out, const struct diagnostic_source *src, const struct diagnostic *d)
+{
+	if (!strcmp(d->file, src->name))
+		diagnostic_print(out, src->name, src->text, src->len, d->line, d->col, d->level,
+				 d->message);
+	else if (d->line > 0)
+		fprintf(out, "%s:%d:%d: %s: %s\n", d->file, d->line, d->col, d->level, d->message);
+	else
+		fprintf(out, "%s: %s\n", d->level, d->message);
+}

@@ -269,7 +269,11 @@ static int run(lua_State *L, struct host_options *opts)
 	int status = 0;
 	if (code) {
 		set_arg_table(L, argv, argc, script ? script : argc - 1);
-		status = run_chunk(L, luaL_loadbuffer(L, code, strlen(code), "=(command line)"), 0);
+		/* One-liners have BPF and ffi at hand, as the REPL has. */
+		static const char preload[] = "BPF = require('bpflua'); ffi = require('ffi')";
+		status = run_chunk(L, luaL_loadbuffer(L, preload, sizeof(preload) - 1, "=(bpflua)"), 0);
+		if (status == 0)
+			status = run_chunk(L, luaL_loadbuffer(L, code, strlen(code), "=(command line)"), 0);
 	}
 	if (status == 0 && script) {
 		const char *path = strcmp(argv[script], "-") ? argv[script] : NULL;

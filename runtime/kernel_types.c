@@ -36,7 +36,7 @@ static void print_to_file(void *ctx, const char *fmt, va_list args)
 	vfprintf(ctx, fmt, args);
 }
 
-int kernel_types_write_vmlinux_h(const char *path, char **error)
+int kernel_types_write_vmlinux_h(const char *path, const char *tmp_path, char **error)
 {
 	struct libbpf_log log; /* libbpf's warning says no more than the error below */
 	libbpf_log_begin(&log);
@@ -49,7 +49,7 @@ int kernel_types_write_vmlinux_h(const char *path, char **error)
 				    VMLINUX_BTF, strerror(err));
 		return -1;
 	}
-	char *tmp = str_printf("%s.tmp.%d", path, (int)getpid());
+	char *tmp = tmp_path ? strdup(tmp_path) : str_printf("%s.tmp.%d", path, (int)getpid());
 	FILE *out = tmp ? fopen(tmp, "we") : NULL;
 	struct btf_dump *dump = out ? btf_dump__new(btf, print_to_file, out, NULL) : NULL;
 	int ret = -1;

@@ -8,7 +8,8 @@
  * cheap enough for every run, unlike hashing the 5 MB of BTF. */
 void kernel_types_identify(struct sha256 *key);
 
-/* Writes vmlinux.h for the running kernel to path. Returns 0, or -1 with *error set. */
-int kernel_types_write_vmlinux_h(const char *path, char **error);
+/* Writes vmlinux.h for the running kernel to path, through tmp_path (renamed to path once
+ * complete; NULL: path.tmp.<pid>). Returns 0, or -1 with *error set, naming path. */
+int kernel_types_write_vmlinux_h(const char *path, const char *tmp_path, char **error);
 
 #endif

@@ -1,7 +1,6 @@
 /* The small exported pieces of libbpflua: versions, freeing, the interrupt flag, sleeping. */
 #define _GNU_SOURCE
 #include "bpflua.h"
-#include "cache.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -28,16 +27,6 @@ const char *bpflua_clang_version(void)
 void bpflua_free(void *p)
 {
 	free(p);
-}
-
-const char *bpflua_cache_dir(void)
-{
-	return cache_dir();
-}
-
-int bpflua_cache_is_persistent(void)
-{
-	return cache_is_persistent();
 }
 
 static volatile sig_atomic_t interrupted;

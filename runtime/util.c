@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,15 @@ char *file_read(const char *path, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
+	char *buf = file_read_fd(fd, len);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return buf;
+}
+
+char *file_read_fd(int fd, size_t *len)
+{
 	size_t cap = 4096, used = 0;
 	struct stat st;
 	if (fstat(fd, &st) == 0 && st.st_size > 0)
@@ -58,9 +68,6 @@ char *file_read(const char *path, size_t *len)
 			break;
 		used += (size_t)n;
 	}
-	int saved = errno;
-	close(fd);
-	errno = saved;
 	if (buf) {
 		buf[used] = '\0';
 		if (len)
@@ -74,7 +81,7 @@ int file_write_atomic(const char *path, const void *data, size_t len)
 	char *tmp = str_printf("%s.tmp.%d", path, (int)getpid());
 	if (!tmp)
 		return -ENOMEM;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		int err = -errno;
 		free(tmp);
@@ -102,4 +109,21 @@ int file_write_atomic(const char *path, const void *data, size_t len)
 		unlink(tmp);
 	free(tmp);
 	return err;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void remove_tree(const char *dir)
+{
+	/* Depth first, links themselves rather than what they point to, one file system. */
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }

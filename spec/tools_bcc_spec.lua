@@ -101,6 +101,58 @@ describe("bcc's tools", function()
     end)
   end)
 
+  describe("runqlen.lua", function()
+    it("sees CPU 0's queue occupied while three busy processes share it", function()
+      local busy = "taskset -c 0 sh -c 'end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done'"
+      local out, err, status = h.run(busy .. " & " .. busy .. " & " .. busy ..
+        " & sleep 0.3; bpflua scripts/runqlen.lua -O -C 1 1; wait")
+      assert.are.equal(0, status, err)
+      assert.matches("Sampling run queue length... Hit Ctrl-C to end.", out, 1, true)
+      local occupied = tonumber(out:match("runqocc, CPU 0 +([%d.]+)%%"))
+      assert.is_true(occupied >= 50, out)
+      local hist = h.run(busy .. " & " .. busy .. " & " .. busy .. " & sleep 0.3; bpflua scripts/runqlen.lua -C 1 1; wait")
+      assert.matches("\ncpu = 0\n     runqlen       : count     distribution\n", hist, 1, true)
+      local cpu0 = hist:match("\ncpu = 0\n(.-)\n\n") or hist:match("\ncpu = 0\n(.*)")
+      assert.is_true(tonumber(cpu0:match("\n +2 +: (%d+)")) > 0, hist)
+    end)
+  end)
+
+  describe("mountsnoop.lua", function()
+    it("prints mount and umount calls with decoded flags and results", function()
+      local dir = marker .. "-mnt"
+      local text, status = h.run_script("bpflua scripts/mountsnoop.lua -P", "CALL",
+        "mkdir -p " .. dir .. "; mount -t tmpfs -o nosuid,nodev,size=1m spec " .. dir .. "; umount " ..
+        dir .. "; umount " .. dir .. " 2>/dev/null; rmdir " .. dir)
+      assert.are.equal(130, status, text)
+      assert.matches("COMM             PID     TID     PCOMM            PPID    MNT_NS      CALL\n", text, 1, true)
+      local d = escape(dir)
+      assert.matches('mount +%d+ +%d+ +%S+ +%d+ +%d+ +mount%("spec", "' .. d ..
+        '", "tmpfs", MS_NOSUID|MS_NODEV, "size=1m"%) = 0\n', text)
+      assert.matches('umount +%d+ +%d+ +%S+ +%d+ +%d+ +umount%("' .. d .. '", 0x0%) = 0\n', text)
+      assert.matches('umount%("' .. d .. '", 0x0%) = %-EINVAL\n', text)
+    end)
+  end)
+
+  describe("biosnoop.lua", function()
+    it("prints each of dd's direct reads with its size, sequential after the first", function()
+      h.run("dd if=/dev/zero of=" .. marker .. "-data bs=1M count=1 2>/dev/null; sync")
+      local text, status = h.run_script("bpflua scripts/biosnoop.lua -Q -P", "LAT(ms)",
+        "dd if=" .. marker .. "-data of=/dev/null bs=16k count=12 iflag=direct 2>/dev/null")
+      os.remove(marker .. "-data")
+      assert.are.equal(130, status, text)
+      assert.matches("TIME(s)     COMM           PID     DISK      T SECTOR     BYTES  P QUE(ms) LAT(ms)\n", text, 1, true)
+      -- the block layer may merge adjacent reads under load: count bytes, not requests
+      local bytes, reads, sequential = 0, 0, 0
+      for size, pattern in text:gmatch("\n[%d.]+ +dd +%d+ +%S+ +R +%d+ +(%d+) +([SR?]) +[%d.]+ +[%d.]+") do
+        bytes = bytes + tonumber(size)
+        reads = reads + 1
+        sequential = sequential + (pattern == "S" and 1 or 0)
+      end
+      assert.are.equal(12 * 16384, bytes, text)
+      assert.is_true(sequential >= reads - 2, text)
+    end)
+  end)
+
   describe("bitesize.lua", function()
     it("sorts each process's I/O by size: 40 direct 16 KiB reads by dd", function()
       h.run("dd if=/dev/zero of=" .. marker .. "-data bs=1M count=2 2>/dev/null; sync")
@@ -159,6 +211,21 @@ describe("bcc's tools", function()
       local csv = h.run_script("bpflua scripts/tcpstates.lua -s -D " .. port, "NEWSTATE",
         tcp_roundtrip(port))
       assert.matches("%x+,%d+,python3,4,127%.0%.0%.1,%d+,127%.0%.0%.1," .. port .. ",SYN_SENT,ESTABLISHED,[%d.]+\n", csv)
+    end)
+  end)
+
+  describe("tcpconnect.lua", function()
+    it("prints each connect with its process, ends and ports; -c counts them", function()
+      local port = 20000 + (h.getpid() + 11) % 20000
+      local text, status = h.run_script("bpflua scripts/tcpconnect.lua -L -U -P " .. port, "DPORT",
+        tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port))
+      assert.are.equal(130, status, text)
+      assert.matches("UID   PID     COMM         IP SADDR            LPORT  DADDR            DPORT", text, 1, true)
+      local _, n = text:gsub("\n0 +%d+ +python3 +4 +127%.0%.0%.1 +%d+ +127%.0%.0%.1 +" .. port, "")
+      assert.are.equal(2, n, text)
+      local counted = h.run_script("bpflua scripts/tcpconnect.lua -c -P " .. port, "Hit Ctrl-C",
+        tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port))
+      assert.matches("\n127%.0%.0%.1 +127%.0%.0%.1 +" .. port .. " +3 *\n", counted)
     end)
   end)
 
@@ -229,6 +296,10 @@ describe("bcc's tools", function()
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
+      mountsnoop = "[-P]",
+      runqlen = "[-T] [-O] [-C] [interval] [count]",
+      biosnoop = "[-Q] [-d DISK] [-P]",
+      tcpconnect = "[-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c]",
       cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
       tcplife = "[-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
     }) do

@@ -298,6 +298,21 @@ describe("tools", function()
       assert.matches("\n    entry_SYSCALL_64_after_hwframe\n    %-                luajit %(%d+%)\n        %d+\n", out)
     end)
 
+    it("wakeuptime.lua -p charges a sleeper's blocked time to its waker's stack", function()
+      local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
+      local out, status = h.run_script(gated(fifo, sleeper) ..
+        "bpflua scripts/wakeuptime.lua -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
+      assert.are.equal(130, status, out)
+      assert.matches("Tracing blocked time (us) by kernel stack... Hit Ctrl-C to end.", out, 1, true)
+      local total = 0
+      for stack, usecs in out:gmatch("    target:          python3\n(.-)    waker: +%S+\n        (%d+)\n") do
+        assert.matches("try_to_wake_up", stack, 1, true)
+        total = total + tonumber(usecs)
+      end
+      assert.is_true(total >= 1600000 and total < 1750000, out)
+      assert.matches("\nDetaching...\n", out, 1, true)
+    end)
+
     it("offcputime.lua -K -p shows where a process sleeps and for how long", function()
       local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
       local out, status = h.run_script(gated(fifo, sleeper) ..

@@ -135,6 +135,11 @@ function M.print_log2_slots(vals, val_type, write)
   print_log2(vals, val_type or "value", nil, write or print)
 end
 
+-- A linear histogram already folded into {[slot] = count}, printed as print_linear_hist does.
+function M.print_linear_slots(vals, val_type, write)
+  print_linear(vals, val_type or "value", nil, write or print)
+end
+
 function M.print_linear_hist(t, val_type, section_header, section_print_fn, bucket_fn, write)
   print_hist(t, print_linear, val_type, section_header, section_print_fn, bucket_fn, nil, write)
 end
