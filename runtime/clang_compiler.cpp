@@ -7,7 +7,6 @@
 
 #include "bcc_rules.h"
 #include "clang_compiler.h"
-#include "core_globals.h"
 #include "event_types.h"
 #include "program_sections.h"
 
@@ -297,7 +296,6 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 		EmitObjWithEventTypes action(&context, metadata, rules);
 		ok = compiler.ExecuteAction(action);
 		compiler.setOutputStream(nullptr);
-		bpflua_forget_core_globals();
 		// The edits refer to the compiler's sources: take the text while they live.
 		const clang::RewriteBuffer *buffer =
 			ok && rules ? rules->getRewriteBufferFor(
