@@ -16,6 +16,7 @@
 #include "kernel_types.h"
 #include "rewrite.h"
 #include "sha256.h"
+#include "struct_shadow.h"
 #include "tracefs.h"
 #include "util.h"
 
@@ -67,6 +68,7 @@ static const char *const prelude_headers[] = {
 	"bpflua/prelude.h",
 	"bpflua/bcc_compat.h",
 	"bpflua/tables.h",
+	"bpflua/kernel_macros.h",
 };
 
 /* libbpf's headers that the prelude includes. */
@@ -203,6 +205,7 @@ static int build_unit(struct job *job)
 			fprintf(u, "#undef %s\n", f + 2);
 		}
 	}
+	struct_shadow_write(u, job->rewritten.text, opts->source_len);
 	fprintf(u, "#line 1 \"%s\"\n", opts->source_name);
 	fwrite(job->rewritten.text, 1, opts->source_len, u);
 	/* As bcc: GPL unless the program says otherwise with -DBPF_LICENSE=... */

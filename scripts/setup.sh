@@ -16,6 +16,7 @@ packages=(
   lua-busted bpftrace util-linux bsdutils tmux
   lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
   lua-check clang-tidy-14 clang-format-14 libclang-rt-14-dev
+  bpfcc-tools
 )
 missing=()
 for p in "${packages[@]}"; do
