@@ -135,7 +135,7 @@ describe("the compiler's process", function()
   it("compiles the same text twice after a backend error", function()
     -- (g is static, as helpers must be, kept out of line and called with values the optimizer
     -- cannot fold in, so that the backend sees a call with six arguments.)
-    local src = "static __attribute__((noinline))\n" ..
+    local src = "static __attribute__((__noinline__))\n" ..
       "int g(int a, int b, int c, int d, int e, int f) { return a + b + c + d + e + f; }\n" ..
       "int h_" .. h.unique() .. "(void *ctx) { int x = (long)ctx; return g(x, x + 1, x + 2, x + 3, x + 4, x + 5); }\n"
     for _ = 1, 2 do
