@@ -47,15 +47,6 @@
 	((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
 #endif
 
-/* The kernel's attribute shorthands: without them `struct s {...} __packed;` would declare a
- * variable named __packed and leave the struct unpacked. */
-#ifndef __packed
-#define __packed __attribute__((packed))
-#endif
-#ifndef __aligned
-#define __aligned(x) __attribute__((aligned(x)))
-#endif
-
 /* bcc's helper names. */
 #define lock_xadd(ptr, val) ((void)__sync_fetch_and_add(ptr, val))
 
