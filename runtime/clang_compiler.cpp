@@ -268,6 +268,9 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 	// The tooling entry point above always asks for -fsyntax-only; say what to produce.
 	clang::FrontendOptions &frontend = invocation->getFrontendOpts();
 	frontend.DisableFree = false;
+	// -disable-free, which the driver passes, also makes code generation bury its target
+	// machine (~180 KB) on purpose: a compiler that stays loaded must free it.
+	invocation->getCodeGenOpts().DisableFree = false;
 	if (req->pch_path) {
 		frontend.ProgramAction = clang::frontend::GeneratePCH;
 		frontend.OutputFile = req->pch_path;

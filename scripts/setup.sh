@@ -17,6 +17,7 @@ packages=(
   lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
   lua-check clang-tidy-14 clang-format-14 libclang-rt-14-dev
   bpfcc-tools
+  python3-bpfcc  # bcc, the baseline of the benchmarks in scripts/bench/
 )
 missing=()
 for p in "${packages[@]}"; do

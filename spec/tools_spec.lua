@@ -305,7 +305,8 @@ describe("tools", function()
       assert.are.equal(130, status, out)
       assert.matches("Tracing blocked time (us) by kernel stack... Hit Ctrl-C to end.", out, 1, true)
       local total = 0
-      for stack, usecs in out:gmatch("    target:          python3\n(.-)    waker: +%S+\n        (%d+)\n") do
+      -- a waker's name may hold spaces (a JVM's "C2 CompilerThre")
+      for stack, usecs in out:gmatch("    target:          python3\n(.-)    waker: +[^\n]+\n        (%d+)\n") do
         assert.matches("try_to_wake_up", stack, 1, true)
         total = total + tonumber(usecs)
       end
