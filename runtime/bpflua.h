@@ -164,6 +164,10 @@ void bpflua_set_interrupted(int value);
 /* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
 int bpflua_sleep(double seconds);
 
+/* 1 when this kernel loads and attaches programs of the feature ("kfunc", "lsm",
+ * "raw_tracepoint"); otherwise 0 and *why says why (malloc'd). */
+int bpflua_kernel_supports(const char *feature, char **why);
+
 /* Builds what the cache lacks for the running kernel (vmlinux.h, the prelude PCH) so that
  * the first script compiles fast (runtime/prepare.c; `bpflua --prepare`). 0 and *dir set to
  * the cache directory, or -1 and *error. */
