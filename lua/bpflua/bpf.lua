@@ -391,13 +391,11 @@ BPF.find_library = attach.find_library
 -- attaches such programs (it is asked, with a program that does nothing); false comes with
 -- the reason as a second value.
 local function kernel_supports(feature)
-  local why = char_ptr_ptr()
+  local why = errors.message_ptr()
   if lib.bpflua_kernel_supports(feature, why) == 1 then
     return true
   end
-  local reason = why[0] ~= nil and ffi.string(why[0]) or feature .. " is not supported"
-  lib.bpflua_free(why[0])
-  return false, reason
+  return false, errors.take_c(why, feature .. " is not supported")
 end
 function BPF.support_kfunc() return kernel_supports("kfunc") end
 function BPF.support_lsm() return kernel_supports("lsm") end
