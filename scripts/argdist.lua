@@ -99,6 +99,9 @@ local function param_type(p, name)
   error("error in probe '" .. p.raw .. "': $entry(" .. name .. "): no such param", 0)
 end
 
+-- The helper functions STRCMP(...) in the specifiers compiles to.
+local strcmp_functions = {}
+
 -- The program of one specifier: its map, its entry probe if it needs one, its probe.
 local function probe_program(p, n)
   local base = spec.identifier(p.func)
@@ -142,7 +145,7 @@ int %s(struct pt_regs *ctx) {
   local function c_expr(expr)
     expr = expr:gsub("%$entry%((%w+)%)", "(*__%1_val)")
     expr = expr:gsub("%$latency", "(bpf_ktime_get_ns() - *____latency_val)")
-    return spec.rewrite(p, expr)
+    return spec.rewrite(p, spec.rewrite_strcmp(p, expr, strcmp_functions))
   end
   local key, collect
   if p.kind == "hist" then
@@ -207,7 +210,7 @@ local function start()
     texts[n] = probe_program(p, n)
   end
   local program = spec.includes(opts.include, os.getenv("PWD") or ".") .. "\n" ..
-    table.concat(texts, "\n")
+    table.concat(strcmp_functions, "\n") .. "\n" .. table.concat(texts, "\n")
   if opts.verbose then
     print(program)
   end

@@ -86,34 +86,11 @@ ffi.cdef[[int getpid(void);]]
 local time_field = opts.timestamp and true or false  -- -t: offsets from the kernel's clock
 local stacks = opts.kernel_stack or opts.user_stack
 
--- STRCMP("literal", expr) in filters and arguments: a helper comparing the string at expr
--- with the literal, up to and including its terminating NUL (bcc compares the literal's
--- characters only, so "ab" matched "abc").
-local strcmp_functions, strcmp_count = {}, 0
-local function rewrite_strcmp(p, expr)
-  return (expr:gsub('STRCMP%s*%(%s*"(.-)"%s*,%s*(.-)%)', function(literal, target)
-    strcmp_count = strcmp_count + 1
-    local name = "__streq" .. strcmp_count
-    local read = "bpf_probe_read_kernel_str"
-    if spec.is_user_pointer(p, target, p.user_args) or target:find("@user", 1, true) then
-      read = "bpf_probe_read_user_str"
-    end
-    local size = #literal + 1
-    strcmp_functions[#strcmp_functions + 1] = string.format([[
-static inline bool %s(unsigned long str) {
-  char needle[] = "%s";
-  char haystack[%d] = {};
-  if (%s(haystack, sizeof(haystack), (void *)str) < 0) return false;
-  for (int i = 0; i < %d; ++i)
-    if (needle[i] != haystack[i]) return false;
-  return true;
-}]], name, literal, size, opts.bin_cmp and read:gsub("_str$", "") or read, size)
-    return name .. "((unsigned long)(" .. target .. "))"
-  end))
-end
+-- The helper functions STRCMP(...) in the probes compiles to.
+local strcmp_functions = {}
 
 local function rewrite(p, expr)
-  return spec.rewrite(p, rewrite_strcmp(p, expr), p.user_args)
+  return spec.rewrite(p, spec.rewrite_strcmp(p, expr, strcmp_functions, opts.bin_cmp), p.user_args)
 end
 
 local function field_decl(p, i)

@@ -376,6 +376,35 @@ function M.rewrite(p, expr, user_args)
   return expr
 end
 
+-- STRCMP("literal", expr) in filters and expressions: a helper comparing the string at expr
+-- with the literal, up to and including its terminating NUL (bcc compares the literal's
+-- characters only, so "ab" matched "abc"). The helpers' C goes into functions; bin_cmp
+-- (trace -B) reads bytes rather than a string.
+function M.rewrite_strcmp(p, expr, functions, bin_cmp)
+  return (expr:gsub("STRCMP%s*(%b())", function(call)
+    local literal, target = call:match('^%(%s*"(.-)"%s*,%s*(.-)%s*%)$')
+    if not literal then
+      bail(p.raw, "STRCMP takes a string literal and an expression: STRCMP" .. call)
+    end
+    local name = "__streq" .. (#functions + 1)
+    local read = "bpf_probe_read_kernel"
+    if M.is_user_pointer(p, target, p.user_args) or target:find("@user", 1, true) then
+      read = "bpf_probe_read_user"
+    end
+    local size = #literal + 1
+    functions[#functions + 1] = string.format([[
+static inline bool %s(unsigned long str) {
+  char needle[] = "%s";
+  char haystack[%d] = {};
+  if (%s(haystack, sizeof(haystack), (void *)str) < 0) return false;
+  for (int i = 0; i < %d; ++i)
+    if (needle[i] != haystack[i]) return false;
+  return true;
+}]], name, literal, size, bin_cmp and read or read .. "_str", size)
+    return name .. "((unsigned long)(" .. target .. "))"
+  end))
+end
+
 -- The declared parameters as locals read from their registers, at the top of the function,
 -- so filters and expressions name them as bcc lets them.
 function M.param_decls(p)
