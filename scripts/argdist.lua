@@ -140,7 +140,8 @@ int %s(struct pt_regs *ctx) {
 %s
   return 0;
 }]], p.entry_name, spec.param_decls({params = p.entry_params, type = "p", library = p.library,
-      func = p.func}), spec.pid_filter(opts.pid, opts.tid), table.concat(collect, "\n"))
+      syscall_kprobe = spec.is_syscall_kprobe({type = "p", library = p.library, func = p.func})}),
+      spec.pid_filter(opts.pid, opts.tid), table.concat(collect, "\n"))
   end
   local function c_expr(expr)
     expr = expr:gsub("%$entry%((%w+)%)", "(*__%1_val)")

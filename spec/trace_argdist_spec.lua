@@ -217,6 +217,19 @@ describe("trace and argdist", function()
       assert.matches("only one of -p and -L", err4, 1, true)
     end)
 
+    it("says plainly when a kernel function cannot be probed (no kprobes here)", function()
+      if io.open("/sys/bus/event_source/devices/kprobe/type") then
+        return  -- a kernel with kprobes: spec/kernel/trace_argdist_kprobes_spec.lua
+      end
+      local _, err, status = h.run([[bpflua scripts/trace.lua 'r::do_sys_openat2 "%d", retval']])
+      assert.are.equal(1, status)
+      assert.matches("error in probe 'r::do_sys_openat2 \"%d\", retval': cannot attach 'probe_1' " ..
+        "to kretprobe do_sys_openat2: this kernel has no kprobes", err, 1, true)
+      local _, err2, status2 = h.run([[bpflua scripts/argdist.lua -C 'p::__x64_sys_getpriority(int which, int who):int:who']])
+      assert.are.equal(1, status2)
+      assert.matches("this kernel has no kprobes", err2, 1, true)
+    end)
+
     it("-h shows the usage, the options and the probe language", function()
       local out, _, status = h.run("bpflua scripts/trace.lua -h")
       assert.are.equal(0, status)

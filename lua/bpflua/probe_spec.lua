@@ -84,6 +84,11 @@ local function parse_offset(raw, func)
   return name, value
 end
 
+-- Syscall kprobes on x86-64 see the user's registers through the first argument.
+function M.is_syscall_kprobe(p)
+  return p.type == "p" and p.library == "" and p.func:sub(1, 10) == "__x64_sys_"
+end
+
 -- trace's probe part, "[{p,r}]:[library]:function[+offset]", "t:category:event",
 -- "u:library:[provider:]probe"; 'func' means p::func, 'lib:func' p:lib:func.
 local function parse_trace_probe(p, text)
@@ -117,8 +122,7 @@ local function parse_trace_probe(p, text)
   if p.func == "" then
     bail(p.raw, "no function named")
   end
-  -- Syscall kprobes on x86-64 see the user's registers through the first argument.
-  p.syscall_kprobe = kind == "p" and p.library == "" and p.func:sub(1, 10) == "__x64_sys_"
+  p.syscall_kprobe = M.is_syscall_kprobe(p)
 end
 
 -- The "format", arg, arg part: the format's specifiers become types (bcc's set), the
@@ -238,7 +242,7 @@ end
 -- argdist's "{p,r,t,u}:{[library],category}:function(signature)[:type[,type]:expr[,expr]
 -- [:filter]][#label]"; kind is "freq" (-C) or "hist" (-H).
 function M.parse_argdist(text, kind)
-  local p = {raw = text, kind = kind}
+  local p = {raw = text, kind = kind, offset = 0}
   local spec, label = text:match("^(.-)#(.*)$")
   p.label = label
   spec = trim(spec or text)
@@ -260,6 +264,7 @@ function M.parse_argdist(text, kind)
   else
     p.library = library
   end
+  p.syscall_kprobe = M.is_syscall_kprobe(p)
   signature = signature:sub(2, -2)
   p.params = M.parse_signature(signature, text)
   local parts = {}
@@ -498,8 +503,7 @@ function M.find_target(p)
   bail(p.raw, "unable to find library " .. p.library)
 end
 
--- Attaches a p/r probe to its user function (library given) or kernel function, saying
--- plainly when the kernel function cannot be probed.
+-- Attaches a p/r probe to its user function (library given) or kernel function (a kprobe).
 function M.attach(b, p, fn_name, pid)
   if p.library ~= "" then
     local args = {name = M.find_target(p), sym = p.func, fn_name = fn_name, pid = pid,
@@ -516,8 +520,7 @@ function M.attach(b, p, fn_name, pid)
   local ok, err = pcall(p.type == "r" and b.attach_kretprobe or b.attach_kprobe, b,
     {event = p.func, fn_name = fn_name})
   if not ok then
-    bail(p.raw, string.format("cannot attach a %s to kernel function %s (does this kernel " ..
-      "have kprobes?): %s", p.type == "r" and "kretprobe" or "kprobe", p.func, tostring(err)))
+    bail(p.raw, tostring(err))  -- the runtime's message says when the kernel has no kprobes
   end
 end
 
