@@ -204,6 +204,9 @@ local function start()
   return b, probes
 end
 
+-- -t's origin, taken before any probe can fire, as bcc does.
+local first_ts = require("bpflua.clock").monotonic_ns()
+local first_ts_real = require("bpflua.clock").realtime()
 local started, b, probes = pcall(start)
 if not started then
   fail(tostring(b))
@@ -221,8 +224,6 @@ local RENDER = {
   x = hex, lx = hex, llx = hex,
 }
 
-local first_ts = require("bpflua.clock").monotonic_ns()
-local first_ts_real = require("bpflua.clock").realtime()
 local event_count, done = 0, false
 local aggregate, aggregate_order = {}, {}
 
@@ -279,7 +280,7 @@ local function event_handler(p)
     local out = {}
     if opts.time or opts.timestamp then
       if opts.timestamp then
-        local offset = tonumber(e.timestamp_ns - first_ts) / 1e9
+        local offset = (tonumber(e.timestamp_ns) - first_ts) / 1e9
         if opts.unix_timestamp then
           out[#out + 1] = string.format("%-17s ", string.format("%.6f", offset + first_ts_real):sub(1, 17))
         else
