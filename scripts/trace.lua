@@ -90,7 +90,7 @@ local stacks = opts.kernel_stack or opts.user_stack
 local strcmp_functions = {}
 
 local function rewrite(p, expr)
-  return spec.rewrite(p, spec.rewrite_strcmp(p, expr, strcmp_functions, opts.bin_cmp), p.user_args)
+  return spec.rewrite(p, spec.rewrite_strcmp(p, expr, strcmp_functions, opts.bin_cmp))
 end
 
 local function field_decl(p, i)
@@ -104,15 +104,15 @@ end
 local function field_assign(p, i, expr)
   local t = p.types[i]
   if t == "s" then
+    local user = p.values[i]:find("@user", 1, true) ~= nil
     return string.format("  __data->v%d[0] = 0;\n", i - 1) ..
-      spec.read_string(p, "__data->v" .. (i - 1), expr, p.user_args)
+      spec.read_string(p, "__data->v" .. (i - 1), expr, user)
   end
   return string.format("  __data->v%d = (%s)(%s);", i - 1, spec.FORMAT_TYPES[t], expr)
 end
 
 local function probe_program(p, n)
   p.name = "probe_" .. n
-  p.user_args = {}
   p.filter_c = rewrite(p, p.filter)
   local fields, assigns = {}, {}
   for i = 1, #p.types do

@@ -119,6 +119,12 @@ describe("trace and argdist", function()
       assert.are.equal("PT_REGS_PARM1(ctx) + PT_REGS_RC(ctx) + arg10 + my_retval",
         spec.rewrite(p, "arg1 + retval + arg10 + my_retval"))
       assert.matches("bpf_get_current_pid_tgid() >> 32", spec.rewrite(p, "$tgid"), 1, true)
+      assert.are.equal("PT_REGS_PARM2(ctx)", spec.rewrite(p, "arg2@user"))
+      local kernel = spec.parse_trace('p::do_sys_openat2 "%s", arg2@user')
+      assert.matches("if (__s && bpf_probe_read_user_str(",
+        spec.read_string(kernel, "d", "PT_REGS_PARM2(ctx)", true), 1, true)
+      assert.matches("if (__s && bpf_probe_read_kernel_str(",
+        spec.read_string(kernel, "d", "PT_REGS_PARM2(ctx)"), 1, true)
     end)
 
     it("names the probe and the problem in its errors", function()

@@ -361,15 +361,10 @@ local function replace_word(expr, name, replacement)
   return table.concat(out)
 end
 
--- An expression of the spec as C: argN, retval and the $ aliases replaced. argN@user marks
--- the argument a user pointer (returned in user_args), as bcc's trace does.
-function M.rewrite(p, expr, user_args)
-  expr = expr:gsub("(arg[1-6])@user", function(a)
-    if user_args then
-      user_args[a] = true
-    end
-    return a
-  end)
+-- An expression of the spec as C: argN, retval and the $ aliases replaced, argN@user as
+-- argN (the caller reads strings through it from user space, as bcc's trace does).
+function M.rewrite(p, expr)
+  expr = expr:gsub("(arg[1-6])@user", "%1")
   if p.type ~= "t" and p.type ~= "u" then
     for n, name in ipairs(ARG_NAMES) do
       expr = replace_word(expr, name, M.arg_expr(p, n))
@@ -393,7 +388,7 @@ function M.rewrite_strcmp(p, expr, functions, bin_cmp)
     end
     local name = "__streq" .. (#functions + 1)
     local read = "bpf_probe_read_kernel"
-    if M.is_user_pointer(p, target, p.user_args) or target:find("@user", 1, true) then
+    if M.is_user_pointer(p, target) or target:find("@user", 1, true) then
       read = "bpf_probe_read_user"
     end
     local size = #literal + 1
@@ -422,15 +417,10 @@ function M.param_decls(p)
 end
 
 -- Whether an expression reads through a user-space pointer: the argument of a user
--- function or a tracepoint field, or one marked @user or __user.
-function M.is_user_pointer(p, expr, user_args)
+-- function or a tracepoint field, or a parameter declared __user.
+function M.is_user_pointer(p, expr)
   if p.library ~= "" or p.type == "t" then
     return true
-  end
-  for name in pairs(user_args or {}) do
-    if expr == name then
-      return true
-    end
   end
   for _, param in ipairs(p.params) do
     if param.user and expr == param.name then
@@ -441,10 +431,11 @@ function M.is_user_pointer(p, expr, user_args)
 end
 
 -- C copying the string at expr into dest (an array): from the address space the pointer
--- most likely lives in, then from the other one, since tracepoint fields may be either.
-function M.read_string(p, dest, expr, user_args)
+-- most likely lives in (user when the spec said argN@user), then from the other one, since
+-- tracepoint fields may be either.
+function M.read_string(p, dest, expr, user)
   local first, second = "bpf_probe_read_kernel_str", "bpf_probe_read_user_str"
-  if M.is_user_pointer(p, expr, user_args) then
+  if user or M.is_user_pointer(p, expr) then
     first, second = second, first
   end
   return string.format([[
