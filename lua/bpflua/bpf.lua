@@ -26,7 +26,8 @@ local object_mt = {}
 
 -- The directory of the script that called into bpflua, for src_file paths.
 local function caller_dir()
-  local info = debug.getinfo(errors.user_level(), "S")
+  local level = errors.user_level()
+  local info = level > 0 and debug.getinfo(level, "S")
   local source = info and info.source or ""
   if source:sub(1, 1) == "@" then
     return source:sub(2):match("^(.*)/[^/]*$") or "."

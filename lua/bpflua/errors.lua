@@ -52,16 +52,22 @@ local function is_own(source)
 end
 
 -- The stack level (for error()) of the first function outside bpflua's modules that is
--- not a C function (pcall and friends), counted from the caller of user_level's caller.
+-- not a C function (pcall and friends), counted from the caller of user_level's caller;
+-- 0 (no position) when one of bpflua's own modules called the pcall that will catch the
+-- error: it words the message for its own user (the tools' "error in probe ...").
 function M.user_level()
-  local level = 3
+  local level, through_c = 3, false
   while true do
     local info = debug.getinfo(level, "S")
     if not info then
       return 1
     end
-    if not is_own(info.source) and info.what ~= "C" then
+    if info.what == "C" then
+      through_c = true
+    elseif not is_own(info.source) then
       return level - 1
+    elseif through_c then
+      return 0
     end
     level = level + 1
   end
