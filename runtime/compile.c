@@ -149,6 +149,21 @@ static void job_error(struct job *job, const char *fmt, ...)
 	fputc('\n', job->errors);
 }
 
+/* A file name inside a C string literal (the #line directive): quotes, backslashes and
+ * control characters escaped, so a path holding them cannot end the directive early. */
+static void write_c_string_body(FILE *u, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(u, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(u, "\\%03o", c);
+		else
+			fputc(c, u);
+	}
+}
+
 /* The unit: the table-call macros, tracepoint structs, -D/-U from cflags, then the user's
  * rewritten text under a #line that makes Clang report positions in it. */
 static int build_unit(struct job *job)
@@ -206,7 +221,9 @@ static int build_unit(struct job *job)
 		}
 	}
 	struct_shadow_write(u, job->rewritten.text, opts->source_len);
-	fprintf(u, "#line 1 \"%s\"\n", opts->source_name);
+	fputs("#line 1 \"", u);
+	write_c_string_body(u, opts->source_name);
+	fputs("\"\n", u);
 	fwrite(job->rewritten.text, 1, opts->source_len, u);
 	/* As bcc: GPL unless the program says otherwise with -DBPF_LICENSE=... */
 	fputs("\n#line 1 \"<bpflua license>\"\n"
