@@ -214,6 +214,30 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 	return link;
 }
 
+/* A USDT probe's locations: one link each, with the location's semaphore (the kernel counts
+ * it up while attached and down at detach) and its cookie (which argument spec to read). */
+static int attach_uprobe_locations(struct bpf_program *prog, struct bpflua_attachment *a,
+				   const struct bpflua_attach_opts *opts, char **error)
+{
+	for (int i = 0; i < opts->nlocations; i++) {
+		const struct bpflua_uprobe_location *loc = &opts->locations[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uprobe_opts, .ref_ctr_offset = loc->ref_ctr_offset,
+			    .bpf_cookie = loc->cookie,
+			    .retprobe = opts->kind == BPFLUA_ATTACH_URETPROBE);
+		struct bpf_link *link = bpf_program__attach_uprobe_opts(prog, opts->pid, opts->target,
+									(size_t)loc->offset,
+									&uprobe_opts);
+		if (!link) {
+			*error = str_printf("cannot attach '%s' to %s at offset 0x%llx: %s",
+					    opts->fn_name, opts->target, loc->offset, strerror(errno));
+			return -1;
+		}
+		if (add_link(a, link) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 					const struct bpflua_attach_opts *opts, char **error)
 {
@@ -235,7 +259,9 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 	libbpf_log_begin(&log);
 	struct bpf_program *prog = open_function(o, a, opts, &log, error);
 	if (prog) {
-		if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
+		if (opts->nlocations > 0) {
+			attach_uprobe_locations(prog, a, opts, error);
+		} else if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
 			attach_perf_event(prog, a, opts, error);
 		} else {
 			struct bpf_link *link = attach_one(prog, opts, error);

@@ -67,6 +67,7 @@ static const char *const prelude_headers[] = {
 	"bpflua/prelude.h",
 	"bpflua/bcc_compat.h",
 	"bpflua/tables.h",
+	"bpflua/usdt.h", /* not in the prelude, but -include'd by BPF{usdt_contexts = ...} */
 };
 
 /* libbpf's headers that the prelude includes. */

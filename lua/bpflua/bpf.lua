@@ -15,6 +15,7 @@ local symbols = require("bpflua.symbols")
 local ctypes = require("bpflua.ctypes")
 local attach = require("bpflua.attach")
 local trace_pipe = require("bpflua.trace_pipe")
+local usdt = require("bpflua.usdt")
 
 local BPF = {}
 
@@ -60,11 +61,14 @@ local function check_options(opts)
   if type(opts) ~= "table" then
     error("BPF: expected a table of options, as in BPF{text = src}", 3)
   end
-  local known = {text = true, src_file = true, cflags = true, debug = true}
+  local known = {text = true, src_file = true, cflags = true, debug = true, usdt_contexts = true}
   for k in pairs(opts) do
     if not known[k] then
-      error("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug)", 3)
+      error("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug, usdt_contexts)", 3)
     end
+  end
+  if opts.usdt_contexts ~= nil and type(opts.usdt_contexts) ~= "table" then
+    error("BPF: usdt_contexts must be a table of USDT objects, as in {u}", 3)
   end
   if (opts.text == nil) == (opts.src_file == nil) then
     error("BPF: give the program as text = \"...\" or src_file = \"path\" (one of them)", 3)
@@ -106,7 +110,12 @@ function BPF.new(opts)
     end
     source = read_file(name)
   end
-  local compiled = compile(source, name, opts.cflags, opts.debug)
+  local cflags = opts.cflags
+  if opts.usdt_contexts then
+    -- bpf_usdt_readarg and its spec table (bpf/bpflua/usdt.h).
+    cflags = {"-include", "bpflua/usdt.h", unpack(cflags or {})}
+  end
+  local compiled = compile(source, name, cflags, opts.debug)
   local handle = lib.bpflua_object_load_and_attach(compiled.object, compiled.object_len, "bpflua",
     opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
@@ -124,6 +133,13 @@ function BPF.new(opts)
     _attachments = {},
     cache_hit = cache_hit,
   }, object_mt)
+  if opts.usdt_contexts then
+    local ok, attach_err = pcall(usdt.attach_contexts, self, opts.usdt_contexts)
+    if not ok then
+      self:cleanup()
+      error(attach_err, 2)
+    end
+  end
   return self
 end
 
@@ -343,6 +359,8 @@ BPF.PerfSWConfig = attach.PerfSWConfig
 BPF.tracepoint_exists = attach.tracepoint_exists
 BPF.get_syscall_fnname = attach.get_syscall_fnname
 BPF.find_library = attach.find_library
+BPF.USDT = usdt.new
+BPF.usdt_probes = usdt.probes
 
 BPF.version = ffi.string(lib.bpflua_version())
 BPF.config = config
