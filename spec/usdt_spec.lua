@@ -294,3 +294,89 @@ describe("USDT on python3.11", function()
     child:close()
   end)
 end)
+
+-- The tools, each against a workload it must count exactly: they run as a user runs them,
+-- `bpflua scripts/TOOL.lua PID`, and are stopped with Ctrl-C (SIGINT).
+describe("USDT tools", function()
+  setup(function()
+    assert(h.require_bpf())
+  end)
+
+  local function tool(script, args)
+    return Child.start_with_pid("bpflua scripts/" .. script .. " " .. args)
+  end
+
+  -- Interrupts a tool and returns its output once it has exited.
+  local function finish(t)
+    t:interrupt()
+    return t:close()
+  end
+
+  it("ugc.lua prints one line per Python collection, with its generation", function()
+    local py = Child.start("/usr/bin/python3.11 -u -c '" ..
+      "import gc, os, sys\nprint(\"ready\", os.getpid())\ngc.disable()\n" ..
+      "for line in sys.stdin:\n  n = int(line)\n  for i in range(n): gc.collect(i % 3)\n  print(\"done\")\n'")
+    local pid = py:wait_for("^ready (%d+)")
+    local t = tool("ugc.lua", pid)
+    t:wait_for("^START")
+    py:send("5")
+    py:wait_for("^done")
+    t:wait_for("gen 1 GC") -- the events of gc.collect(1) and gc.collect(2)... arrive in order:
+    t:wait_for("gen 1 GC") -- the last one is the second gen 1 collection (i = 4)
+    local text = finish(t)
+    py:close()
+    local gens = {}
+    for gen in text:gmatch("\n[%d.]+%s+[%d.]+%s+gen (%d) GC collected %d+ objects") do
+      gens[#gens + 1] = tonumber(gen)
+    end
+    assert.are.same({0, 1, 2, 0, 1}, gens, text)
+  end)
+
+  describe("on Java", function()
+    local classpath
+    setup(function()
+      classpath = build.java()
+    end)
+
+    local function jvm(flags)
+      local java = Child.start("java " .. (flags or "") .. " -cp " .. classpath .. " Work")
+      return java, java:wait_for("^ready (%d+)")
+    end
+
+    it("uthreads.lua prints each thread's start and stop with its name", function()
+      local java, pid = jvm()
+      local t = tool("uthreads.lua", pid)
+      t:wait_for("^TIME")
+      java:send("threads 3")
+      java:wait_for("^done")
+      t:wait_for("stop%s+bpflua%-worker%-2")
+      local text = finish(t)
+      java:close()
+      local seen = {}
+      for type, name in text:gmatch("R=%d+/N=%d+%s+(%a+)%s+(bpflua%-worker%-%d)") do
+        seen[#seen + 1] = type .. " " .. name
+      end
+      assert.are.same({"start bpflua-worker-0", "stop bpflua-worker-0", "start bpflua-worker-1",
+        "stop bpflua-worker-1", "start bpflua-worker-2", "stop bpflua-worker-2"}, seen, text)
+    end)
+
+    it("ucalls.lua counts method calls (-L times them)", function()
+      local java, pid = jvm("-XX:+ExtendedDTraceProbes")
+      local t = tool("ucalls.lua", pid)
+      t:wait_for("^Tracing")
+      java:send("calls 5000")
+      java:wait_for("^done")
+      local text = finish(t)
+      assert.matches("\nWork%.tick%s+5000\n", text)
+
+      t = tool("ucalls.lua", "-L " .. pid)
+      t:wait_for("^Tracing")
+      java:send("calls 300")
+      java:wait_for("^done")
+      text = finish(t)
+      java:close()
+      assert.matches("METHOD%s+# CALLS TIME %(us%)", text)
+      assert.matches("\nWork%.tick%s+300%s+[%d.]+\n", text)
+    end)
+  end)
+end)

@@ -49,6 +49,18 @@ function Child:output()
   return text
 end
 
+-- Starts a shell command whose pid is known (it prints it first): for tools to stop with
+-- SIGINT.
+function Child.start_with_pid(cmd)
+  local child = Child.start("{ echo pid $$; exec " .. cmd .. "; }")
+  child.pid = tonumber(child:wait_for("^pid (%d+)"))
+  return child
+end
+
+function Child:interrupt()
+  os.execute("kill -INT " .. self.pid)
+end
+
 -- Closes stdin (the child ends at EOF) and waits for it; returns the output.
 function Child:close()
   self.stdin:close()
