@@ -114,6 +114,21 @@ describe("USDT listing", function()
     assert.are.equal(1, names.gc__start.nlocations)
   end)
 
+  it("prints the probes in the REPL with usdt(path)", function()
+    local explore = require("bpflua.explore")
+    local lines, print_ = {}, _G.print
+    _G.print = function(s) lines[#lines + 1] = s end
+    local ok, err = pcall(explore.usdt, build() .. "/probes")
+    _G.print = print_
+    assert(ok, err)
+    local text = table.concat(lines, "\n")
+    assert.matches("/probes bpflua_test:memory  1 location  semaphore 0x%x+\n  0x%x+  " ..
+      "%-4@12%(%%rsp%) %-8@global_value%(%%rip%) %-8@%(%%rdx,%%rcx,8%)", text)
+    assert.matches("%(4 probes%)$", text)
+    assert.has_error(function() explore.usdt({}) end,
+      "usdt: expected a binary's path or a pid, as in usdt(\"/usr/bin/python3\")")
+  end)
+
   it("says what is wrong with a path", function()
     assert.has_error(function() BPF.usdt_probes("/nonexistent/binary") end,
       "usdt_probes: cannot open /nonexistent/binary: No such file or directory")
@@ -358,6 +373,19 @@ describe("USDT tools", function()
       end
       assert.are.same({"start bpflua-worker-0", "stop bpflua-worker-0", "start bpflua-worker-1",
         "stop bpflua-worker-1", "start bpflua-worker-2", "stop bpflua-worker-2"}, seen, text)
+    end)
+
+    it("ugc.lua prints one line per Java collection", function()
+      local java, pid = jvm()
+      local t = tool("ugc.lua", pid)
+      t:wait_for("^START")
+      java:send("gc 3")
+      java:wait_for("^done")
+      for _ = 1, 3 do t:wait_for("full GC$") end
+      local text = finish(t)
+      java:close()
+      local _, n = text:gsub("\n[%d.]+%s+[%d.]+%s+full GC", "")
+      assert.are.equal(3, n, text)
     end)
 
     it("ucalls.lua counts method calls (-L times them)", function()
