@@ -21,7 +21,7 @@ USDT.__index = USDT
 
 local EM_X86_64, EM_AARCH64 = 62, 183
 local MACHINES = {x86_64 = EM_X86_64, arm64 = EM_AARCH64, aarch64 = EM_AARCH64}
-local ATTACH_UPROBE = 2
+local ATTACH_UPROBE = lib.BPFLUA_ATTACH_UPROBE
 local KIND_NAMES = {[0] = "const", "reg", "mem"}
 
 local char_ptr_ptr = ffi.typeof("char *[1]")
