@@ -360,6 +360,9 @@ BPF.tracepoint_exists = attach.tracepoint_exists
 BPF.get_syscall_fnname = attach.get_syscall_fnname
 BPF.find_library = attach.find_library
 BPF.USDT = usdt.new
+BPF.get_kprobe_functions = function(re) return require("bpflua.patterns").get_kprobe_functions(re) end
+BPF.get_tracepoints = function(re) return require("bpflua.patterns").get_tracepoints(re) end
+BPF.get_user_functions = function(path, re) return require("bpflua.patterns").get_user_functions(path, re) end
 BPF.usdt_probes = usdt.probes
 
 BPF.version = ffi.string(lib.bpflua_version())
