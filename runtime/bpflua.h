@@ -84,6 +84,8 @@ struct bpflua_attach_opts {
 	/* uprobes: places to attach the one loaded program instead of sym/offset (USDT) */
 	const struct bpflua_uprobe_location *locations;
 	int nlocations;
+	/* a function bpflua_load_function loaded, to attach instead of loading fn_name again */
+	const struct bpflua_attachment *loaded;
 };
 
 struct bpflua_uprobe_location {
@@ -96,6 +98,16 @@ struct bpflua_attachment;
 struct bpflua_attachment *bpflua_attach(struct bpflua_object *obj,
 					const struct bpflua_attach_opts *opts, char **error);
 void bpflua_attachment_close(struct bpflua_attachment *a);
+
+/* bcc's load_func: loads fn_name as a program of prog_type (the kernel's enum bpf_prog_type)
+ * without attaching it, on the object's maps; attach_type (enum bpf_attach_type, -1 for the
+ * type's default) and attach_target (a kernel function or LSM hook, or NULL) for the types
+ * that need them. Its fd goes into program arrays; bpflua_attach_opts.loaded attaches it.
+ * Close with bpflua_attachment_close. */
+struct bpflua_attachment *bpflua_load_function(struct bpflua_object *obj, const char *fn_name,
+					       int prog_type, int attach_type,
+					       const char *attach_target, char **error);
+int bpflua_attachment_program_fd(const struct bpflua_attachment *a);
 
 /* A perf buffer's ring for one CPU (runtime/perf_output.c): the perf event's mapping is a
  * metadata page (struct perf_event_mmap_page: data_head, data_tail) then the data pages. */

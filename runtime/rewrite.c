@@ -62,6 +62,13 @@ static const struct table_kind percpu_array_kind = {"BPF_PERCPU_ARRAY", key_valu
 static const struct table_kind lru_hash_kind = {"BPF_LRU_HASH", key_value_methods};
 static const struct table_kind table_kind = {"BPF_TABLE", key_value_methods};
 
+/* Program arrays: name.call(ctx, index) is a tail call. */
+static const struct method prog_array_methods[] = {
+	{"call", "bpflua_prog_array_call"},
+	{NULL, NULL},
+};
+static const struct table_kind prog_array_kind = {"BPF_PROG_ARRAY", prog_array_methods};
+
 struct declaration_macro {
 	const char *macro;
 	int name_arg;              /* which argument names the table */
@@ -79,6 +86,7 @@ static const struct declaration_macro declaration_macros[] = {
 	{"BPF_RINGBUF_OUTPUT", 0, &ringbuf_kind},
 	{"BPF_PERF_OUTPUT", 0, &perf_output_kind},
 	{"BPF_STACK_TRACE", 0, &stack_trace_kind},
+	{"BPF_PROG_ARRAY", 0, &prog_array_kind},
 	{NULL, 0, NULL},
 };
 

@@ -133,11 +133,11 @@ describe("options a call does not know", function()
     local b = counters()
     assert.has_error(function()
       b:attach_tracepoint{tp = "syscalls:sys_enter_getppid", fn_name = "count0", pid = 1}
-    end, "attach_tracepoint: unknown option 'pid' (options: tp, tp_re, fn_name)")
+    end, "attach_tracepoint: unknown option 'pid' (options: tp, tp_re, fn_name, fn)")
     assert.has_error(function() b:attach_uprobe{name = "c", sym = "getpid", fn_name = "count0", cpu = 0} end,
-      "attach_uprobe: unknown option 'cpu' (options: name, sym, sym_re, addr, sym_off, fn_name, pid)")
+      "attach_uprobe: unknown option 'cpu' (options: name, sym, sym_re, addr, sym_off, fn_name, fn, pid)")
     assert.has_error(function() b:attach_kprobe{event = "vfs_read", fn_name = "count0", event_off = 4} end,
-      "attach_kprobe: unknown option 'event_off' (options: event, event_re, fn_name)")
+      "attach_kprobe: unknown option 'event_off' (options: event, event_re, fn_name, fn)")
     assert.has_error(function() b:attach_tracepoint{tp = "a:b", tp_re = "a", fn_name = "count0"} end,
       "attach_tracepoint: give 'tp' or 'tp_re', not both")
     assert.has_error(function() b:attach_tracepoint{fn_name = "count0"} end,

@@ -203,4 +203,21 @@ struct bpf_stacktrace {
 	SEC("raw_tracepoint/" #event) \
 	int raw_tracepoint__##event(struct bpf_raw_tracepoint_args *ctx)
 
+/* ---- Program arrays -------------------------------------------------------------------- */
+
+/* BPF_PROG_ARRAY(name, size): programs by index for tail calls; Lua fills it with functions
+ * from b:load_func (b["name"][i] = fn). Sizes, not BTF types: the kernel takes no BTF for
+ * program arrays. */
+#define BPF_PROG_ARRAY(_name, _max_entries) \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_PROG_ARRAY); \
+		__uint(key_size, sizeof(u32)); \
+		__uint(value_size, sizeof(u32)); \
+		__uint(max_entries, _max_entries); \
+	} _name SEC(".maps")
+
+/* name.call(ctx, index): jumps to the program at index; returns only when the slot is empty
+ * (or the tail call limit is reached), so the code after it is the fallback. */
+#define bpflua_prog_array_call(map, ctx, index) bpf_tail_call(ctx, &(map), index)
+
 #endif

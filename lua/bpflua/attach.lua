@@ -103,6 +103,14 @@ end
 
 -- Attaches and records the attachment under key; nil and the message on failure.
 local function try_attach(self, kind, key, fields)
+  local fn = fields.fn
+  if fn ~= nil then
+    -- A function b:load_func loaded (fn = f instead of fn_name): attached as it is.
+    if type(fn) ~= "table" or fn._handle == nil or fn._owner ~= self then
+      return nil, "fn must be a function this object's load_func returned (and not yet closed)"
+    end
+    fields.fn, fields.fn_name, fields.loaded = nil, fn.name, fn._handle
+  end
   local opts = ffi.new("struct bpflua_attach_opts", fields)
   opts.kind = KIND[kind]
   local err = ffi.new("char *[1]")
@@ -169,16 +177,16 @@ local function matches(what, list, re, kind)
 end
 
 function methods:attach_tracepoint(args)
-  check_args("attach_tracepoint", args, {"tp|tp_re", "fn_name"}, {"tp", "tp_re", "fn_name"})
+  check_args("attach_tracepoint", args, {"tp|tp_re", "fn_name|fn"}, {"tp", "tp_re", "fn_name", "fn"})
   if args.tp_re then
     local names = matches("attach_tracepoint", patterns().get_tracepoints(args.tp_re, "attach_tracepoint"), args.tp_re,
       "tracepoint")
     attach_each(self, "tracepoint", "tracepoint:re:" .. args.tp_re, names, function(tp)
-      return {fn_name = args.fn_name, target = tp}
+      return {fn_name = args.fn_name, fn = args.fn, target = tp}
     end)
     return
   end
-  attach(self, "tracepoint", "tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
+  attach(self, "tracepoint", "tracepoint:" .. args.tp, {fn_name = args.fn_name, fn = args.fn, target = args.tp})
 end
 
 function methods:detach_tracepoint(args)
@@ -187,8 +195,8 @@ function methods:detach_tracepoint(args)
 end
 
 function methods:attach_raw_tracepoint(args)
-  check_args("attach_raw_tracepoint", args, {"tp", "fn_name"}, {"tp", "fn_name"})
-  attach(self, "raw_tracepoint", "raw_tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
+  check_args("attach_raw_tracepoint", args, {"tp", "fn_name|fn"}, {"tp", "fn_name", "fn"})
+  attach(self, "raw_tracepoint", "raw_tracepoint:" .. args.tp, {fn_name = args.fn_name, fn = args.fn, target = args.tp})
 end
 
 function methods:detach_raw_tracepoint(args)
@@ -201,7 +209,7 @@ local function uprobe_key(kind, args, path)
   return string.format("%s:%s:%s:%s", kind, path, what, tostring(args.pid or -1))
 end
 
-local UPROBE_OPTIONS = {"name", "sym", "sym_re", "addr", "sym_off", "fn_name", "pid"}
+local UPROBE_OPTIONS = {"name", "sym", "sym_re", "addr", "sym_off", "fn_name", "fn", "pid"}
 
 -- sym_re: every function of the binary whose name matches, one uprobe each (aliases of one
 -- address once), all from one load of the program.
@@ -214,13 +222,13 @@ local function attach_uprobe_re(self, kind, args, path)
     locations[i - 1].offset = f.offset
   end
   attach(self, kind, uprobe_key(kind, args, path), {
-    fn_name = args.fn_name, target = path, pid = args.pid or -1,
+    fn_name = args.fn_name, fn = args.fn, target = path, pid = args.pid or -1,
     locations = locations, nlocations = #funcs,
   })
 end
 
 local function attach_uprobe(self, kind, args)
-  check_args("attach_" .. kind, args, {"name", "fn_name"}, UPROBE_OPTIONS)
+  check_args("attach_" .. kind, args, {"name", "fn_name|fn"}, UPROBE_OPTIONS)
   if not args.sym and not args.addr and not args.sym_re then
     error("attach_" .. kind .. ": give sym = \"function\", sym_re = \"regex\" or addr = offset", 3)
   end
@@ -229,7 +237,7 @@ local function attach_uprobe(self, kind, args)
     return attach_uprobe_re(self, kind, args, path)
   end
   attach(self, kind, uprobe_key(kind, args, path), {
-    fn_name = args.fn_name, target = path, sym = args.sym,
+    fn_name = args.fn_name, fn = args.fn, target = path, sym = args.sym,
     offset = (args.addr or 0) + (args.sym_off or 0), pid = args.pid or -1,
   })
 end
@@ -246,16 +254,16 @@ function methods:detach_uretprobe(args) detach_uprobe(self, "uretprobe", args) e
 
 local function attach_kprobe(self, kind, args)
   local what = "attach_" .. kind
-  check_args(what, args, {"event|event_re", "fn_name"}, {"event", "event_re", "fn_name"})
+  check_args(what, args, {"event|event_re", "fn_name|fn"}, {"event", "event_re", "fn_name", "fn"})
   if args.event_re then
     local names = matches(what, patterns().get_kprobe_functions(args.event_re, what), args.event_re,
       "kernel function")
     attach_each(self, kind, kind .. ":re:" .. args.event_re, names, function(event)
-      return {fn_name = args.fn_name, target = event}
+      return {fn_name = args.fn_name, fn = args.fn, target = event}
     end)
     return
   end
-  attach(self, kind, kind .. ":" .. args.event, {fn_name = args.fn_name, target = args.event})
+  attach(self, kind, kind .. ":" .. args.event, {fn_name = args.fn_name, fn = args.fn, target = args.event})
 end
 
 local function detach_kprobe(self, kind, args)
@@ -269,15 +277,15 @@ function methods:detach_kprobe(args) detach_kprobe(self, "kprobe", args) end
 function methods:detach_kretprobe(args) detach_kprobe(self, "kretprobe", args) end
 
 function methods:attach_perf_event(args)
-  check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name"},
-    {"ev_type", "ev_config", "fn_name", "sample_period", "sample_freq", "pid", "cpu"})
+  check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name|fn"},
+    {"ev_type", "ev_config", "fn_name", "fn", "sample_period", "sample_freq", "pid", "cpu"})
   if args.sample_period and args.sample_freq then
     error("attach_perf_event: give sample_period or sample_freq, not both", 2)
   end
   local key = string.format("perf_event:%d:%d:%s:%s", args.ev_type, args.ev_config,
     tostring(args.pid or -1), tostring(args.cpu or -1))
   attach(self, "perf_event", key, {
-    fn_name = args.fn_name, perf_type = args.ev_type, perf_config = args.ev_config,
+    fn_name = args.fn_name, fn = args.fn, perf_type = args.ev_type, perf_config = args.ev_config,
     sample_period = args.sample_period or 0, sample_freq = args.sample_freq or 0,
     pid = args.pid or -1, cpu = args.cpu or -1,
   })

@@ -16,6 +16,8 @@ local ctypes = require("bpflua.ctypes")
 local attach = require("bpflua.attach")
 local trace_pipe = require("bpflua.trace_pipe")
 local usdt = require("bpflua.usdt")
+local functions = require("bpflua.functions")
+local more_tables = require("bpflua.more_tables")
 
 local BPF = {}
 
@@ -147,6 +149,7 @@ end
 function object_methods:cleanup()
   local handle = self._handle
   attach.detach_all(self)
+  functions.close_all(self)
   trace_pipe.remove_reader(self)
   if self._poller then
     self._poller:close()
@@ -189,6 +192,8 @@ function object_methods:get_table(name)
     t = perfbuf.PerfBuf.new(self, map, self._events[name])
   elseif map_type == "stack_trace" then
     t = StackTrace.new(self, map)
+  elseif more_tables[map_type] then
+    t = more_tables[map_type].new(self, map)
   else
     t = Table.new(self, map)
   end
@@ -294,6 +299,11 @@ function object_methods:num_attached()
   return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
 end
 
+-- b:load_func(name, BPF.KPROBE): see bpflua/functions.lua.
+function object_methods:load_func(name, prog_type, attach_type)
+  return functions.load_func(self, name, prog_type, attach_type)
+end
+
 for name, method in pairs(attach.methods) do
   object_methods[name] = method
 end
@@ -360,6 +370,9 @@ BPF.tracepoint_exists = attach.tracepoint_exists
 BPF.get_syscall_fnname = attach.get_syscall_fnname
 BPF.find_library = attach.find_library
 BPF.USDT = usdt.new
+for name, value in pairs(functions.TYPES) do
+  BPF[name] = value -- program types for load_func: BPF.KPROBE, BPF.XDP, ...
+end
 BPF.get_kprobe_functions = function(re) return require("bpflua.patterns").get_kprobe_functions(re) end
 BPF.get_tracepoints = function(re) return require("bpflua.patterns").get_tracepoints(re) end
 BPF.get_user_functions = function(path, re) return require("bpflua.patterns").get_user_functions(path, re) end
