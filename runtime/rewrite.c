@@ -132,6 +132,9 @@ static const struct declaration_macro declaration_macros[] = {
 	{"BPF_TASK_STORAGE", 0, &task_storage_kind},
 	{"BPF_INODE_STORAGE", 0, &inode_storage_kind},
 	{"BPF_SK_STORAGE", 0, &sk_storage_kind},
+	{"BPF_TABLE_PINNED", 3, &table_kind},
+	{"BPF_TABLE_PUBLIC", 3, &table_kind},
+	{"BPF_TABLE_SHARED", 3, &table_kind},
 	{NULL, 0, NULL},
 };
 
@@ -312,7 +315,7 @@ static const struct table *find_table(const struct rewriter *r, int i)
 /* The table types BPF_TABLE accepts, as bcc names them (bpf/bpflua/tables.h maps them). */
 static const char *const table_types[] = {
 	"hash", "histogram", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash",
-	"percpu_lru_hash", "lpm_trie", "stacktrace", "perf_output", "cgroup_array",
+	"percpu_lru_hash", "lpm_trie", "stacktrace", "perf_output", "cgroup_array", "extern",
 	NULL,
 };
 

@@ -235,6 +235,49 @@ describe("more map kinds", function()
     b:cleanup()
   end)
 
+  it("BPF_TABLE_PINNED: pinned in bpffs, and the same map for a later object", function()
+    local path = "/sys/fs/bpf/bpflua-spec-" .. pid .. "-counts"
+    local decl = 'BPF_TABLE_PINNED("hash", u32, u64, counts, 16, "' .. path .. '");\n'
+    local b1 = BPF{text = decl}
+    b1.counts:set(1, 5)
+    b1:cleanup()
+    assert.is_truthy(io.open(path), "no pin at " .. path)
+    local b2 = probe(decl, "counts.increment(1);")
+    assert.are.equal(5, b2.counts:get(1))
+    h.getpriority(1)
+    assert.are.equal(6, b2.counts:get(1))
+    b2:cleanup()
+    os.remove(path)
+    assert.has_error(function()
+      BPF{text = 'BPF_TABLE_PINNED("hash", u32, u64, c, 16, "relative/path");'}
+    end, "BPF_TABLE_PINNED 'c': the pin path must be absolute, as in \"/sys/fs/bpf/c\"")
+  end)
+
+  it("BPF_TABLE_PUBLIC and BPF_TABLE_SHARED: used by later objects as BPF_TABLE(\"extern\")", function()
+    local owner = BPF{text = [[
+      BPF_TABLE_PUBLIC("array", int, u64, totals, 4);
+      BPF_TABLE_SHARED("hash", u32, u64, by_who, 4);
+    ]]}
+    local user = probe([[
+      BPF_TABLE("extern", int, u64, totals, 4);
+      BPF_TABLE("extern", u32, u64, by_who, 4);
+    ]], [[
+      totals.increment(0);
+      u32 key = who;
+      by_who.increment(key);
+    ]])
+    for _ = 1, 3 do h.getpriority(9) end
+    assert.are.equal(3, owner.totals:get(0))
+    assert.are.equal(3, owner.by_who:get(9))
+    assert.has_error(function() BPF{text = 'BPF_TABLE_PUBLIC("array", int, u64, totals, 4);'} end,
+      "BPF_TABLE_PUBLIC 'totals': a table of that name is already public in this process")
+    user:cleanup()
+    owner:cleanup()
+    assert.has_error(function() BPF{text = 'BPF_TABLE("extern", int, u64, totals, 4);'} end,
+      "BPF_TABLE(\"extern\", ...) 'totals': no table of that name is public in this process " ..
+      "(declare it with BPF_TABLE_PUBLIC or BPF_TABLE_SHARED in an object loaded before)")
+  end)
+
   it("table methods that a kind does not have are compile errors naming the kind", function()
     local ok, err = pcall(BPF, {text = [[
       BPF_QUEUE(q, u64, 8);

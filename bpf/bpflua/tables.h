@@ -25,7 +25,8 @@
 	 bpflua_type_is(t, "lpm_trie") ? BPF_MAP_TYPE_LPM_TRIE : \
 	 bpflua_type_is(t, "stacktrace") ? BPF_MAP_TYPE_STACK_TRACE : \
 	 bpflua_type_is(t, "perf_output") ? BPF_MAP_TYPE_PERF_EVENT_ARRAY : \
-	 bpflua_type_is(t, "cgroup_array") ? BPF_MAP_TYPE_CGROUP_ARRAY : -1)
+	 bpflua_type_is(t, "cgroup_array") ? BPF_MAP_TYPE_CGROUP_ARRAY : \
+	 bpflua_type_is(t, "extern") ? BPF_MAP_TYPE_HASH : -1)
 
 #define BPF_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries) \
 	struct { \
@@ -36,7 +37,31 @@
 		__type(value, _leaf_type); \
 		__uint(max_entries, _max_entries); \
 		__uint(map_flags, bpflua_type_is(_table_type, "lpm_trie") ? BPF_F_NO_PREALLOC : 0); \
-	} _name SEC(".maps")
+	} _name SEC(".maps"); \
+	BPFLUA_TABLE_NOTE(_name, _table_type, "")
+
+/* A note for the loader (runtime/map_sharing.c) in a section libbpf leaves alone: the table's
+ * name, what to do with it ("pinned", "public", "shared", or a type, of which "extern" asks
+ * for a public table of another object), a path. */
+#define BPFLUA_TABLE_NOTE(_name, _how, _path) \
+	const char __bpflua_table_note_##_name[] \
+		__attribute__((section(".bpflua.tables"), used, aligned(1))) = #_name "\0" _how "\0" _path
+
+/* bcc's tables that outlive or cross one object: pinned in bpffs (opened again when the path
+ * exists), or public to the objects loaded after this one in the process, which declare
+ * them with BPF_TABLE("extern", key, leaf, name, size). */
+#define BPF_TABLE_PINNED(_table_type, _key_type, _leaf_type, _name, _max_entries, _path, ...) \
+	BPF_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries); \
+	const char __bpflua_table_share_##_name[] \
+		__attribute__((section(".bpflua.tables"), used, aligned(1))) = #_name "\0pinned\0" _path
+#define BPF_TABLE_PUBLIC(_table_type, _key_type, _leaf_type, _name, _max_entries) \
+	BPF_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries); \
+	const char __bpflua_table_share_##_name[] \
+		__attribute__((section(".bpflua.tables"), used, aligned(1))) = #_name "\0public\0"
+#define BPF_TABLE_SHARED(_table_type, _key_type, _leaf_type, _name, _max_entries) \
+	BPF_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries); \
+	const char __bpflua_table_share_##_name[] \
+		__attribute__((section(".bpflua.tables"), used, aligned(1))) = #_name "\0shared\0"
 
 /* Optional arguments, as bcc has them: pick the macro by the number of arguments. */
 #define BPFLUA_PICK4(_1, _2, _3, _4, name, ...) name
