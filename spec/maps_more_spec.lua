@@ -278,6 +278,25 @@ describe("more map kinds", function()
       "(declare it with BPF_TABLE_PUBLIC or BPF_TABLE_SHARED in an object loaded before)")
   end)
 
+  it("print in the REPL's summary of an object", function()
+    local b = BPF{text = [[
+      BPF_QUEUE(q, u64, 8);
+      BPF_ARRAY(inner, u64, 2);
+      BPF_ARRAY_OF_MAPS(outer, "inner", 2);
+      BPF_CGROUP_ARRAY(cg, 2);
+      BPF_TASK_STORAGE(ts, u64);
+      BPF_PROG_ARRAY(jump, 2);
+    ]]}
+    local text = table.concat(require("bpflua.pretty").table_lines(b), "\n")
+    assert.matches("q +BPF_QUEUE q: uint64_t, at most 8", text)
+    assert.matches("outer +BPF_ARRAY_OF_MAPS outer", text)
+    assert.matches("cg +BPF_CGROUP_ARRAY cg: 2 slots", text)
+    assert.matches("ts +task_storage ts: uint64_t", text)
+    assert.matches("jump +BPF_PROG_ARRAY jump: 2 slots", text)
+    assert.matches("inner +array, key int32_t, value uint64_t", text)
+    b:cleanup()
+  end)
+
   it("table methods that a kind does not have are compile errors naming the kind", function()
     local ok, err = pcall(BPF, {text = [[
       BPF_QUEUE(q, u64, 8);

@@ -111,7 +111,7 @@ end
 LocalStorage.__index = methods
 
 function LocalStorage:__tostring()
-  return string.format("<%s %s: %s>", self.type, self.name, tostring(self.Leaf))
+  return string.format("<%s %s: %s>", self.type, self.name, (tostring(self.Leaf):gsub("^ctype<(.*)>$", "%1")))
 end
 
 LocalStorage.__methods = methods

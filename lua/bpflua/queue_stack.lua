@@ -82,7 +82,7 @@ end
 
 function QueueStack:__tostring()
   return string.format("<%s %s: %s, at most %d>", self.type == "queue" and "BPF_QUEUE" or "BPF_STACK",
-    self.name, tostring(self.Leaf), self.max_entries)
+    self.name, (tostring(self.Leaf):gsub("^ctype<(.*)>$", "%1")), self.max_entries)
 end
 
 return QueueStack
