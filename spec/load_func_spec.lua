@@ -55,6 +55,14 @@ describe("load_func", function()
       "load_func: a TRACING function is named kfunc__FUNCTION or kretfunc__FUNCTION, not 'f'")
     assert.has_error(function() b:load_func("f", BPF.LSM) end,
       "load_func: an LSM function is named lsm__HOOK, not 'f'")
+    -- This kernel refuses fentry and LSM programs; the Debian 6.1 VM loads them
+    -- (spec/kernel/load_func_btf_spec.lua).
+    local tb = BPF{text = "int kfunc__vfs_read(void *ctx) { return 0; }"}
+    local ok, err = pcall(tb.load_func, tb, "kfunc__vfs_read", BPF.TRACING)
+    if not ok then
+      assert.matches("load_func: this kernel refuses TRACING programs (EPERM)", err, 1, true)
+    end
+    tb:cleanup()
     local k = b:load_func("f", BPF.KPROBE)
     assert.has_error(function() b:attach_tracepoint{tp = "syscalls:sys_enter_getppid", fn = k} end,
       "'f' was loaded as kprobe; this attach needs tracepoint")

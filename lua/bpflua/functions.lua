@@ -55,7 +55,7 @@ local function attach_point(name, prog_type)
     error("load_func: a TRACING function is named kfunc__FUNCTION or kretfunc__FUNCTION, not '" .. name .. "'", 4)
   elseif prog_type == M.TYPES.LSM then
     local target = name:match("^lsm__(.+)$")
-    if target then return ATTACH.LSM_MAC, "bpf_lsm_" .. target end
+    if target then return ATTACH.LSM_MAC, target end
     error("load_func: an LSM function is named lsm__HOOK, not '" .. name .. "'", 4)
   elseif prog_type == M.TYPES.CGROUP_SOCKOPT then
     return ATTACH.CGROUP_GETSOCKOPT, nil
@@ -89,6 +89,12 @@ function M.load_func(self, name, prog_type, attach_type)
   if handle == nil then
     local message = ffi.string(err[0])
     lib.bpflua_free(err[0])
+    if message:find("needs root", 1, true) and lib.bpflua_check_privileges(err) == 0 and
+        (prog_type == M.TYPES.TRACING or prog_type == M.TYPES.LSM) then
+      -- Root, and still refused before the verifier spoke: the kernel does not allow the type.
+      message = string.format("this kernel refuses %s programs (EPERM), as some do for fentry, " ..
+        "fexit and LSM", TYPE_NAMES[prog_type])
+    end
     error("load_func: " .. message, 3)
   end
   f = setmetatable({
