@@ -61,7 +61,7 @@ static int read_notes(const struct bpflua_object *o, struct note **notes, char *
 		GElf_Shdr shdr;
 		const char *name;
 		if (!gelf_getshdr(scn, &shdr) || !(name = elf_strptr(elf, shstrndx, shdr.sh_name)) ||
-		    strcmp(name, NOTES_SECTION))
+		    strcmp(name, NOTES_SECTION) != 0)
 			continue;
 		Elf_Data *d = elf_rawdata(scn, NULL);
 		if (!d || !d->d_size)
@@ -173,11 +173,13 @@ void map_sharing_publish(struct bpflua_object *o)
 	int n = read_notes(o, &notes, &data);
 	pthread_mutex_lock(&registry_lock);
 	for (int i = 0; i < n; i++) {
-		if (strcmp(notes[i].how, "public") && strcmp(notes[i].how, "shared"))
+		if (strcmp(notes[i].how, "public") != 0 && strcmp(notes[i].how, "shared") != 0)
 			continue;
 		struct bpf_map *map = bpf_object__find_map_by_name(o->obj, notes[i].name);
+		if (!map)
+			continue;
 		struct public_table *grown = realloc(registry, sizeof(*grown) * (size_t)(nregistry + 1));
-		if (!map || !grown)
+		if (!grown)
 			continue;
 		registry = grown;
 		int fd = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 0);

@@ -543,7 +543,8 @@ static int read_notes(Elf *elf, struct bpflua_usdt_probes *p, char **error)
 		GElf_Shdr shdr;
 		const char *name;
 		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_NOTE ||
-		    !(name = elf_strptr(elf, shstrndx, shdr.sh_name)) || strcmp(name, ".note.stapsdt"))
+		    !(name = elf_strptr(elf, shstrndx, shdr.sh_name)) ||
+		    strcmp(name, ".note.stapsdt") != 0)
 			continue;
 		Elf_Data *data = elf_rawdata(scn, NULL);
 		if (!data)
@@ -552,7 +553,7 @@ static int read_notes(Elf *elf, struct bpflua_usdt_probes *p, char **error)
 		GElf_Nhdr nhdr;
 		while ((offset = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset)) > 0) {
 			const char *owner = (const char *)data->d_buf + name_offset;
-			if (nhdr.n_type != NT_STAPSDT || nhdr.n_namesz != 8 || memcmp(owner, "stapsdt", 8))
+			if (nhdr.n_type != NT_STAPSDT || nhdr.n_namesz != 8 || memcmp(owner, "stapsdt", 8) != 0)
 				continue;
 			int err = add_note(elf, p, (const char *)data->d_buf + desc_offset, nhdr.n_descsz,
 					   is_64, msb, base_section, has_base_section);

@@ -2,7 +2,6 @@
 -- ugc does, through the runtime's USDT probes (python:gc__start/gc__done,
 -- hotspot:gc__begin/gc__end).
 local BPF = require("bpflua")
-local ffi = require("ffi")
 local opts = require("bpflua.args").parse(arg, {
   usage = "ugc.lua [-l LANGUAGE] [-m] [-M MINIMUM] [-d SECONDS] PID",
   description = "Print each garbage collection of process PID: when it started, how long it took.",

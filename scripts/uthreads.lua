@@ -77,7 +77,8 @@ local first
 events:open_ring_buffer(function(_, data)
   local e = events:event(data)
   first = first or e.ts
-  local type, id, description = ffi.string(e.type), nil, nil
+  local type = ffi.string(e.type)
+  local id, description
   if type == "pthread" then
     id, description = tostring(e.native_id), b:sym(e.start_routine, pid)
   else

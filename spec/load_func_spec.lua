@@ -1,7 +1,6 @@
 -- bcc's load_func and program arrays: functions loaded by type without attaching, attached
 -- with fn = f, and chained by tail calls.
 local BPF = require("bpflua")
-local ffi = require("ffi")
 local h = require("spec.helpers")
 
 local pid = h.getpid()

@@ -92,7 +92,7 @@ function M.get_kprobe_functions(re, what)
       error("get_kprobe_functions: cannot read available_filter_functions or /proc/kallsyms", 2)
     end
     for line in kallsyms:lines() do
-      local kind, name = line:match("^%x+ ([tTwW]) (%S+)")
+      local name = line:match("^%x+ [tTwW] (%S+)")
       consider(name)
     end
     kallsyms:close()

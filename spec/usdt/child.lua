@@ -1,6 +1,5 @@
 -- A child process that the USDT specs drive: commands go to its stdin, what it prints goes to
 -- a file that wait_for() reads until a line matches (or a timeout says the child is stuck).
-local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 
 local Child = {}
