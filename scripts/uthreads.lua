@@ -69,7 +69,8 @@ if language == "java" then
   b = BPF{text = text, cflags = {"-DJAVA=1"}, usdt_contexts = {u}}
 else
   b = BPF{text = text, cflags = {"-DJAVA=0"}}
-  b:attach_uprobe{name = "c", sym = "pthread_create", fn_name = "trace_pthread", pid = pid}
+  -- By expression: glibc has two versions of pthread_create, which libbpf finds ambiguous.
+  b:attach_uprobe{name = "c", sym_re = "^pthread_create$", fn_name = "trace_pthread", pid = pid}
 end
 
 local events = b["events"]
@@ -80,7 +81,7 @@ events:open_ring_buffer(function(_, data)
   local type = ffi.string(e.type)
   local id, description
   if type == "pthread" then
-    id, description = tostring(e.native_id), b:sym(e.start_routine, pid)
+    id, description = tostring(tonumber(e.native_id)), b:sym(e.start_routine, pid, true, true) .. string.format(" 0x%x", tonumber(e.start_routine))
   else
     id, description = string.format("R=%d/N=%d", tonumber(e.runtime_id), tonumber(e.native_id)),
       ffi.string(e.name)

@@ -347,6 +347,23 @@ describe("USDT tools", function()
     assert.are.same({0, 1, 2, 0, 1}, gens, text)
   end)
 
+  it("uthreads.lua -l none prints each pthread_create", function()
+    local py = Child.start("/usr/bin/python3.11 -u -c '" ..
+      "import os, sys, threading\nprint(\"ready\", os.getpid())\n" ..
+      "for line in sys.stdin:\n  for i in range(int(line)):\n" ..
+      "    t = threading.Thread(target=len, args=((),)); t.start(); t.join()\n  print(\"done\")\n'")
+    local pid = py:wait_for("^ready (%d+)")
+    local t = tool("uthreads.lua", "-l none " .. pid)
+    t:wait_for("^TIME")
+    py:send("3")
+    py:wait_for("^done")
+    for _ = 1, 3 do t:wait_for("pthread") end
+    local text = finish(t)
+    py:close()
+    local _, n = text:gsub("\n[%d.]+%s+" .. pid .. "%s+pthread ", "")
+    assert.are.equal(3, n, text)
+  end)
+
   describe("on Java", function()
     local classpath
     setup(function()
