@@ -1,6 +1,14 @@
 -- attach_kprobe/attach_kretprobe by regular expression (bcc's event_re), for real: the
 -- development kernel has no kprobes, so this runs in Debian's 6.1 kernel under QEMU
 -- (scripts/vmtest.sh); tagged #vm so that the native run leaves it out.
+-- Until the native run leaves #vm files out by their tag, a kernel without kprobes (the
+-- development VM, where none of this can load) defines no tests here.
+local kprobes = io.open("/sys/bus/event_source/devices/kprobe/type")
+if not kprobes then
+  return
+end
+kprobes:close()
+
 local BPF = require("bpflua")
 local h = require("spec.helpers")
 

@@ -2,6 +2,14 @@
 -- inode storage, which needs the BPF LSM: run in Debian's 6.1 kernel under QEMU
 -- (scripts/vmtest.sh, booted with lsm=...,bpf); tagged #vm so that the native run leaves it
 -- out. On this machine spec/load_func_spec.lua checks the refusal's message instead.
+-- Until the native run leaves #vm files out by their tag, a kernel without kprobes (the
+-- development VM, where none of this can load) defines no tests here.
+local kprobes = io.open("/sys/bus/event_source/devices/kprobe/type")
+if not kprobes then
+  return
+end
+kprobes:close()
+
 local BPF = require("bpflua")
 local h = require("spec.helpers")
 
