@@ -137,7 +137,12 @@ describe("more map kinds", function()
     for line in io.lines("/proc/mounts") do
       mount = mount or line:match("^%S+ (%S+) cgroup2 ")
     end
-    assert(mount, "no cgroup2 mount")
+    local mounted_here
+    if not mount then -- (the QEMU guest of scripts/vmtest.sh has none)
+      mount = h.tmpdir()
+      assert(os.execute("mount -t cgroup2 none " .. mount) == 0, "cannot mount cgroup2")
+      mounted_here = mount
+    end
     local empty = mount .. "/bpflua-spec-" .. pid
     os.execute("mkdir -p " .. empty)
     local b = probe([[
@@ -157,6 +162,9 @@ describe("more map kinds", function()
       "set: cannot open cgroup /nonexistent/cgroup: No such file or directory")
     b:cleanup()
     os.execute("rmdir " .. empty)
+    if mounted_here then
+      os.execute("umount " .. mounted_here .. " && rmdir " .. mounted_here)
+    end
   end)
 
   it("BPF_TASK_STORAGE: a value kept with the task, read and written from Lua by pid", function()

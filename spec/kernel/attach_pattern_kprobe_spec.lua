@@ -10,7 +10,10 @@ end
 kprobes:close()
 
 local BPF = require("bpflua")
+local ffi = require("ffi")
 local h = require("spec.helpers")
+
+ffi.cdef("int getpgid(int pid);")
 
 local pid = h.getpid()
 local WHO = 5000000 -- no such process: getpriority fails with ESRCH, the probes still fire
@@ -21,8 +24,8 @@ describe("kprobes by regular expression #vm", function()
   end)
 
   it("event_re attaches entry and return probes to every match and detaches them together", function()
-    local fn = BPF.get_syscall_fnname("getpriority")
-    local re = "^" .. fn .. "$|^" .. BPF.get_syscall_fnname("getppid") .. "$"
+    -- The architecture's syscall wrappers of getpriority and getpgid.
+    local re = "^__(x64|arm64)_sys_get(priority|pgid)$"
     assert.are.equal(2, #BPF.get_kprobe_functions(re))
     local b = BPF{text = [[
       BPF_ARRAY(hits, u64, 2);
@@ -34,13 +37,14 @@ describe("kprobes by regular expression #vm", function()
     b:attach_kretprobe{event_re = re, fn_name = "on_return"}
     assert.are.equal(4, b:num_open_kprobes())
     for _ = 1, 3 do h.getpriority(WHO) end
-    assert.are.equal(3, b.hits:get(0))
-    assert.are.equal(3, b.hits:get(1))
+    for _ = 1, 2 do ffi.C.getpgid(0) end
+    assert.are.equal(5, b.hits:get(0))
+    assert.are.equal(5, b.hits:get(1))
     b:detach_kprobe{event_re = re}
     b:detach_kretprobe{event_re = re}
     assert.are.equal(0, b:num_open_kprobes())
     h.getpriority(WHO)
-    assert.are.equal(3, b.hits:get(0))
+    assert.are.equal(5, b.hits:get(0))
     b:cleanup()
   end)
 end)

@@ -30,7 +30,8 @@ describe("load_func with BTF attach points #vm", function()
       BPF_INODE_STORAGE(opened, u64);
       int kfunc__vfs_read(void *ctx) { return 0; }
       int kretfunc__vfs_read(void *ctx) { return 0; }
-      int lsm__file_open(struct file *file) {
+      int lsm__file_open(unsigned long long *ctx) {
+        struct file *file = (struct file *)ctx[0];
         u64 *n = opened.inode_storage_get(file->f_inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
         if (n) *n += 1;
         return 0;
