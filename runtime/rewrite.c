@@ -316,7 +316,7 @@ static const struct table *find_table(const struct rewriter *r, int i)
 static const char *const table_types[] = {
 	"hash", "histogram", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash",
 	"percpu_lru_hash", "lpm_trie", "stacktrace", "perf_output", "cgroup_array", "extern",
-	NULL,
+	"ringbuf", NULL,
 };
 
 /* BPF_TABLE types whose methods are not a key/value table's. */
@@ -327,6 +327,7 @@ static const struct {
 	{"\"stacktrace\"", &stack_trace_kind},
 	{"\"perf_output\"", &perf_output_kind},
 	{"\"cgroup_array\"", &cgroup_array_kind},
+	{"\"ringbuf\"", &ringbuf_kind},
 	{NULL, NULL},
 };
 
@@ -387,6 +388,14 @@ static void collect_tables(struct rewriter *r)
 static void unquote_inner_maps(const struct rewriter *r, char *text)
 {
 	for (int i = 0; i + 1 < r->ntokens; i++) {
+		/* BPF_TABLE("ringbuf", ...) is a ring with its drop counter, which BPF_TABLE's
+		 * key/value definition cannot be: the same number of letters names the macro that
+		 * declares one (bpf/bpflua/tables.h). */
+		if (tok_is(r, i, "BPF_TABLE") && tok_is(r, i + 1, "(") && i + 2 < r->ntokens &&
+		    tok_is(r, i + 2, "\"ringbuf\"")) {
+			memcpy(text + r->tokens[i].start, "BPFLUA_RB", 9);
+			continue;
+		}
 		int is_array = tok_is(r, i, "BPF_ARRAY_OF_MAPS"), is_hash = tok_is(r, i, "BPF_HASH_OF_MAPS");
 		if ((!is_array && !is_hash) || !tok_is(r, i + 1, "("))
 			continue;

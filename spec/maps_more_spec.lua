@@ -220,6 +220,25 @@ describe("more map kinds", function()
     b:cleanup()
   end)
 
+  it("BPF_TABLE(\"ringbuf\", ...): a ring of that many bytes, with its methods", function()
+    local b = probe([[
+      BPF_TABLE("ringbuf", int, int, ring, 8192);
+    ]], [[
+      ring.ringbuf_output(&who, sizeof(who), 0);
+    ]])
+    local got = {}
+    b.ring:open_ring_buffer(function(_, data) got[#got + 1] = tonumber(ffi.cast("uint64_t *", data)[0]) end)
+    h.getpriority(11)
+    h.getpriority(12)
+    while #got < 2 do b:ring_buffer_poll(1000) end
+    assert.are.same({11, 12}, got)
+    assert.are.equal(0, b.ring:dropped())
+    b:cleanup()
+    local ok, err = pcall(BPF, {text = 'BPF_TABLE("ringbuf", int, int, ev, 5000);'})
+    assert.is_false(ok)
+    assert.matches("<text>:1:1: error: .*the size of ev must be a power%-of%-two number of pages, in bytes", err)
+  end)
+
   it("BPF_TABLE with bcc's other type names: stacktrace, perf_output, lpm_trie", function()
     local b = probe([[
       BPF_TABLE("stacktrace", u32, struct bpf_stacktrace, stacks, 16);

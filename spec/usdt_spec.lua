@@ -262,6 +262,14 @@ describe("USDT probes", function()
     other:close()
   end)
 
+  it("says that bpf_usdt_readarg needs usdt_contexts", function()
+    local ok, err = pcall(BPF, {text = "int f(struct pt_regs *ctx) {\n" ..
+      "  long v = 0;\n  bpf_usdt_readarg(1, ctx, &v);\n  return 0;\n}\n"})
+    assert.is_false(ok)
+    assert.matches("<text>:3:3: error: static_assert failed \"bpf_usdt_readarg needs the program " ..
+      "built with BPF{usdt_contexts = {u}}\"", err, 1, true)
+  end)
+
   it("fails clearly, leaving nothing attached", function()
     local u = BPF.USDT{path = dir .. "/probes"}
     assert.has_error(function() u:enable_probe{probe = "nosuch", fn_name = "f"} end,

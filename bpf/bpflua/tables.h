@@ -165,6 +165,23 @@ typedef u64 bpflua_histogram_count;
 		__uint(max_entries, 1); \
 	} _name##__bpflua_drops SEC(".maps")
 
+/* BPF_TABLE("ringbuf", key, leaf, name, bytes) (the rewriter renames it to this): a ring of
+ * that many bytes (a power-of-two number of pages); key and leaf are ignored, as by bcc. */
+#define BPFLUA_RB(_table_type, _key_type, _leaf_type, _name, _bytes) \
+	struct { \
+		_Static_assert((_bytes) % PAGE_SIZE == 0 && ((_bytes) / PAGE_SIZE & ((_bytes) / PAGE_SIZE - 1)) == 0, \
+			       "BPF_TABLE(\"ringbuf\"): the size of " #_name \
+			       " must be a power-of-two number of pages, in bytes"); \
+		__uint(type, BPF_MAP_TYPE_RINGBUF); \
+		__uint(max_entries, _bytes); \
+	} _name SEC(".maps"); \
+	struct { \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__type(key, u32); \
+		__type(value, u64); \
+		__uint(max_entries, 1); \
+	} _name##__bpflua_drops SEC(".maps")
+
 #define bpflua_ringbuf_count_drop(ring) ({ \
 	u32 _bpflua_zero = 0; \
 	u64 *_bpflua_drops = bpf_map_lookup_elem(&ring##__bpflua_drops, &_bpflua_zero); \
@@ -355,5 +372,16 @@ struct bpf_stacktrace {
 #define bpflua_sk_storage_get(map, sk, init, flags) \
 	((typeof((map).value))bpf_sk_storage_get(&(map), sk, init, flags))
 #define bpflua_sk_storage_delete(map, sk) bpf_sk_storage_delete(&(map), sk)
+
+/* ---- USDT ----------------------------------------------------------------------------- */
+
+/* bpf_usdt_readarg comes with BPF{usdt_contexts = {...}} (bpf/bpflua/usdt.h replaces these);
+ * without it, a read is an error at its line that says so. */
+#define bpf_usdt_readarg(...) ({ \
+	_Static_assert(0, "bpf_usdt_readarg needs the program built with BPF{usdt_contexts = {u}}"); \
+	0; })
+#define bpf_usdt_readarg_p(...) ({ \
+	_Static_assert(0, "bpf_usdt_readarg_p needs the program built with BPF{usdt_contexts = {u}}"); \
+	0; })
 
 #endif

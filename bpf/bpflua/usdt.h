@@ -91,6 +91,8 @@ static __noinline int bpflua_usdt_arg(void *ctx, __u64 n, __s64 *result)
 	return 0;
 }
 
+#undef bpf_usdt_readarg /* tables.h's stand-ins, which say that usdt_contexts is missing */
+#undef bpf_usdt_readarg_p
 #define bpf_usdt_readarg(n, ctx, addr) ({ \
 	__s64 _bpflua_value = 0; \
 	int _bpflua_err = bpflua_usdt_arg((void *)(ctx), (n) - 1, &_bpflua_value); \
