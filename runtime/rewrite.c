@@ -393,7 +393,8 @@ static void unquote_inner_maps(const struct rewriter *r, char *text)
 		 * declares one (bpf/bpflua/tables.h). */
 		if (tok_is(r, i, "BPF_TABLE") && tok_is(r, i + 1, "(") && i + 2 < r->ntokens &&
 		    tok_is(r, i + 2, "\"ringbuf\"")) {
-			memcpy(text + r->tokens[i].start, "BPFLUA_RB", 9);
+			static const char ring_macro[9] = {'B', 'P', 'F', 'L', 'U', 'A', '_', 'R', 'B'};
+			memcpy(text + r->tokens[i].start, ring_macro, sizeof(ring_macro));
 			continue;
 		}
 		int is_array = tok_is(r, i, "BPF_ARRAY_OF_MAPS"), is_hash = tok_is(r, i, "BPF_HASH_OF_MAPS");
