@@ -205,12 +205,18 @@ function M.new(opts)
     paths = process_binaries(opts.pid)
   end
   for _, path in ipairs(paths) do
-    local probes, err = load_probes(path)
+    -- A process's files as it sees them (its mount namespace: a container's root), by the
+    -- path it mapped them at.
+    local file = path
+    if not opts.path and opts.pid then
+      file = "/proc/" .. opts.pid .. "/root" .. path
+    end
+    local probes, err = load_probes(file)
     if not probes and opts.path then
       error("USDT: " .. err, 2)
     end
     if probes and probes.count > 0 then
-      self._binaries[#self._binaries + 1] = {path = path, probes = probes}
+      self._binaries[#self._binaries + 1] = {path = path, file = file, probes = probes}
     end
   end
   self.path = paths[1]
@@ -330,7 +336,7 @@ function M.attach_contexts(b, contexts)
         end
         local probe_name = ffi.string(f.probe.provider) .. ":" .. ffi.string(f.probe.name)
         local opts = ffi.new("struct bpflua_attach_opts", {
-          fn_name = enabled.fn_name, kind = ATTACH_UPROBE, target = f.binary.path,
+          fn_name = enabled.fn_name, kind = ATTACH_UPROBE, target = f.binary.file,
           pid = u.pid or -1, locations = locations, nlocations = n,
         })
         local err = char_ptr_ptr()
