@@ -139,7 +139,7 @@ function BPF.new(opts)
     local ok, attach_err = pcall(usdt.attach_contexts, self, opts.usdt_contexts)
     if not ok then
       self:cleanup()
-      error(attach_err, 2)
+      error(attach_err, 0)
     end
   end
   return self

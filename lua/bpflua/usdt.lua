@@ -71,7 +71,7 @@ local function split_args(text)
 end
 
 -- bcc's rule for a binary named without a "/": an executable on PATH, else a library.
-local function resolve_path(path)
+local function resolve_path(path, what)
   if path:find("/", 1, true) then
     return path
   end
@@ -83,7 +83,12 @@ local function resolve_path(path)
       return candidate
     end
   end
-  return attach.find_library(path)
+  local ok, found = pcall(attach.find_library, path)
+  if not ok then
+    error(string.format("%s: no program '%s' on PATH and no library of that name in the loader's " ..
+      "cache (give a path)", what, path), 3)
+  end
+  return found
 end
 
 -- The files a process has mapped executable, its own program first (what bcc searches for
@@ -137,7 +142,7 @@ function M.probes(target)
   if type(target) == "number" then
     paths = process_binaries(target)
   elseif type(target) == "string" then
-    paths = {resolve_path(target)}
+    paths = {resolve_path(target, "usdt_probes")}
   else
     error("usdt_probes: expected a binary's path or a pid", 2)
   end
@@ -200,7 +205,7 @@ function M.new(opts)
   local self = setmetatable({pid = opts.pid, _binaries = {}, _enabled = {}}, USDT)
   local paths
   if opts.path then
-    paths = {resolve_path(opts.path)}
+    paths = {resolve_path(opts.path, "USDT")}
   else
     paths = process_binaries(opts.pid)
   end
@@ -306,7 +311,7 @@ function M.attach_contexts(b, contexts)
   local obj = lib.bpflua_object_bpf(b._handle)
   local map = lib.bpf_object__find_map_by_name(obj, "__bpflua_usdt_specs")
   if map == nil then
-    error("BPF: the program has no USDT spec table (bpflua/usdt.h was not included)", 3)
+    error("BPF: the program has no USDT spec table (bpflua/usdt.h was not included)", 0)
   end
   local fd = lib.bpf_map__fd(map)
   local capacity = lib.bpf_map__max_entries(map)
@@ -314,20 +319,20 @@ function M.attach_contexts(b, contexts)
   local key = spec_key_type()
   for _, u in ipairs(contexts) do
     if getmetatable(u) ~= USDT then
-      error("BPF: usdt_contexts must hold USDT objects (BPF.USDT{...})", 3)
+      error("BPF: usdt_contexts must hold USDT objects (BPF.USDT{...})", 0)
     end
     for _, enabled in ipairs(u._enabled) do
       for _, f in ipairs(enabled.found) do
         local n = f.probe.nlocations
         if next_spec + n > capacity then
-          error(string.format("BPF: more than %d USDT locations enabled", capacity), 3)
+          error(string.format("BPF: more than %d USDT locations enabled", capacity), 0)
         end
         local locations = locations_type(n)
         for i = 0, n - 1 do
           local loc = f.probe.locations[i]
           key[0] = next_spec
           if lib.bpf_map_update_elem(fd, key, loc.spec, 0) ~= 0 then
-            error("BPF: cannot store a USDT argument spec: " .. ffi.string(lib.strerror(ffi.errno())), 3)
+            error("BPF: cannot store a USDT argument spec: " .. ffi.string(lib.strerror(ffi.errno())), 0)
           end
           locations[i].offset = loc.offset
           locations[i].ref_ctr_offset = loc.semaphore_offset
@@ -342,7 +347,7 @@ function M.attach_contexts(b, contexts)
         local err = char_ptr_ptr()
         local handle = lib.bpflua_attach(b._handle, opts, err)
         if handle == nil then
-          error("USDT probe " .. probe_name .. ": " .. c_error(err), 3)
+          error("USDT probe " .. probe_name .. ": " .. c_error(err), 0)
         end
         local attach_key = string.format("uprobe:usdt:%s:%s:%s", f.binary.path, probe_name,
           tostring(u.pid or -1))
