@@ -242,6 +242,25 @@ describe("USDT probes", function()
     assert.are.equal(tostring(n), child:wait_for("^done (%d+)"))
   end)
 
+  it("attaches to every process of a path, those started later too", function()
+    local u = BPF.USDT{path = dir .. "/probes"}
+    u:enable_probe{probe = "guarded", fn_name = "on_guarded"}
+    local b = BPF{text = PROGRAM:gsub("== PID", "!= 0"), cflags = {"-DPID=0"}, usdt_contexts = {u}}
+    local later = Child.start(dir .. "/probes")
+    local later_pid, later_semaphore = later:wait_for("^ready (%d+) 0x(%x+)")
+    -- The kernel set the new process's semaphore as it mapped the program.
+    assert.are.equal("\1\0", Child.read_memory(tonumber(later_pid), tonumber(later_semaphore, 16), 2))
+    assert.are.equal(1, semaphore_value())
+    later:send("go 2")
+    assert.are.equal("2", later:wait_for("^done (%d+)"))
+    child:send("go 3")
+    assert.are.equal("3", child:wait_for("^done (%d+)"))
+    assert.are.equal(5, b.fired:get(3))
+    b:cleanup()
+    assert.are.equal(0, semaphore_value())
+    later:close()
+  end)
+
   it("attaches to one process only when given its pid", function()
     local other = Child.start(dir .. "/probes")
     local other_pid, other_semaphore = other:wait_for("^ready (%d+) 0x(%x+)")
