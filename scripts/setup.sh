@@ -18,6 +18,8 @@ packages=(
   lua-check clang-tidy-14 clang-format-14 libclang-rt-14-dev
   bpfcc-tools
 )
+# USDT specs and tools: <sys/sdt.h>, Debian's python3.11 (its probes), a JDK (hotspot probes).
+packages+=(systemtap-sdt-dev python3.11 default-jdk-headless)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

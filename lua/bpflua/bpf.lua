@@ -15,6 +15,9 @@ local symbols = require("bpflua.symbols")
 local ctypes = require("bpflua.ctypes")
 local attach = require("bpflua.attach")
 local trace_pipe = require("bpflua.trace_pipe")
+local usdt = require("bpflua.usdt")
+local functions = require("bpflua.functions")
+local more_tables = require("bpflua.more_tables")
 
 local BPF = {}
 
@@ -60,11 +63,14 @@ local function check_options(opts)
   if type(opts) ~= "table" then
     error("BPF: expected a table of options, as in BPF{text = src}", 3)
   end
-  local known = {text = true, src_file = true, cflags = true, debug = true}
+  local known = {text = true, src_file = true, cflags = true, debug = true, usdt_contexts = true}
   for k in pairs(opts) do
     if not known[k] then
-      error("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug)", 3)
+      error("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug, usdt_contexts)", 3)
     end
+  end
+  if opts.usdt_contexts ~= nil and type(opts.usdt_contexts) ~= "table" then
+    error("BPF: usdt_contexts must be a table of USDT objects, as in {u}", 3)
   end
   if (opts.text == nil) == (opts.src_file == nil) then
     error("BPF: give the program as text = \"...\" or src_file = \"path\" (one of them)", 3)
@@ -106,7 +112,12 @@ function BPF.new(opts)
     end
     source = read_file(name)
   end
-  local compiled = compile(source, name, opts.cflags, opts.debug)
+  local cflags = opts.cflags
+  if opts.usdt_contexts then
+    -- bpf_usdt_readarg and its spec table (bpf/bpflua/usdt.h).
+    cflags = {"-include", "bpflua/usdt.h", unpack(cflags or {})}
+  end
+  local compiled = compile(source, name, cflags, opts.debug)
   local handle = lib.bpflua_object_load_and_attach(compiled.object, compiled.object_len, "bpflua",
     opts.debug and 1 or 0, err)
   local cache_hit = compiled.cache_hit == 1
@@ -124,6 +135,13 @@ function BPF.new(opts)
     _attachments = {},
     cache_hit = cache_hit,
   }, object_mt)
+  if opts.usdt_contexts then
+    local ok, attach_err = pcall(usdt.attach_contexts, self, opts.usdt_contexts)
+    if not ok then
+      self:cleanup()
+      error(attach_err, 0)
+    end
+  end
   return self
 end
 
@@ -131,6 +149,7 @@ end
 function object_methods:cleanup()
   local handle = self._handle
   attach.detach_all(self)
+  functions.close_all(self)
   trace_pipe.remove_reader(self)
   if self._poller then
     self._poller:close()
@@ -173,6 +192,8 @@ function object_methods:get_table(name)
     t = perfbuf.PerfBuf.new(self, map, self._events[name])
   elseif map_type == "stack_trace" then
     t = StackTrace.new(self, map)
+  elseif more_tables[map_type] then
+    t = more_tables[map_type].new(self, map)
   else
     t = Table.new(self, map)
   end
@@ -278,6 +299,11 @@ function object_methods:num_attached()
   return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
 end
 
+-- b:load_func(name, BPF.KPROBE): see bpflua/functions.lua.
+function object_methods:load_func(name, prog_type, attach_type)
+  return functions.load_func(self, name, prog_type, attach_type)
+end
+
 for name, method in pairs(attach.methods) do
   object_methods[name] = method
 end
@@ -343,6 +369,14 @@ BPF.PerfSWConfig = attach.PerfSWConfig
 BPF.tracepoint_exists = attach.tracepoint_exists
 BPF.get_syscall_fnname = attach.get_syscall_fnname
 BPF.find_library = attach.find_library
+BPF.USDT = usdt.new
+for name, value in pairs(functions.TYPES) do
+  BPF[name] = value -- program types for load_func: BPF.KPROBE, BPF.XDP, ...
+end
+BPF.get_kprobe_functions = function(re) return require("bpflua.patterns").get_kprobe_functions(re) end
+BPF.get_tracepoints = function(re) return require("bpflua.patterns").get_tracepoints(re) end
+BPF.get_user_functions = function(path, re) return require("bpflua.patterns").get_user_functions(path, re) end
+BPF.usdt_probes = usdt.probes
 
 BPF.version = ffi.string(lib.bpflua_version())
 BPF.config = config
