@@ -18,7 +18,8 @@ end
 
 -- Runs workload (given the fifo's path as $1 and a marker path as $2) in the background,
 -- blocked on the fifo; then the tool, given the workload's pid as $wp, until it prints
--- ready; then unblocks the workload, waits until it made the marker and the tool printed
+-- ready (or, for ready = false, until it holds an attachment: a perf event or BPF link fd);
+-- then unblocks the workload, waits until it made the marker and the tool printed
 -- `after` (a pattern counted) `n` more times than before; then Ctrl-C. Returns the tool's
 -- output and exit status.
 local function run_blocked(dir, workload, tool, ready, after, n)
@@ -27,14 +28,16 @@ local function run_blocked(dir, workload, tool, ready, after, n)
     rm -f %s/fifo %s/marker; mkfifo %s/fifo
     %s %s/fifo %s/marker & wp=$!
     %s > %s 2>&1 & tp=$!
-    for i in $(seq 1 300); do grep -q %q %s && break; sleep 0.05; done
+    for i in $(seq 1 300); do %s && break; sleep 0.05; done
     echo go > %s/fifo
     for i in $(seq 1 300); do [ -e %s/marker ] && break; sleep 0.05; done
     base=$(grep -c %q %s)
     for i in $(seq 1 300); do [ $(grep -c %q %s) -ge $((base + %d)) ] && break; sleep 0.05; done
     kill -INT $tp; wait $tp; echo "status=$?"
     kill $wp 2>/dev/null; wait $wp 2>/dev/null; true
-  ]], dir, dir, dir, workload, dir, dir, tool, out, ready, out, dir, dir, after, out, after, out, n or 1)
+  ]], dir, dir, dir, workload, dir, dir, tool, out,
+    ready and string.format("grep -q %q %s", ready, out) or
+      "ls -l /proc/$tp/fd 2>/dev/null | grep -q 'perf_event\\|bpf_link'", dir, dir, after, out, after, out, n or 1)
   local result = h.run(script)
   local f = io.open(out)
   local text = f:read("*a")
@@ -117,10 +120,120 @@ describe("more of bcc's tools", function()
     end)
   end)
 
+  local calls_c = [[
+    #include <fcntl.h>
+    #include <unistd.h>
+    #include <time.h>
+    /* Thirteen getppid() calls from ask_parent, called by ask_twice (a frame-pointer walk
+     * from a libc leaf skips the leaf's caller: the stack shows ask_twice); five 20 ms
+     * nanosleeps from nap. */
+    __attribute__((noinline)) void ask_parent(void) { getppid(); }
+    __attribute__((noinline)) void ask_twice(void) { ask_parent(); }
+    __attribute__((noinline)) void nap(void) {
+      struct timespec ts = {0, 20 * 1000 * 1000};
+      nanosleep(&ts, 0);
+    }
+    int main(int argc, char **argv) {
+      char c;
+      int fd = open(argv[1], O_RDONLY);
+      read(fd, &c, 1);
+      for (int i = 0; i < 13; i++) ask_twice();
+      for (int i = 0; i < 5; i++) nap();
+      close(open(argv[2], O_WRONLY | O_CREAT, 0644));
+      pause();
+      return 0;
+    }
+  ]]
+
+  describe("stackcount.lua", function()
+    it("counts a tracepoint's user stacks in one process", function()
+      local calls = build(dir, "calls", calls_c)
+      local text, status = run_blocked(dir, calls,
+        "bpflua scripts/stackcount.lua -U -p $wp t:syscalls:sys_enter_getppid", "Tracing 1 functions", "x", 0)
+      assert.are.equal(130, status, text)
+      assert.matches('Tracing 1 functions for "t:syscalls:sys_enter_getppid"... Hit Ctrl-C to end.', text, 1, true)
+      assert.matches("\n  %S*getppid\n  ask_twice\n  main\n.-\n    13\n\nDetaching...\n", text)
+    end)
+
+    it("counts stacks of the user functions a wildcard matches, folded with -f", function()
+      local leak = build(dir, "leak", [[
+        #include <stdlib.h>
+        #include <fcntl.h>
+        #include <unistd.h>
+        /* The stacks show use_heap and use_zeroed (not churn and zeroed, skipped by a
+         * frame-pointer walk from a function's first instruction). */
+        __attribute__((noinline)) void churn(void) { free(malloc(100)); }
+        __attribute__((noinline)) void zeroed(void) { free(calloc(1, 100)); }
+        __attribute__((noinline)) void use_heap(void) { for (int i = 0; i < 7; i++) churn(); }
+        __attribute__((noinline)) void use_zeroed(void) { for (int i = 0; i < 4; i++) zeroed(); }
+        int main(int argc, char **argv) {
+          char c;
+          int fd = open(argv[1], O_RDONLY);
+          read(fd, &c, 1);
+          use_heap();
+          use_zeroed();
+          close(open(argv[2], O_WRONLY | O_CREAT, 0644));
+          pause();
+          return 0;
+        }
+      ]])
+      local text, status = run_blocked(dir, leak, "bpflua scripts/stackcount.lua -p $wp 'c:*alloc'",
+        "Tracing", "x", 0)
+      assert.are.equal(130, status, text)
+      local matched = tonumber(text:match('Tracing (%d+) functions for "c:%*alloc"'))
+      assert.is_true(matched >= 4, text) -- malloc, calloc, realloc, valloc at least
+      assert.matches("\n  %S*malloc\n  use_heap\n  main\n.-\n    7\n", text)
+      assert.matches("\n  %S*calloc\n  use_zeroed\n  main\n.-\n    4\n", text)
+      text, status = run_blocked(dir, leak, "bpflua scripts/stackcount.lua -f -U -r -p $wp 'c:^(__libc_)?calloc$'",
+        false, "x", 0)
+      assert.are.equal(130, status, text)
+      assert.matches("\nleak;.-main;use_zeroed;%S*calloc 4\n", "\n" .. text)
+      assert.not_matches("Detaching", text, 1, true)
+    end)
+
+    it("says that kernel function patterns need kprobes where the kernel has none", function()
+      if h.run("grep -qw kprobe /sys/kernel/tracing/available_tracers 2>/dev/null; ls /sys/kernel/tracing/kprobe_events 2>/dev/null") ~= "" then
+        return -- a kernel with kprobes: nothing to refuse
+      end
+      local _, err, status = h.run("bpflua scripts/stackcount.lua 'vfs_rea*'")
+      assert.are.equal(1, status, err)
+      assert.matches("kernel function patterns need kprobes", err, 1, true)
+    end)
+  end)
+
+  describe("funclatency.lua", function()
+    it("times each call of a libc function into a histogram, per function with -F", function()
+      local calls = build(dir, "calls", calls_c)
+      local text, status = run_blocked(dir, calls,
+        "bpflua scripts/funclatency.lua -m -p $wp c:nanosleep", "Tracing", "x", 0)
+      assert.are.equal(130, status, text)
+      assert.matches('Tracing 1 functions for "c:nanosleep"... Hit Ctrl-C to end.', text, 1, true)
+      assert.matches("\n     msecs               : count     distribution\n", text, 1, true)
+      -- 20 ms sleeps: none shorter, and all five in 16-31 ms unless the machine woke them late
+      assert.are.equal(0, tonumber(text:match("\n +8 %-> 15 +: (%d+)")), text)
+      local late = 0
+      for lo, n in text:gmatch("\n +(%d+) %-> %d+ +: (%d+)") do
+        if tonumber(lo) >= 16 then
+          late = late + tonumber(n)
+        end
+      end
+      assert.are.equal(5, late, text)
+      assert.matches("\navg = %d+ msecs, total: %d+ msecs, count: 5\n\nDetaching...\n", text)
+      text, status = run_blocked(dir, calls,
+        "bpflua scripts/funclatency.lua -u -F -p $wp 'c:*nanosleep'", "Tracing", "x", 0)
+      assert.are.equal(130, status, text)
+      assert.matches("\nFunction = %S*nanosleep %[%d+%]\n     usecs               : count     distribution\n", text)
+      assert.matches("count: 5\n", text, 1, true)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       memleak = "[-p PID] [-t] [-a] [-o OLDER] [-c COMMAND] [--combined-only] [--wa-missing-free] " ..
         "[-s SAMPLE_RATE] [-T TOP] [-z MIN_SIZE] [-Z MAX_SIZE] [-O OBJ]",
+      stackcount = "[-p PID] [-c CPU] [-i INTERVAL] [-D DURATION] [-T] [-r] [-s] [-P] [-K] [-U] [-v] [-d] [-f] " ..
+        "[--debug] pattern",
+      funclatency = "[-p PID] [-i INTERVAL] [-d DURATION] [-T] [-u] [-m] [-F] [-r] [-l LEVEL] [-v] pattern",
     }) do
       local out, _, status = h.run("bpflua scripts/" .. tool .. ".lua -h")
       assert.are.equal(0, status, tool)
