@@ -227,17 +227,36 @@ describe("more of bcc's tools", function()
     end)
   end)
 
+  describe("oomkill.lua", function()
+    it("prints the OOM kill of a process over its memory cgroup's limit", function()
+      local cg = "/sys/fs/cgroup/memory/bpflua-oom-" .. h.unique()
+      assert(h.run("mkdir " .. cg .. " && echo 33554432 > " .. cg .. "/memory.limit_in_bytes && echo ok") == "ok\n",
+        "a cgroup v1 memory controller at /sys/fs/cgroup/memory")
+      local text, status = h.run_script("bpflua scripts/oomkill.lua", "Tracing OOM kills",
+        "sh -c 'echo $$ > " .. cg .. "/cgroup.procs; echo $$ > " .. dir .. "/victim; " ..
+        "exec python3 -c \"x = bytearray(200 * 1024 * 1024)\"'")
+      h.run("rmdir " .. cg)
+      assert.are.equal(130, status, text)
+      local victim = io.open(dir .. "/victim"):read("*l")
+      assert.matches("Tracing OOM kills... Ctrl-C to stop.\n", text, 1, true)
+      assert.matches("\n%d%d:%d%d:%d%d Triggered by PID " .. victim .. ' %("python3"%), OOM kill of PID ' ..
+        victim .. ' %("python3"%), %d+ pages, loadavg: [%d.]+ [%d.]+ [%d.]+ %d+/%d+ %d+\n', text)
+      assert.matches("  Stack trace:\n", text, 1, true)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       memleak = "[-p PID] [-t] [-a] [-o OLDER] [-c COMMAND] [--combined-only] [--wa-missing-free] " ..
         "[-s SAMPLE_RATE] [-T TOP] [-z MIN_SIZE] [-Z MAX_SIZE] [-O OBJ]",
       stackcount = "[-p PID] [-c CPU] [-i INTERVAL] [-D DURATION] [-T] [-r] [-s] [-P] [-K] [-U] [-v] [-d] [-f] " ..
         "[--debug] pattern",
+      oomkill = "",
       funclatency = "[-p PID] [-i INTERVAL] [-d DURATION] [-T] [-u] [-m] [-F] [-r] [-l LEVEL] [-v] pattern",
     }) do
       local out, _, status = h.run("bpflua scripts/" .. tool .. ".lua -h")
       assert.are.equal(0, status, tool)
-      assert.matches("usage: " .. tool .. ".lua [-h] " .. usage, out, 1, true)
+      assert.matches("usage: " .. tool .. ".lua [-h]" .. (usage ~= "" and " " .. usage or ""), out, 1, true)
       assert.matches("[Ee][Xx][Aa][Mm][Pp][Ll][Ee][Ss]:", out)
       local _, err, bad = h.run("bpflua scripts/" .. tool .. ".lua --bogus")
       assert.are.equal(2, bad, tool)
