@@ -245,6 +245,69 @@ describe("more of bcc's tools", function()
     end)
   end)
 
+  describe("tcpretrans.lua", function()
+    -- A connection on the loopback of a network namespace of its own, whose lo goes down
+    -- after connecting: the data sent is lost, and TCP retransmits it on each timeout until
+    -- `done` (shell, with $NS and $PORT) holds, then stops.
+    local function retransmits(tool, done)
+      local ns = "bpflua-retrans-" .. h.unique()
+      local port = 20000 + math.random(20000)
+      local out = dir .. "/retrans-out"
+      local script = string.format([[
+        rm -f %s/stop %s/client-port
+        ip netns add %s && ip netns exec %s ip link set lo up || exit 1
+        %s > %s 2>&1 & tp=$!
+        for i in $(seq 1 300); do grep -q 'Tracing retransmits' %s && break; sleep 0.05; done
+        ip netns exec %s python3 -c "
+import os, socket, struct, subprocess, time
+s = socket.socket(); s.bind(('127.0.0.1', %d)); s.listen()
+c = socket.create_connection(('127.0.0.1', %d)); a, _ = s.accept()
+open('%s/client-port', 'w').write(str(c.getsockname()[1]))
+subprocess.run(['ip', 'link', 'set', 'lo', 'down'], check=True)
+c.send(b'x' * 100)
+for i in range(300):
+    if os.path.exists('%s/stop'): break
+    time.sleep(0.05)
+for sock in (c, a):  # close by reset: nothing left retransmitting a FIN
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); sock.close()
+" & py=$!
+        NS=%s PORT=%d; for i in $(seq 1 300); do %s && break; sleep 0.05; done
+        touch %s/stop; wait $py
+        kill -INT $tp; wait $tp; echo "status=$?"
+        ip netns del %s
+      ]], dir, dir, ns, ns, tool, out, out, ns, port, port, dir, dir, ns, port, done, dir, ns)
+      local result = h.run(script)
+      local text = io.open(out):read("*a")
+      local client = io.open(dir .. "/client-port"):read("*l")
+      return text, tonumber(result:match("status=(%d+)")), port, client
+    end
+
+    it("prints each retransmit of a connection whose packets are lost, with -s its sequence", function()
+      local text, status, port, client = retransmits("bpflua scripts/tcpretrans.lua -s -4",
+        "[ $(grep -c \"R> 127.0.0.1:$PORT \" " .. dir .. "/retrans-out) -ge 2 ]")
+      assert.are.equal(130, status, text)
+      assert.matches("TIME     PID     IP LADDR:LPORT          T> RADDR:RPORT          STATE        SEQ", text, 1, true)
+      local seqs = {}
+      for seq in text:gmatch("%d%d:%d%d:%d%d %-?%d+ +4  127%.0%.0%.1:" .. client .. " +R> 127%.0%.0%.1:" ..
+        port .. " +ESTABLISHED +(%d+)\n") do
+        seqs[#seqs + 1] = seq
+      end
+      assert.is_true(#seqs >= 2, text)
+      assert.are.equal(seqs[1], seqs[2], text) -- the same segment, sent again
+      assert.are_not.equal("0", seqs[1], text)
+    end)
+
+    it("-c counts the retransmits per flow", function()
+      -- ss shows the kernel's count of the connection's retransmits, "retrans:0/N"
+      local text, status, port, client = retransmits("bpflua scripts/tcpretrans.lua -c",
+        "ip netns exec $NS ss -tin | grep -q 'retrans:[0-9]*/[1-9]'")
+      assert.are.equal(130, status, text)
+      assert.matches("\nLADDR:LPORT               RADDR:RPORT               RETRANSMITS\n", text, 1, true)
+      local n = tonumber(text:match("%[127%.0%.0%.1%]#" .. client .. " +<%-> %[127%.0%.0%.1%]#" .. port .. " +(%d+)\n"))
+      assert.is_true(n and n >= 1, text)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       memleak = "[-p PID] [-t] [-a] [-o OLDER] [-c COMMAND] [--combined-only] [--wa-missing-free] " ..
@@ -252,6 +315,7 @@ describe("more of bcc's tools", function()
       stackcount = "[-p PID] [-c CPU] [-i INTERVAL] [-D DURATION] [-T] [-r] [-s] [-P] [-K] [-U] [-v] [-d] [-f] " ..
         "[--debug] pattern",
       oomkill = "",
+      tcpretrans = "[-s] [-l] [-c] [-4 | -6]",
       funclatency = "[-p PID] [-i INTERVAL] [-d DURATION] [-T] [-u] [-m] [-F] [-r] [-l LEVEL] [-v] pattern",
     }) do
       local out, _, status = h.run("bpflua scripts/" .. tool .. ".lua -h")
