@@ -18,7 +18,8 @@ end
 
 -- Runs workload (given the fifo's path as $1 and a marker path as $2) in the background,
 -- blocked on the fifo; then the tool, given the workload's pid as $wp, until it prints
--- ready (or, for ready = false, until it holds an attachment: a perf event or BPF link fd);
+-- ready (a pattern; or a number: until it, or a child of its own, holds that many perf
+-- event fds, its attachments, for tools that print nothing before their events);
 -- then unblocks the workload, waits until it made the marker and the tool printed
 -- `after` (a pattern counted) `n` more times than before; then Ctrl-C. Returns the tool's
 -- output and exit status.
@@ -36,8 +37,8 @@ local function run_blocked(dir, workload, tool, ready, after, n)
     kill -INT $tp; wait $tp; echo "status=$?"
     kill $wp 2>/dev/null; wait $wp 2>/dev/null; true
   ]], dir, dir, dir, workload, dir, dir, tool, out,
-    ready and string.format("grep -q %q %s", ready, out) or
-      "ls -l /proc/$tp/fd 2>/dev/null | grep -q 'perf_event\\|bpf_link'", dir, dir, after, out, after, out, n or 1)
+    type(ready) == "string" and string.format("grep -q %q %s", ready, out) or string.format(
+      "[ $(for q in $tp $(pgrep -P $tp); do ls -l /proc/$q/fd; done 2>/dev/null | grep -c 'perf_event') -ge %d ]", ready), dir, dir, after, out, after, out, n or 1)
   local result = h.run(script)
   local f = io.open(out)
   local text = f:read("*a")
@@ -185,7 +186,7 @@ describe("more of bcc's tools", function()
       assert.matches("\n  %S*malloc\n  use_heap\n  main\n.-\n    7\n", text)
       assert.matches("\n  %S*calloc\n  use_zeroed\n  main\n.-\n    4\n", text)
       text, status = run_blocked(dir, leak, "bpflua scripts/stackcount.lua -f -U -r -p $wp 'c:^(__libc_)?calloc$'",
-        false, "x", 0)
+        1, "x", 0)
       assert.are.equal(130, status, text)
       assert.matches("\nleak;.-main;use_zeroed;%S*calloc 4\n", "\n" .. text)
       assert.not_matches("Detaching", text, 1, true)
@@ -308,6 +309,29 @@ for sock in (c, a):  # close by reset: nothing left retransmitting a FIN
     end)
   end)
 
+  describe("funcslower.lua", function()
+    it("prints the calls slower than the threshold, with arguments and stacks", function()
+      local calls = build(dir, "calls", calls_c)
+      local text, status = run_blocked(dir, calls,
+        "bpflua scripts/funcslower.lua -m 10 -a 2 -U -p $wp c:nanosleep c:getppid", "Tracing", "x", 0)
+      assert.are.equal(130, status, text)
+      assert.matches("Tracing function calls slower than 10 ms... Ctrl+C to quit.\n" ..
+        "COMM           PID    LAT(ms)             RVAL FUNC ARGS\n", text, 1, true)
+      local n = 0
+      for lat in text:gmatch("\ncalls +%d+ +([%d.]+) +0 c:nanosleep 0x%x+ 0x0\n    %S*nanosleep\n    main\n") do
+        assert.is_true(tonumber(lat) >= 20, text)
+        n = n + 1
+      end
+      assert.are.equal(5, n, text)
+      assert.not_matches("c:getppid", text, 1, true) -- fast calls are left out
+      text, status = run_blocked(dir, calls, "bpflua scripts/funcslower.lua -f -U -u 15000 -p $wp c:nanosleep",
+        2, "x", 0)
+      assert.are.equal(130, status, text)
+      local _, folded = text:gsub("calls;[^\n]*main;%S*nanosleep 1\n", "")
+      assert.are.equal(5, folded, text)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       memleak = "[-p PID] [-t] [-a] [-o OLDER] [-c COMMAND] [--combined-only] [--wa-missing-free] " ..
@@ -315,6 +339,7 @@ for sock in (c, a):  # close by reset: nothing left retransmitting a FIN
       stackcount = "[-p PID] [-c CPU] [-i INTERVAL] [-D DURATION] [-T] [-r] [-s] [-P] [-K] [-U] [-v] [-d] [-f] " ..
         "[--debug] pattern",
       oomkill = "",
+      funcslower = "[-p PID] [-m MIN_MS] [-u MIN_US] [-a ARGUMENTS] [-T] [-t] [-v] [-f] [-U] [-K] function [function ...]",
       tcpretrans = "[-s] [-l] [-c] [-4 | -6]",
       funclatency = "[-p PID] [-i INTERVAL] [-d DURATION] [-T] [-u] [-m] [-F] [-r] [-l LEVEL] [-v] pattern",
     }) do
