@@ -332,6 +332,26 @@ for sock in (c, a):  # close by reset: nothing left retransmitting a FIN
     end)
   end)
 
+  describe("funccount.lua", function()
+    it("counts each function and tracepoint its wildcard patterns match", function()
+      local calls = build(dir, "calls", calls_c)
+      local text, status = run_blocked(dir, calls,
+        "bpflua scripts/funccount.lua -p $wp 'c:*nanosleep' 't:syscalls:sys_enter_getpp*'", "Tracing", "x", 0)
+      assert.are.equal(130, status, text)
+      local matched = tonumber(text:match('Tracing (%d+) functions for "c:%*nanosleep t:syscalls:sys_enter_getpp%*"'))
+      assert.is_true(matched >= 3, text)
+      assert.matches("\nFUNC                                    COUNT\n", text, 1, true)
+      assert.matches("\nc:nanosleep +5\n", text)
+      assert.matches("\nsyscalls:sys_enter_getppid +13\n", text)
+      assert.matches("\nDetaching...\n", text, 1, true)
+      text, status = run_blocked(dir, calls, "bpflua scripts/funccount.lua -r -p $wp 'c:^(getppid|nanosleep)$'",
+        "Tracing 2 functions", "x", 0)
+      assert.are.equal(130, status, text)
+      assert.matches("\nnanosleep +5\n", text:gsub("c:", ""))
+      assert.matches("\nc:getppid +13\n", text)
+    end)
+  end)
+
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
       memleak = "[-p PID] [-t] [-a] [-o OLDER] [-c COMMAND] [--combined-only] [--wa-missing-free] " ..
@@ -339,6 +359,7 @@ for sock in (c, a):  # close by reset: nothing left retransmitting a FIN
       stackcount = "[-p PID] [-c CPU] [-i INTERVAL] [-D DURATION] [-T] [-r] [-s] [-P] [-K] [-U] [-v] [-d] [-f] " ..
         "[--debug] pattern",
       oomkill = "",
+      funccount = "[-p PID] [-i INTERVAL] [-d DURATION] [-T] [-r] [-D] [-c CPU] pattern",
       funcslower = "[-p PID] [-m MIN_MS] [-u MIN_US] [-a ARGUMENTS] [-T] [-t] [-v] [-f] [-U] [-K] function [function ...]",
       tcpretrans = "[-s] [-l] [-c] [-4 | -6]",
       funclatency = "[-p PID] [-i INTERVAL] [-d DURATION] [-T] [-u] [-m] [-F] [-r] [-l LEVEL] [-v] pattern",
