@@ -34,5 +34,8 @@ build = {
     BPFLUA_LUA_DIR = "$(LUADIR)",
     BPFLUA_LIB_DIR = "$(PREFIX)/libexec",
     CMAKE_INSTALL_BINDIR = "bin",
+    -- The install's last step runs `bpflua --prepare`: the compile cache for the running
+    -- kernel (vmlinux.h, the precompiled prelude) is ready before the first script.
+    BPFLUA_PREPARE_ON_INSTALL = "ON",
   },
 }

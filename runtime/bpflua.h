@@ -10,6 +10,7 @@
 #define BPFLUA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,20 +110,35 @@ struct bpflua_attachment *bpflua_load_function(struct bpflua_object *obj, const 
 					       const char *attach_target, char **error);
 int bpflua_attachment_program_fd(const struct bpflua_attachment *a);
 
-/* A perf buffer's ring for one CPU (runtime/perf_output.c): the perf event's mapping is a
- * metadata page (struct perf_event_mmap_page: data_head, data_tail) then the data pages. */
-struct bpflua_perf_ring {
-	int fd;                    /* the perf event, for poll/epoll */
-	int cpu;
-	int map_fd;                /* the ring's own handle on the BPF_PERF_OUTPUT map */
-	void *base;
-	size_t length;
-	size_t page_size;
+/* A mapped ring that Lua walks (lua/bpflua/ringbuf.lua, perfbuf.lua): a BPF ring buffer
+ * (runtime/ring_reader.c) or one CPU's perf buffer (runtime/perf_output.c), one shape for
+ * both. The reader loads *producer_pos with acquire semantics, reads the records between
+ * *consumer_pos and it in data (size bytes, a power of two; a ring buffer's data is mapped
+ * twice in a row, so its records never wrap, a perf ring's may), then stores *consumer_pos
+ * with release semantics. */
+struct bpflua_ring_reader {
+	uint64_t *consumer_pos;        /* ours: the consumer page, perf's data_tail */
+	const uint64_t *producer_pos;  /* the kernel's: the producer page, perf's data_head */
+	uint8_t *data;
+	uint64_t size;
+	int fd;                        /* for epoll: the ring buffer map, or the perf event */
+	int cpu;                       /* perf rings: the CPU, whose slot in map_fd is ours */
+	int map_fd;                    /* perf rings: our own handle on the BPF_PERF_OUTPUT map */
+	void *mappings[2];
+	size_t mapping_lengths[2];
 };
-/* page_cnt: data pages, a power of two. NULL and *error on failure (errno ENODEV: the CPU is
- * offline). */
-struct bpflua_perf_ring *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt, char **error);
-void bpflua_perf_ring_close(struct bpflua_perf_ring *ring);
+/* Maps the BPF ring buffer map_fd. NULL and *error on failure. */
+struct bpflua_ring_reader *bpflua_ringbuf_open(int map_fd, char **error);
+/* Opens CPU cpu's perf ring of a BPF_PERF_OUTPUT map; page_cnt: data pages, a power of two.
+ * NULL and *error on failure (errno ENODEV: the CPU is offline). */
+struct bpflua_ring_reader *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt, char **error);
+/* Unmaps (and, for a perf ring, clears its slot and closes its event). NULL is a no-op. */
+void bpflua_ring_reader_close(struct bpflua_ring_reader *ring);
+/* The ring protocol's memory order where plain loads and stores are not enough (not x86-64:
+ * the Lua readers call these there, as libbpf's smp_load_acquire / smp_store_release). */
+uint64_t bpflua_load_acquire_u64(const uint64_t *p);
+int32_t bpflua_load_acquire_s32(const int32_t *p);
+void bpflua_store_release_u64(uint64_t *p, uint64_t value);
 
 /* Symbols by address, for BPF.ksym and b:sym (runtime/symbol_table.c, elf_symbols.c). */
 struct bpflua_symbol {
@@ -233,6 +249,15 @@ void bpflua_usdt_probes_free(struct bpflua_usdt_probes *p);
 int bpflua_usdt_arg_parse(int machine, const char *text, const char *symbols_path,
 			  unsigned long long probe_address, struct bpflua_usdt_arg *arg,
 			  char **error);
+/* 1 when this kernel loads and attaches programs of the feature ("kfunc", "lsm",
+ * "raw_tracepoint"); otherwise 0 and *why says why (malloc'd). */
+int bpflua_kernel_supports(const char *feature, char **why);
+
+/* Builds what the cache lacks for the running kernel (vmlinux.h, the prelude PCH) so that
+ * the first script compiles fast (runtime/prepare.c; `bpflua --prepare`). 0 and *dir set to
+ * the cache directory, or -1 and *error. */
+int bpflua_prepare(const char **dir, char **error);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -5,6 +5,7 @@
 // compile: LLVM keeps global state between compiles and can crash, and neither may reach the
 // host.
 
+#include "bcc_rules.h"
 #include "clang_compiler.h"
 #include "event_types.h"
 #include "program_sections.h"
@@ -19,6 +20,7 @@
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Frontend/Utils.h>
 #include <clang/Lex/PreprocessorOptions.h>
+#include <clang/Rewrite/Core/Rewriter.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -134,11 +136,14 @@ private:
 	}
 };
 
-// Code generation, after the passes that look at (and mark up) the same AST.
+// Code generation, after the passes that look at (and mark up) the same AST. With bcc's
+// rules on (the first pass), code generation is wrapped by them and runs only when they
+// edited nothing; the caller then compiles the edited text in a second pass.
 class EmitObjWithEventTypes : public clang::EmitObjAction {
 public:
-	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata)
-		: EmitObjAction(context), metadata(metadata) {}
+	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata,
+			      clang::Rewriter *rules)
+		: EmitObjAction(context), metadata(metadata), rules(rules) {}
 
 protected:
 	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
@@ -149,14 +154,20 @@ protected:
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
 		consumers.push_back(bpflua_program_sections_consumer());
 		consumers.push_back(bpflua_event_type_consumer(metadata));
-		consumers.push_back(EmitObjAction::CreateASTConsumer(ci, file));
-		if (!consumers.back())
+		std::unique_ptr<clang::ASTConsumer> codegen = EmitObjAction::CreateASTConsumer(ci, file);
+		if (!codegen)
 			return nullptr;
+		if (rules) {
+			rules->setSourceMgr(ci.getSourceManager(), ci.getLangOpts());
+			codegen = bpflua_bcc_rules_consumer(*rules, std::move(codegen));
+		}
+		consumers.push_back(std::move(codegen));
 		return std::make_unique<clang::MultiplexConsumer>(std::move(consumers));
 	}
 
 private:
 	std::string &metadata;
+	clang::Rewriter *rules;
 };
 
 char *copy_out(const std::string &s)
@@ -220,15 +231,15 @@ void copy_reports(const DiagnosticCollector &collector, const IncludedFiles *inc
 			res->dependencies[res->ndependencies++] = copy_out(dep);
 }
 
-} // namespace
-
-extern "C" __attribute__((visibility("default"))) int
-bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
+// One run of Clang over source (the request's, or the text bcc's rules edited). With edited
+// set, bcc's rules run on the AST and code generation happens only if they edit nothing;
+// their edited text is left in *edited.
+bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::string *edited,
+	       DiagnosticCollector &collector, std::shared_ptr<IncludedFiles> &included,
+	       llvm::SmallVector<char, 0> &object, std::string &metadata)
 {
-	initialize_bpf_target();
-	*res = bpflua_clang_result{};
-
-	DiagnosticCollector collector;
+	clang::Rewriter rewriter;
+	clang::Rewriter *rules = edited ? &rewriter : nullptr;
 	llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> diag_opts = new clang::DiagnosticOptions();
 	llvm::IntrusiveRefCntPtr<clang::DiagnosticsEngine> diags = new clang::DiagnosticsEngine(
 		new clang::DiagnosticIDs(), diag_opts, &collector, false);
@@ -246,20 +257,20 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 		clang::createInvocationFromCommandLine(argv, diags);
 	if (!invocation) {
 		collector.add_error("clang could not parse its arguments");
-		copy_reports(collector, nullptr, res);
-		return -1;
+		return false;
 	}
 	// The main file is held in memory unless there is none (a PCH is built from a file on
 	// disk, because its users check its inputs).
 	if (req->source)
 		invocation->getPreprocessorOpts().addRemappedFile(
 			req->source_name,
-			llvm::MemoryBuffer::getMemBufferCopy(
-				llvm::StringRef(req->source, req->source_len), req->source_name)
-				.release());
+			llvm::MemoryBuffer::getMemBufferCopy(source, req->source_name).release());
 	// The tooling entry point above always asks for -fsyntax-only; say what to produce.
 	clang::FrontendOptions &frontend = invocation->getFrontendOpts();
 	frontend.DisableFree = false;
+	// -disable-free, which the driver passes, also makes code generation bury its target
+	// machine (~180 KB) on purpose: a compiler that stays loaded must free it.
+	invocation->getCodeGenOpts().DisableFree = false;
 	if (req->pch_path) {
 		frontend.ProgramAction = clang::frontend::GeneratePCH;
 		frontend.OutputFile = req->pch_path;
@@ -273,24 +284,73 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	compiler.setVerboseOutputStream(llvm::nulls()); // no "1 error generated." on stderr
 	compiler.createFileManager(
 		llvm::makeIntrusiveRefCnt<RegularFilesOnly>(llvm::vfs::getRealFileSystem()));
-	std::shared_ptr<IncludedFiles> included;
 	if (!req->pch_path) {
 		included = std::make_shared<IncludedFiles>(req->source_name);
 		compiler.addDependencyCollector(included);
 	}
 
 	bool ok;
-	llvm::SmallVector<char, 0> object;
-	std::string metadata;
 	if (req->pch_path) {
 		clang::GeneratePCHAction action;
 		ok = compiler.ExecuteAction(action);
 	} else {
 		compiler.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
 		llvm::LLVMContext context;
-		EmitObjWithEventTypes action(&context, metadata);
+		EmitObjWithEventTypes action(&context, metadata, rules);
 		ok = compiler.ExecuteAction(action);
 		compiler.setOutputStream(nullptr);
+		// The edits refer to the compiler's sources: take the text while they live.
+		const clang::RewriteBuffer *buffer =
+			ok && rules ? rules->getRewriteBufferFor(
+					      compiler.getSourceManager().getMainFileID())
+				    : nullptr;
+		if (buffer)
+			edited->assign(buffer->begin(), buffer->end());
+	}
+	return ok && !collector.errors;
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) int
+bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
+{
+	initialize_bpf_target();
+	*res = bpflua_clang_result{};
+
+	DiagnosticCollector collector;
+	std::shared_ptr<IncludedFiles> included;
+	llvm::SmallVector<char, 0> object;
+	std::string metadata;
+	llvm::StringRef source(req->source ? req->source : "", req->source ? req->source_len : 0);
+	bool ok;
+	if (req->pch_path) {
+		ok = run_clang(req, source, nullptr, collector, included, object, metadata);
+	} else {
+		// First pass: bcc's rules on the AST, with errors at the user's line:col. When
+		// they edit the text, the second pass compiles the edited text; its warnings
+		// would repeat the first pass's (with columns moved by the edits), so only its
+		// errors are kept.
+		std::string text;
+		ok = run_clang(req, source, &text, collector, included, object, metadata);
+		if (ok && !text.empty()) {
+			if (getenv("BPFLUA_DEBUG"))
+				fprintf(stderr, "bpflua: the C after bcc's rules:\n%s\n", text.c_str());
+			DiagnosticCollector second;
+			object.clear();
+			metadata.clear();
+			std::shared_ptr<IncludedFiles> same_includes;
+			ok = run_clang(req, text, nullptr, second, same_includes, object, metadata);
+			for (DiagnosticCollector::Record &r : second.records) {
+				if (strcmp(r.level, "error") != 0)
+					continue;
+				// Lines keep their numbers through the edits; columns may not.
+				r.message += " (in the C as bcc's rules edited it: its column may differ; "
+					     "BPFLUA_DEBUG=1 prints that C)";
+				collector.records.push_back(std::move(r));
+			}
+			collector.errors += second.errors;
+		}
 	}
 
 	copy_reports(collector, included.get(), res);

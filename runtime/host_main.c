@@ -32,6 +32,8 @@ static void usage(FILE *out)
 		"  -i          enter the interactive REPL after running the script or -e code\n"
 		"  -           run standard input\n"
 		"  -v          print the versions of bpflua, LuaJIT, libbpf and Clang\n"
+		"  --prepare   build the compile cache for the running kernel (vmlinux.h, the\n"
+		"              precompiled prelude) and exit: for install and boot scripts\n"
 		"  -h          print this help\n"
 		"With no script, bpflua starts the interactive REPL on a terminal (type help()).\n"
 		"Scripts load the API with: local BPF = require(\"bpflua\")\n",
@@ -42,6 +44,21 @@ static void print_versions(void)
 {
 	printf("bpflua %s\n%s\nlibbpf %s\nClang %s\n", bpflua_version(), LUAJIT_VERSION,
 	       bpflua_libbpf_version(), bpflua_clang_version());
+}
+
+/* --prepare: the first script after install or a kernel change then finds its compile cache
+ * ready. */
+static int prepare(void)
+{
+	char *error = NULL;
+	const char *dir = NULL;
+	if (bpflua_prepare(&dir, &error) < 0) {
+		fprintf(stderr, "%s: --prepare: %s\n", progname, error ? error : "failed");
+		bpflua_free(error);
+		return 1;
+	}
+	printf("bpflua: the compile cache in %s is ready for this kernel\n", dir);
+	return 0;
 }
 
 /* ---- Ctrl-C ------------------------------------------------------------------------------ */
@@ -209,7 +226,8 @@ struct host_options {
 	int status;       /* what running them came to: 0 when all succeeded */
 };
 
-/* The outcome of parse_options when the command line itself is the whole job (-h, -v) or is
+/* The outcome of parse_options when the command line itself is the whole job (-h, -v,
+ * --prepare) or is
  * wrong: the exit status; otherwise RUN. */
 #define RUN (-1)
 
@@ -223,6 +241,8 @@ static int parse_options(int argc, char **argv, struct host_options *opts)
 		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
 			print_versions();
 			return 0;
+		} else if (!strcmp(argv[i], "--prepare")) {
+			return prepare();
 		} else if (!strcmp(argv[i], "-e")) {
 			if (++i >= argc) {
 				fprintf(stderr, "%s: -e needs an argument\n", progname);

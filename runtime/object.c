@@ -81,6 +81,32 @@ static const char *log_tail(const char *log, int lines)
 	return p == log ? p : p + 1;
 }
 
+/* The program types a kernel may refuse while it loads others: tracing (fentry, fexit,
+ * fmod_ret) needs BPF trampolines, LSM programs need the bpf LSM. */
+static const char *kernel_refuses(struct bpf_program *prog)
+{
+	switch (bpf_program__type(prog)) {
+	case BPF_PROG_TYPE_TRACING:
+		switch (bpf_program__expected_attach_type(prog)) {
+		case BPF_TRACE_FENTRY: return "fentry (KFUNC_PROBE)";
+		case BPF_TRACE_FEXIT: return "fexit (KRETFUNC_PROBE)";
+		case BPF_MODIFY_RETURN: return "fmod_ret (KMOD_RET)";
+		default: return NULL;
+		}
+	case BPF_PROG_TYPE_LSM: return "LSM (LSM_PROBE)";
+	default: return NULL;
+	}
+}
+
+static const char *kernel_refusal_reason(struct bpf_program *prog)
+{
+	if (bpf_program__type(prog) == BPF_PROG_TYPE_LSM)
+		return "it needs CONFIG_BPF_LSM and \"bpf\" among the active LSMs "
+		       "(/sys/kernel/security/lsm, boot with lsm=...,bpf); BPF.support_lsm() tells";
+	return "they need BPF trampolines (a kernel with CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS "
+	       "and a JIT that has them, not locked down); BPF.support_kfunc() tells";
+}
+
 char *explain_load_failure(struct bpf_object *obj, int err, const char *libbpf_said)
 {
 	/* libbpf closes every program when one fails, so the one that failed is known only
@@ -101,6 +127,13 @@ char *explain_load_failure(struct bpf_object *obj, int err, const char *libbpf_s
 		const char *tail = log_tail(log, VERIFIER_LOG_TAIL_LINES);
 		return str_printf("the BPF verifier rejected program '%s' (%s):\n%s%s", name,
 				  strerror(-err), tail == log ? "" : "...\n", tail);
+	}
+	if (err == -EPERM && prog) {
+		const char *kind = kernel_refuses(prog);
+		if (kind)
+			return str_printf("cannot load program '%s': this kernel refuses %s programs "
+					  "(EPERM before the verifier ran, with the privileges to load "
+					  "BPF): %s", name, kind, kernel_refusal_reason(prog));
 	}
 	if (err == -EPERM)
 		return strdup(no_privileges); /* refused before the verifier said anything */

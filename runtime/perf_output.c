@@ -1,7 +1,10 @@
 /* The kernel side of a perf buffer (bcc's open_perf_buffer): for one CPU, a BPF output perf
  * event, its ring mapped into this process, and the event placed in the BPF_PERF_OUTPUT
  * map's slot for that CPU so that perf_submit on that CPU writes there. The records are read
- * in Lua (lua/bpflua/perfbuf.lua), straight from the mapping. */
+ * in Lua (lua/bpflua/perfbuf.lua), straight from the mapping, through the same structure as
+ * a ring buffer's (struct bpflua_ring_reader; runtime/ring_reader.c closes both). The
+ * mapping is a metadata page (struct perf_event_mmap_page: data_head, data_tail) then the
+ * data pages, mapped once: a record may wrap around their end. */
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "util.h"
@@ -16,7 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct bpflua_perf_ring *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt, char **error)
+struct bpflua_ring_reader *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt, char **error)
 {
 	long page_size = sysconf(_SC_PAGESIZE);
 	if (page_cnt <= 0 || (page_cnt & (page_cnt - 1)) != 0) {
@@ -61,7 +64,7 @@ struct bpflua_perf_ring *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt
 				    strerror(err));
 		return NULL;
 	}
-	struct bpflua_perf_ring *ring = calloc(1, sizeof(*ring));
+	struct bpflua_ring_reader *ring = calloc(1, sizeof(*ring));
 	if (!ring) {
 		bpf_map_delete_elem(own_map_fd, &cpu);
 		close(own_map_fd);
@@ -70,22 +73,15 @@ struct bpflua_perf_ring *bpflua_perf_ring_open(int map_fd, int cpu, int page_cnt
 		*error = str_printf("out of memory");
 		return NULL;
 	}
+	struct perf_event_mmap_page *meta = base;
+	ring->consumer_pos = (uint64_t *)&meta->data_tail;
+	ring->producer_pos = (const uint64_t *)&meta->data_head;
+	ring->data = (uint8_t *)base + page_size;
+	ring->size = (uint64_t)page_size * (uint64_t)page_cnt;
 	ring->fd = fd;
 	ring->cpu = cpu;
 	ring->map_fd = own_map_fd;
-	ring->base = base;
-	ring->length = length;
-	ring->page_size = (size_t)page_size;
+	ring->mappings[0] = base;
+	ring->mapping_lengths[0] = length;
 	return ring;
-}
-
-void bpflua_perf_ring_close(struct bpflua_perf_ring *ring)
-{
-	if (!ring)
-		return;
-	bpf_map_delete_elem(ring->map_fd, &ring->cpu);
-	close(ring->map_fd);
-	munmap(ring->base, ring->length);
-	close(ring->fd);
-	free(ring);
 }

@@ -23,7 +23,7 @@ struct table_kind {
 static const struct method key_value_methods[] = {
 	{"lookup", "bpflua_map_lookup"},
 	{"lookup_or_try_init", "bpflua_map_lookup_or_try_init"},
-	{"lookup_or_init", "bpflua_map_lookup_or_try_init"},
+	{"lookup_or_init", "bpflua_map_lookup_or_init"},
 	{"update", "bpflua_map_update"},
 	{"insert", "bpflua_map_insert"},
 	{"delete", "bpflua_map_delete"},
@@ -433,6 +433,29 @@ static void collect_tracepoint(struct rewriter *r, int i, struct rewrite_result 
 	tp->col = r->tokens[first[0]].col;
 }
 
+/* bcc attaches a function named tracepoint__CATEGORY__EVENT to that tracepoint, and its
+ * argument struct (struct tracepoint__CATEGORY__EVENT) is generated as for TRACEPOINT_PROBE. */
+static void collect_named_tracepoint(struct rewriter *r, int i, struct rewrite_result *out)
+{
+	char name[256];
+	tok_copy(r, i, name, sizeof(name));
+	const char *category = name + strlen("tracepoint__");
+	const char *split = strstr(category, "__");
+	if (!split || split == category || !split[2] || (size_t)(split - category) >= 64 ||
+	    strlen(split + 2) >= 128)
+		return;
+	struct rewrite_tracepoint *grown =
+		realloc(out->tracepoints, sizeof(*grown) * (size_t)(out->ntracepoints + 1));
+	if (!grown)
+		return;
+	out->tracepoints = grown;
+	struct rewrite_tracepoint *tp = &out->tracepoints[out->ntracepoints++];
+	snprintf(tp->category, sizeof(tp->category), "%.*s", (int)(split - category), category);
+	snprintf(tp->event, sizeof(tp->event), "%s", split + 2);
+	tp->line = r->tokens[i].line;
+	tp->col = r->tokens[i].col;
+}
+
 /* Rewrites `table.method(` to `table$method(` and defines the macro that call expands. */
 static void rewrite_call(struct rewriter *r, int i, const struct table *t, char *text,
 			 FILE *prologue, char *defined, size_t defined_cap)
@@ -514,6 +537,12 @@ int rewrite_source(const char *source, size_t len, const char *source_name,
 	for (int i = 0; i < r.ntokens; i++) {
 		if (tok_is(&r, i, "TRACEPOINT_PROBE") && tok_is(&r, i + 1, "(")) {
 			collect_tracepoint(&r, i, out);
+			continue;
+		}
+		if (r.tokens[i].type == TOK_IDENT && r.tokens[i].len > 12 &&
+		    !strncmp(source + r.tokens[i].start, "tracepoint__", 12) &&
+		    tok_is(&r, i + 1, "(") && !tok_is(&r, i - 1, "struct")) {
+			collect_named_tracepoint(&r, i, out);
 			continue;
 		}
 		if (r.tokens[i].type != TOK_IDENT || !tok_is(&r, i + 1, ".") ||

@@ -17,6 +17,7 @@ packages=(
   lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
   lua-check clang-tidy-14 clang-format-14 libclang-rt-14-dev
   bpfcc-tools
+  python3-bpfcc  # bcc, the baseline of the benchmarks in scripts/bench/
 )
 # USDT specs and tools: <sys/sdt.h>, Debian's python3.11 (its probes), a JDK (hotspot probes).
 packages+=(systemtap-sdt-dev python3.11 default-jdk-headless)

@@ -23,13 +23,14 @@ local function counters(extra)
   ]] .. (extra or ""), cflags = {"-DPID=" .. pid, "-DNR=" .. (ffi.arch == "x64" and 140 or 141)}}
 end
 
+-- The listing's own pipe is closed here, not by the collector whenever it runs.
 local function open_fds()
   local n = 0
-  local ls = io.popen("ls /proc/" .. pid .. "/fd")
-  for _ in ls:lines() do
+  local listing = io.popen("ls /proc/" .. pid .. "/fd")
+  for _ in listing:lines() do
     n = n + 1
   end
-  ls:close() -- not left to the collector: an open pipe would count in a later call
+  listing:close()
   return n
 end
 
@@ -136,7 +137,7 @@ describe("attach calls", function()
     assert.is_true(ts > 0)
     b:cleanup()
     -- The kernel allows one reader of the pipe: cleanup lets another process have it.
-    local out, err, status = h.run("timeout 0.3 cat /sys/kernel/tracing/trace_pipe")
+    local _, err, status = h.run("timeout 0.3 cat /sys/kernel/tracing/trace_pipe")
     assert.are.equal(124, status, err)
   end)
 
@@ -151,7 +152,7 @@ describe("attach calls", function()
     local ok, err = pcall(b.attach_kprobe, b, {event = "vfs_read", fn_name = "count0"})
     assert.is_false(ok)
     assert.matches("cannot attach 'count0' to kprobe vfs_read: this kernel has no kprobes", err, 1, true)
-    ok, err = pcall(b.attach_kretprobe, b, {event = "vfs_read", fn_name = "count0"})
+    err = select(2, pcall(b.attach_kretprobe, b, {event = "vfs_read", fn_name = "count0"}))
     assert.matches("to kretprobe vfs_read: this kernel has no kprobes", err, 1, true)
     b:cleanup()
     -- bcc's kprobe__ naming attaches at load, and fails there the same way.

@@ -98,7 +98,7 @@ end
 -- Runs a shell command; returns stdout, stderr and the exit status.
 function M.run(command)
   local out, err = os.tmpname(), os.tmpname()
-  local ok, how, status = os.execute("( " .. command .. "\n) >" .. out .. " 2>" .. err)
+  local ok, _, status = os.execute("( " .. command .. "\n) >" .. out .. " 2>" .. err)
   local function slurp(path)
     local f = io.open(path, "rb")
     local s = f:read("*a")

@@ -1,6 +1,5 @@
 -- Key/value tables from Lua: struct keys and values from BTF, per-CPU values, iteration,
 -- clearing, and histograms printed in bcc's layout.
-local BPF = require("bpflua")
 local ffi = require("ffi")
 local h = require("spec.helpers")
 

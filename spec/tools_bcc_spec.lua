@@ -103,7 +103,8 @@ describe("bcc's tools", function()
 
   describe("runqlen.lua", function()
     it("sees CPU 0's queue occupied while three busy processes share it", function()
-      local busy = "taskset -c 0 sh -c 'end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done'"
+      -- pure spinners: a loop that forks (date) would leave the queue while it waits
+      local busy = "timeout 3 taskset -c 0 sh -c 'while :; do :; done'"
       local out, err, status = h.run(busy .. " & " .. busy .. " & " .. busy ..
         " & sleep 0.3; bpflua scripts/runqlen.lua -O -C 1 1; wait")
       assert.are.equal(0, status, err)

@@ -305,7 +305,8 @@ describe("tools", function()
       assert.are.equal(130, status, out)
       assert.matches("Tracing blocked time (us) by kernel stack... Hit Ctrl-C to end.", out, 1, true)
       local total = 0
-      for stack, usecs in out:gmatch("    target:          python3\n(.-)    waker: +%S+\n        (%d+)\n") do
+      -- a waker's name may hold spaces (a JVM's "C2 CompilerThre")
+      for stack, usecs in out:gmatch("    target:          python3\n(.-)    waker: +[^\n]+\n        (%d+)\n") do
         assert.matches("try_to_wake_up", stack, 1, true)
         total = total + tonumber(usecs)
       end
@@ -319,11 +320,15 @@ describe("tools", function()
         "bpflua scripts/offcputime.lua -K -m 100000 -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
       assert.are.equal(130, status, out)
       assert.matches("Tracing off%-CPU time %(us%) of PID %d+ by kernel stack%.%.%. Hit Ctrl%-C to end%.", out)
-      local stack, usecs = out:match("\n(    __schedule\n.-)    %-                python3 %(%d+%)\n        (%d+)\n")
-      assert.is_truthy(stack, out)
-      assert.matches("do_nanosleep", stack, 1, true)
-      -- eight sleeps of 200 ms, 1.6 s in all (more on a loaded machine: late wake-ups)
-      assert.is_true(tonumber(usecs) >= 1600000 and tonumber(usecs) < 2400000, out)
+      -- eight sleeps of 200 ms, 1.6 s in all (more on a loaded machine: late wake-ups); a
+      -- stack the kernel could not store (a hash collision) prints as missed, with its time
+      local total, named = 0, false
+      for stack, usecs in out:gmatch("\n(    [^\n]+\n.-)    %-                python3 %(%d+%)\n        (%d+)\n") do
+        total = total + tonumber(usecs)
+        named = named or stack:find("    __schedule\n", 1, true) ~= nil and stack:find("do_nanosleep", 1, true) ~= nil
+      end
+      assert.is_true(named, out)
+      assert.is_true(total >= 1600000 and total < 2400000, out)
     end)
   end)
 end)

@@ -56,6 +56,40 @@
 	static const char _bpflua_fmt[] = fmt; \
 	bpf_trace_printk(_bpflua_fmt, sizeof(_bpflua_fmt), ##__VA_ARGS__); })
 
+/* A probe's sixth argument (libbpf 1.1 stops at the fifth); the runtime reads probe arguments
+ * declared after ctx with PT_REGS_PARMn (runtime/probe_args.cpp). */
+#ifndef PT_REGS_PARM6
+#if defined(__TARGET_ARCH_x86)
+#define PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->r9)
+#define PT_REGS_PARM6_CORE(x) BPF_CORE_READ(__PT_REGS_CAST(x), r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->regs[5])
+#define PT_REGS_PARM6_CORE(x) BPF_CORE_READ(__PT_REGS_CAST(x), regs[5])
+#elif defined(__TARGET_ARCH_s390)
+#define PT_REGS_PARM6(x) ({ _Pragma("GCC error \"s390 passes a sixth argument on the stack\""); 0l; })
+#define PT_REGS_PARM6_CORE(x) PT_REGS_PARM6(x)
+#else
+#define PT_REGS_PARM6(x) (__PT_REGS_CAST(x)->regs[5])
+#define PT_REGS_PARM6_CORE(x) BPF_CORE_READ(__PT_REGS_CAST(x), regs[5])
+#endif
+#endif
+#ifndef PT_REGS_PARM6_CORE_SYSCALL
+#define PT_REGS_PARM6_CORE_SYSCALL(x) PT_REGS_PARM6_CORE(x)
+#endif
+
+/* bcc's BPF_PROG-based probes: typed arguments straight from the kernel's BTF. The names are
+ * bcc's; the runtime gives each its section (fentry/fn, fexit/fn, fmod_ret/fn, lsm/hook) from
+ * the name (runtime/program_sections.cpp), so they load and attach with the program, and a
+ * function named that way without the macro attaches the same way. */
+#define KFUNC_PROBE(event, args...) int BPF_PROG(kfunc__vmlinux__##event, ##args)
+#define KRETFUNC_PROBE(event, args...) int BPF_PROG(kretfunc__vmlinux__##event, ##args)
+#define MODULE_KFUNC_PROBE(module, event, args...) \
+	SEC("fentry/" #event) int BPF_PROG(kfunc__##module##__##event, ##args)
+#define MODULE_KRETFUNC_PROBE(module, event, args...) \
+	SEC("fexit/" #event) int BPF_PROG(kretfunc__##module##__##event, ##args)
+#define KMOD_RET(event, args...) int BPF_PROG(kmod_ret__##event, ##args)
+#define LSM_PROBE(event, args...) int BPF_PROG(lsm__##event, ##args)
+
 /* floor(log2(v)) for v > 0, and 0 for v == 0. */
 static __always_inline unsigned int bpf_log2(unsigned int v)
 {

@@ -128,6 +128,18 @@ typedef u64 bpflua_histogram_count;
 	} \
 	_bpflua_leaf; })
 
+/* bcc's older lookup_or_init: as there, a failed insert returns 0 from the probe itself, so
+ * the leaf it gives is never NULL and the program may use it unchecked. */
+#define bpflua_map_lookup_or_init(map, keyp, initp) ({ \
+	typeof((map).value) _bpflua_leaf = bpf_map_lookup_elem(&(map), keyp); \
+	if (!_bpflua_leaf) { \
+		bpf_map_update_elem(&(map), keyp, initp, BPF_NOEXIST); \
+		_bpflua_leaf = bpf_map_lookup_elem(&(map), keyp); \
+		if (!_bpflua_leaf) \
+			return 0; \
+	} \
+	_bpflua_leaf; })
+
 /* increment(key[, n]): as bcc, a plain add when the slot exists (use atomic_increment when
  * several CPUs share the slot), otherwise insert n. */
 #define bpflua_map_increment(map, ...) bpflua_map_add(map, 0, __VA_ARGS__, 1, 0)

@@ -378,6 +378,22 @@ BPF.get_tracepoints = function(re) return require("bpflua.patterns").get_tracepo
 BPF.get_user_functions = function(path, re) return require("bpflua.patterns").get_user_functions(path, re) end
 BPF.usdt_probes = usdt.probes
 
+-- BPF.support_kfunc(), support_lsm(), support_raw_tracepoint(): whether this kernel loads and
+-- attaches such programs (it is asked, with a program that does nothing); false comes with
+-- the reason as a second value.
+local function kernel_supports(feature)
+  local why = char_ptr_ptr()
+  if lib.bpflua_kernel_supports(feature, why) == 1 then
+    return true
+  end
+  local reason = why[0] ~= nil and ffi.string(why[0]) or feature .. " is not supported"
+  lib.bpflua_free(why[0])
+  return false, reason
+end
+function BPF.support_kfunc() return kernel_supports("kfunc") end
+function BPF.support_lsm() return kernel_supports("lsm") end
+function BPF.support_raw_tracepoint() return kernel_supports("raw_tracepoint") end
+
 BPF.version = ffi.string(lib.bpflua_version())
 BPF.config = config
 

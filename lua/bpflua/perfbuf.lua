@@ -1,40 +1,42 @@
 -- Perf buffers from Lua: b["events"] for a BPF_PERF_OUTPUT, as bcc's open_perf_buffer,
 -- perf_buffer_poll and perf_buffer_consume.
 --
--- Each CPU has its own ring (runtime/perf_output.c opens and maps it). As with ring buffers
--- the records are read here, in Lua, straight from the mapping, so that an event costs no
--- C->Lua callback. The layout is perf's: a metadata page whose data_head (written by the
--- kernel) and data_tail (written by us) are byte positions, then a power-of-two data area
--- that is mapped once, so a record may wrap around its end. Each record starts with
--- struct perf_event_header; a sample carries a u32 size and the bytes perf_submit wrote, a
--- lost record the number of samples the kernel dropped because the ring was full.
---
--- Memory order: as in ringbuf.lua, x86-64's TSO makes plain loads and stores enough.
+-- Each CPU has its own ring (runtime/perf_output.c opens and maps it into the structure ring
+-- buffers use, struct bpflua_ring_reader). As with ring buffers the records are read here, in
+-- Lua, straight from the mapping, so that an event costs no C->Lua callback. The layout is
+-- perf's: data_head (written by the kernel) and data_tail (written by us) are byte
+-- positions in a power-of-two data area that is mapped once, so a record may wrap around its
+-- end. Each record starts with struct perf_event_header; a sample carries a u32 size and the
+-- bytes perf_submit wrote, a lost record the number of samples the kernel dropped because
+-- the ring was full. Memory order: memory_order.lua.
 local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
 local event_view = require("bpflua.event_view")
 local Poller = require("bpflua.ringbuf").Poller
+local memory_order = require("bpflua.memory_order")
 
-local band = bit.band
+local band, bnot, tobit = bit.band, bit.bnot, bit.tobit
+local load_acquire, store_release = memory_order.load_acquire, memory_order.store_release
 
+-- type as an int32_t (its values are small), so that it stays an integer in the JIT: a
+-- uint32_t load becomes a Lua number.
 ffi.cdef[[
-struct bpflua_perf_event_header { uint32_t type; uint16_t misc; uint16_t size; };
+struct bpflua_perf_event_header { int32_t type; uint16_t misc; uint16_t size; };
 ]]
 
 local PERF_RECORD_LOST, PERF_RECORD_SAMPLE = 2, 9
-local DATA_HEAD, DATA_TAIL = 1024, 1032 -- offsets in struct perf_event_mmap_page
 local SAMPLE_SIZE, SAMPLE_DATA = 8, 12  -- the u32 size and the data after the header
 local LOST_COUNT = 16                   -- after the header and the u64 id
 local ENODEV = 19
 local MAX_RECORD = 65536                -- perf_event_header.size is 16 bits
 
 local header_ptr = ffi.typeof("struct bpflua_perf_event_header *")
-local uint8_ptr = ffi.typeof("uint8_t *")
 local uint32_ptr = ffi.typeof("const uint32_t *")
 local uint64_ptr = ffi.typeof("uint64_t *")
 local char_ptr_ptr = ffi.typeof("char *[1]")
 local bytes_t = ffi.typeof("uint8_t[?]")
+local int32_cell = ffi.typeof("int32_t[1]")
 
 -- ---- One CPU's ring -------------------------------------------------------------------
 
@@ -50,82 +52,92 @@ local function open_ring(buffer, cpu, page_cnt)
     lib.bpflua_free(err[0])
     return nil, message, errno
   end
-  handle = ffi.gc(handle, lib.bpflua_perf_ring_close)
-  local base = ffi.cast(uint8_ptr, handle.base)
-  local page_size = tonumber(handle.page_size)
-  local size = tonumber(handle.length) - page_size
+  handle = ffi.gc(handle, lib.bpflua_ring_reader_close)
+  local size = tonumber(handle.size)
   return setmetatable({
     fd = handle.fd,
     cpu = cpu,
     name = string.format("perf buffer '%s' (CPU %d)", buffer.name, cpu),
     _handle = handle,
     _buffer = buffer,
-    _head = ffi.cast(uint64_ptr, base + DATA_HEAD),
-    _tail = ffi.cast(uint64_ptr, base + DATA_TAIL),
-    _data = base + page_size,
+    _head = handle.producer_pos,
+    _tail = handle.consumer_pos,
+    _data = handle.data,
     _size = size,
     _mask = size - 1,
+    _done = int32_cell(),
   }, PerfRing)
 end
 
 -- Consumes what the ring holds; returns the number of samples handed to the callback and
 -- whether the callback asked to stop (returned a negative number). data_tail is published
--- once per snapshot of data_head; ring._pending keeps a raising callback's record consumed.
+-- once per snapshot of data_head. Within a snapshot the walk counts bytes as an integer
+-- (done) and carries the record's offset as one, so that the chain from one record to the
+-- next stays in integer arithmetic; self._pending (the snapshot's start) and self._done[0]
+-- keep a raising callback's record consumed.
 function PerfRing:_consume()
   local head_pos, tail_pos = self._head, self._tail
   if self._pending then
-    tail_pos[0] = self._pending
+    store_release(tail_pos, self._pending + self._done[0])
     self._pending = nil
   end
   local buffer = self._buffer
-  local fn, cpu = buffer._callback, self.cpu
+  local fn, cpu, done_cell = buffer._callback, self.cpu, self._done
   local data, mask, size, scratch = self._data, self._mask, self._size, buffer._scratch
+  local beyond = bnot(mask) -- bits set in an offset at or past the end of the data area
   local tail = tonumber(tail_pos[0])
   local n = 0
   while true do
-    local head = tonumber(head_pos[0])
+    local head = tonumber(load_acquire(head_pos))
     if tail >= head then
       return n, false
     end
+    local available = tobit(head - tail)
+    local offset = band(tail, mask)
+    local done = 0
+    self._pending = tail
+    done_cell[0] = 0
     repeat
-      local offset = band(tail, mask)
       local record = data + offset
       local header = ffi.cast(header_ptr, record)
       local len, kind = header.size, header.type
       if len == 0 then
-        tail = head -- never written by a sane kernel; skip the rest rather than spin
+        done = available -- never written by a sane kernel; skip the rest rather than spin
         break
       end
-      if offset + len > size then
+      local next_offset = tobit(offset + len)
+      if band(next_offset - 1, beyond) ~= 0 then
         -- The record wraps around the end of the data area: read a contiguous copy.
         local first = size - offset
         ffi.copy(scratch, record, first)
         ffi.copy(scratch + first, data, len - first)
         record = scratch
       end
-      tail = tail + len
+      offset = band(next_offset, mask)
+      done = tobit(done + len) -- tobit: an integer add in the JIT, not a float one
       if kind == PERF_RECORD_SAMPLE then
-        self._pending = tail
+        done_cell[0] = done
         local ret = fn(cpu, record + SAMPLE_DATA, ffi.cast(uint32_ptr, record + SAMPLE_SIZE)[0])
         n = n + 1
         if type(ret) == "number" and ret < 0 then
-          tail_pos[0] = tail
+          store_release(tail_pos, tail + done)
           self._pending = nil
           return n, true
         end
       elseif kind == PERF_RECORD_LOST then
-        self._pending = tail
+        done_cell[0] = done
         buffer:_note_lost(cpu, tonumber(ffi.cast(uint64_ptr, record + LOST_COUNT)[0]))
       end
-    until tail >= head
-    tail_pos[0] = tail
+    until done >= available
+    tail = tail + done
+    store_release(tail_pos, tail)
     self._pending = nil
   end
 end
 
 function PerfRing:_unmap()
   if self._handle then
-    lib.bpflua_perf_ring_close(ffi.gc(self._handle, nil))
+    lib.bpflua_ring_reader_close(ffi.gc(self._handle, nil))
     self._handle = nil
   end
 end

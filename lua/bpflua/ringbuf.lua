@@ -2,28 +2,23 @@
 -- every ring opened on a BPF object.
 --
 -- Records are consumed here, in Lua, straight from the ring's shared memory: an FFI callback
--- from libbpf's C consumer would cost a C->Lua transition per event (see docs/design.md). The
--- kernel's layout: a consumer page (the consumer position, which we write), then a producer
--- page (the producer position) followed by the data pages, mapped twice in a row so that a
--- record that wraps is still contiguous. Each record has an 8-byte header, a 32-bit length
--- whose bit 31 says the producer is still writing it and bit 30 that it was discarded, and
--- records are 8-byte aligned.
---
--- Memory order: on x86-64 (TSO) plain loads are acquires and plain stores releases, which is
--- what the protocol needs; the JIT does not cache the FFI load of the producer position
--- across the store to the consumer position (same type: they may alias). Other
--- architectures would need explicit barriers here.
+-- from libbpf's C consumer would cost a C->Lua transition per event (see docs/design.md).
+-- runtime/ring_reader.c maps the ring (struct bpflua_ring_reader, the shape perf rings share):
+-- the consumer position, which we write, the producer position, and the data pages, mapped
+-- twice in a row so that a record that wraps is still contiguous. Each record has an 8-byte
+-- header, a 32-bit length whose bit 31 says the producer is still writing it and bit 30 that
+-- it was discarded, and records are 8-byte aligned. Memory order: memory_order.lua.
 local ffi = require("ffi")
 local bit = require("bit")
 local lib = require("bpflua.cdefs")
 local event_view = require("bpflua.event_view")
+local memory_order = require("bpflua.memory_order")
 
-local band = bit.band
+local band, tobit = bit.band, bit.tobit
+local load_acquire, load_acquire_s32 = memory_order.load_acquire, memory_order.load_acquire_s32
+local store_release = memory_order.store_release
 
 ffi.cdef[[
-void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
-int munmap(void *addr, size_t length);
-long sysconf(int name);
 int epoll_create1(int flags);
 int epoll_wait(int epfd, void *events, int maxevents, int timeout);
 int close(int fd);
@@ -43,18 +38,16 @@ ffi.cdef[[
 int bpflua_epoll_ctl(int epfd, int op, int fd, struct bpflua_epoll_event *event) __asm__("epoll_ctl");
 ]]
 
-local PROT_READ, PROT_WRITE, MAP_SHARED = 1, 2, 1
-local SC_PAGESIZE = 30
 local EPOLL_CTL_ADD, EPOLLIN, EPOLL_CLOEXEC = 1, 1, 0x80000
 local EINTR = 4
-local BUSY, DISCARDED, LENGTH = 0x80000000, 0x40000000, 0x3fffffff
+-- The header's length word is read as an int32_t, so that it stays an integer in the JIT
+-- (a uint32_t load becomes a Lua number): the busy bit is its sign.
+local DISCARDED, LENGTH = 0x40000000, 0x3fffffff
 local HEADER = 8
 
-local uint8_ptr = ffi.typeof("uint8_t *")
-local uint32_ptr = ffi.typeof("const uint32_t *")
-local uint64_ptr = ffi.typeof("uint64_t *")
-local MAP_FAILED = ffi.cast("void *", -1)
-local page_size = tonumber(ffi.C.sysconf(SC_PAGESIZE))
+local int32_ptr = ffi.typeof("const int32_t *")
+local char_ptr_ptr = ffi.typeof("char *[1]")
+local int32_cell = ffi.typeof("int32_t[1]")
 
 local function errno_text()
   return ffi.string(ffi.C.strerror(ffi.errno()))
@@ -81,34 +74,29 @@ function RingBuf.new(owner, map, event_info)
 end
 
 function RingBuf:_map()
-  if self._consumer then
+  if self._reader then
     return
   end
-  local consumer = ffi.C.mmap(nil, page_size, PROT_READ + PROT_WRITE, MAP_SHARED, self.fd, 0)
-  if consumer == MAP_FAILED then
-    error("cannot map ring buffer '" .. self.name .. "': " .. errno_text(), 3)
-  end
-  local producer_len = page_size + 2 * self.size
-  local producer = ffi.C.mmap(nil, producer_len, PROT_READ, MAP_SHARED, self.fd, page_size)
-  if producer == MAP_FAILED then
-    ffi.C.munmap(consumer, page_size)
-    error("cannot map ring buffer '" .. self.name .. "': " .. errno_text(), 3)
+  local err = char_ptr_ptr()
+  local reader = lib.bpflua_ringbuf_open(self.fd, err)
+  if reader == nil then
+    local message = err[0] ~= nil and ffi.string(err[0]) or "out of memory"
+    lib.bpflua_free(err[0])
+    error("ring buffer '" .. self.name .. "': " .. message, 3)
   end
   -- A mapping holds the ring in the kernel: unmap it when the object is collected too.
-  self._consumer = ffi.gc(consumer, function(p) ffi.C.munmap(p, page_size) end)
-  self._producer = ffi.gc(producer, function(p) ffi.C.munmap(p, producer_len) end)
-  self._producer_len = producer_len
-  self._consumer_pos = ffi.cast(uint64_ptr, consumer)
-  self._producer_pos = ffi.cast(uint64_ptr, producer)
-  self._data = ffi.cast(uint8_ptr, producer) + page_size
-  self._mask = self.size - 1
+  self._reader = ffi.gc(reader, lib.bpflua_ring_reader_close)
+  self._consumer_pos = reader.consumer_pos
+  self._producer_pos = reader.producer_pos
+  self._data = reader.data
+  self._mask = tonumber(reader.size) - 1
+  self._done = int32_cell()
 end
 
 function RingBuf:_unmap()
-  if self._consumer then
-    ffi.C.munmap(ffi.gc(self._consumer, nil), page_size)
-    ffi.C.munmap(ffi.gc(self._producer, nil), self._producer_len)
-    self._consumer, self._producer = nil, nil
+  if self._reader then
+    lib.bpflua_ring_reader_close(ffi.gc(self._reader, nil))
+    self._reader = nil
   end
 end
 
@@ -159,49 +147,55 @@ end
 -- The consumer position is published once per batch (each snapshot of the producer
 -- position), not per record: a record stays untouched by the producer until then, and
 -- publishing before reading the producer position again keeps the kernel's wakeups right.
--- ring._pending holds the position after the record being handed over, so that a callback
--- that raises still has its record counted as consumed by the next call.
+-- Within a batch the walk counts bytes as an integer (done, from the batch's start); the
+-- position itself is a Lua number. ring._pending holds the batch's start and ring._done[0]
+-- the bytes up to the end of the record being handed over, so that a callback that raises
+-- still has its record counted as consumed by the next call.
 local function consume_ring(ring)
   local consumer_pos, producer_pos = ring._consumer_pos, ring._producer_pos
   if ring._pending then
-    consumer_pos[0] = ring._pending
+    store_release(consumer_pos, ring._pending + ring._done[0])
     ring._pending = nil
   end
-  local data, mask, fn, ctx = ring._data, ring._mask, ring._callback, ring._ctx
+  local data, mask, fn, ctx, done_cell = ring._data, ring._mask, ring._callback, ring._ctx,
+    ring._done
   local cons = tonumber(consumer_pos[0])
   local n = 0
   while true do
-    local prod = tonumber(producer_pos[0])
+    local prod = tonumber(load_acquire(producer_pos))
     if cons >= prod then
       return n, false
     end
-    -- The record's offset is carried as a 32-bit integer beside the position, so that the
-    -- chain from one record to the next stays in integer arithmetic.
+    local available = tobit(prod - cons)
     local offset = band(cons, mask)
+    local done = 0
+    ring._pending = cons
+    done_cell[0] = 0
     repeat
       local record = data + offset
-      local len = ffi.cast(uint32_ptr, record)[0]
-      if band(len, BUSY) ~= 0 then
-        break -- the producer has not committed it yet
+      local len = load_acquire_s32(ffi.cast(int32_ptr, record))
+      if len < 0 then
+        break -- the busy bit: the producer has not committed it yet
       end
       local size = band(len, LENGTH)
       local total = band(size + HEADER + 7, -8)
       offset = band(offset + total, mask)
-      cons = cons + total
+      done = tobit(done + total) -- tobit: an integer add in the JIT, not a float one
       if band(len, DISCARDED) == 0 then
-        ring._pending = cons
+        done_cell[0] = done
         local ret = fn(ctx, record + HEADER, size)
         n = n + 1
         if type(ret) == "number" and ret < 0 then
-          consumer_pos[0] = cons
+          store_release(consumer_pos, cons + done)
           ring._pending = nil
           return n, true
         end
       end
-    until cons >= prod
-    consumer_pos[0] = cons
+    until done >= available
+    cons = cons + done
+    store_release(consumer_pos, cons)
     ring._pending = nil
-    if cons < prod then
+    if done < available then
       return n, false -- stopped at a record still being written
     end
   end

@@ -117,4 +117,18 @@ function M.bcc_helper(path, args)
   return helper
 end
 
+-- Records a figure for scripts/bench/all.lua, which runs every benchmark and prints one
+-- table of ratios: when BPFLUA_BENCH_SUMMARY names a file, appends a line to it (tab
+-- separated: benchmark, case, value, baseline, baseline's value; lower is better).
+function M.summary(benchmark, case, value, baseline, baseline_value)
+  local path = os.getenv("BPFLUA_BENCH_SUMMARY")
+  if not path or path == "" then
+    return
+  end
+  local f = assert(io.open(path, "a"))
+  f:write(string.format("%s\t%s\t%.6g\t%s\t%.6g\n", benchmark, case, value, baseline,
+    baseline_value))
+  f:close()
+end
+
 return M

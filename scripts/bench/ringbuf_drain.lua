@@ -113,3 +113,8 @@ if bcc_unavailable then
 else
   row("bcc Python ring_buffer_consume, Python callback", median(bcc_ns))
 end
+bench.summary("ring buffer drain", "bpflua ring_buffer_consume", lua_med, "libbpf C", c_med)
+if not bcc_unavailable then
+  bench.summary("ring buffer drain", "bcc Python ring_buffer_consume", median(bcc_ns), "libbpf C",
+    c_med)
+end

@@ -79,6 +79,7 @@ end
 local produced = finish(producer)
 b:ring_buffer_consume()
 local lua_dropped = events:dropped()
+local lua_delivered, lua_produced = delivered, produced
 row("bpflua ring_buffer_poll, Lua", produced, delivered, lua_dropped, out_of_order)
 
 -- libbpf, on the same ring (empty now), with a producer of its own.
@@ -95,3 +96,6 @@ print(string.format("%-32s %10s %9s %10s %9s %12s", "consumer", "produced", "per
 for _, r in ipairs(rows) do
   print(r)
 end
+-- For all.lua: the share of produced events each consumer lost (lower is better).
+bench.summary("ring buffer sustained", "bpflua ring_buffer_poll, events lost",
+  1 - lua_delivered / lua_produced, "libbpf C", 1 - got / produced)

@@ -55,4 +55,5 @@ print(string.format("scrape of a %d-series counter, median of %d rounds, %s", N,
 print(string.format("%-52s %8.2f ms", "C, bpf_map_lookup_batch of the map (read only)", r))
 print(string.format("%-52s %8.2f ms %8.1fx  %d bytes", "bpflua.metrics render (read + format)", s,
   s / r, bytes))
+bench.summary("metrics scrape", "bpflua.metrics render", s, "C lookup_batch", r)
 b:cleanup()

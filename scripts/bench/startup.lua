@@ -108,4 +108,7 @@ for _, r in ipairs(results) do
   print(string.format("%-38s %9s ms %9.1f ms %6.1f MiB %14s", r.name,
     r.attached and string.format("%.1f", r.attached) or "-", r.exited, r.rss,
     baseline and string.format("%.2fx", r.exited / baseline) or "-"))
+  if baseline and r ~= results[#results] then
+    bench.summary("start-up to exit", r.name, r.exited, "bpftrace", baseline)
+  end
 end

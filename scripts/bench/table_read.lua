@@ -129,4 +129,9 @@ else
   row("bcc Python items()", median(times.bcc_items))
   row("bcc Python items_lookup_batch()", median(times.bcc_batch))
 end
+bench.summary("table read", "bpflua items()", median(times.lua), "C lookup_batch", by_batch)
+if not bcc.unavailable then
+  bench.summary("table read", "bcc Python items_lookup_batch()", median(times.bcc_batch),
+    "C lookup_batch", by_batch)
+end
 b:cleanup()

@@ -1,0 +1,221 @@
+// The pass that applies bcc's frontend rules to each function of the user's text, and the
+// edits they share (see bcc_rules.h).
+
+#include "bcc_rules.h"
+
+#include <clang/AST/RecursiveASTVisitor.h>
+#include <clang/Basic/DiagnosticSema.h>
+#include <clang/Basic/SourceManager.h>
+#include <clang/Frontend/MultiplexConsumer.h>
+#include <clang/Lex/Lexer.h>
+
+#include <vector>
+
+// ---- Edits ------------------------------------------------------------------------------
+
+bool SourceEdits::file_range(clang::SourceRange r, clang::SourceLocation &begin,
+			     clang::SourceLocation &end) const
+{
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	clang::SourceLocation b = r.getBegin(), e = r.getEnd();
+	if (b.isInvalid() || e.isInvalid())
+		return false;
+	// Through macro arguments to where they were spelled; both ends must come from the
+	// same argument, or the range would take in the macro's own text. An expression that
+	// is a macro's whole expansion (PT_REGS_PARM1(regs)) is edited as the macro's use.
+	const clang::LangOptions &lang = rewriter.getLangOpts();
+	while (b.isMacroID() || e.isMacroID()) {
+		clang::SourceLocation use_begin, use_end;
+		// Tokens of one argument were substituted for the same parameter in the body.
+		if (b.isMacroID() && e.isMacroID() && sm.isMacroArgExpansion(b) &&
+		    sm.isMacroArgExpansion(e) &&
+		    sm.getImmediateExpansionRange(b).getBegin() ==
+			    sm.getImmediateExpansionRange(e).getBegin()) {
+			b = sm.getImmediateSpellingLoc(b);
+			e = sm.getImmediateSpellingLoc(e);
+		} else if (b.isMacroID() && e.isMacroID() &&
+			   clang::Lexer::isAtStartOfMacroExpansion(b, sm, lang, &use_begin) &&
+			   clang::Lexer::isAtEndOfMacroExpansion(e, sm, lang, &use_end) &&
+			   sm.getFileID(use_begin) == sm.getFileID(use_end)) {
+			b = use_begin;
+			e = use_end;
+		} else {
+			return false;
+		}
+	}
+	if (!sm.isWrittenInMainFile(b) || sm.getFileID(b) != sm.getFileID(e) ||
+	    sm.getFileOffset(e) < sm.getFileOffset(b))
+		return false;
+	begin = b;
+	end = clang::Lexer::getLocForEndOfToken(e, 0, sm, lang);
+	return end.isValid();
+}
+
+std::string SourceEdits::text(clang::SourceRange r) const
+{
+	clang::SourceLocation b, e;
+	if (!file_range(r, b, e))
+		return "";
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	bool invalid = false;
+	llvm::StringRef buffer = sm.getBufferData(sm.getFileID(b), &invalid);
+	if (invalid)
+		return "";
+	return buffer.substr(sm.getFileOffset(b), sm.getFileOffset(e) - sm.getFileOffset(b)).str();
+}
+
+bool SourceEdits::wrap(clang::SourceRange r, const std::string &prefix, const std::string &suffix)
+{
+	clang::SourceLocation b, e;
+	if (!file_range(r, b, e))
+		return false;
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	if (!wrapped.insert({sm.getFileOffset(b), sm.getFileOffset(e)}).second)
+		return false;
+	// Outer wraps come first: a later prefix at the same place goes inside the earlier
+	// ones, a later suffix at the same place before them.
+	rewriter.InsertText(b, prefix, /*InsertAfter=*/true);
+	rewriter.InsertText(e, suffix, /*InsertAfter=*/false);
+	return true;
+}
+
+void bcc_rules_error(clang::ASTContext &ctx, clang::SourceLocation loc, const std::string &message)
+{
+	clang::DiagnosticsEngine &diags = ctx.getDiagnostics();
+	unsigned id = diags.getCustomDiagID(clang::DiagnosticsEngine::Error, "%0");
+	diags.Report(loc, id) << message;
+}
+
+// ---- The pass ---------------------------------------------------------------------------
+
+namespace {
+
+// bcc's rule: a non-static function is a program of its own (its own section, loaded on its
+// own), so a program cannot call one; helpers must be static.
+class HelperCalls : public clang::RecursiveASTVisitor<HelperCalls> {
+public:
+	explicit HelperCalls(clang::ASTContext &ctx) : ctx(ctx) {}
+
+	// sizeof and typeof call nothing (libbpf's BPF_PROG names its own type typeof(f(0))).
+	bool TraverseUnaryExprOrTypeTraitExpr(clang::UnaryExprOrTypeTraitExpr *) { return true; }
+	bool TraverseTypeOfExprTypeLoc(clang::TypeOfExprTypeLoc) { return true; }
+
+	bool VisitCallExpr(clang::CallExpr *call)
+	{
+		const clang::FunctionDecl *callee = call->getDirectCallee();
+		const clang::FunctionDecl *def = nullptr;
+		// C declares a function used before any declaration implicitly; in BPF there is
+		// nothing to link it from, and the loader would fail on an extern without BTF.
+		if (callee && callee->isImplicit() && !callee->getBuiltinID()) {
+			bcc_rules_error(ctx, call->getBeginLoc(),
+					"call to undeclared function '" + callee->getNameAsString() +
+						"' (BPF programs cannot call functions that are not "
+						"defined or declared before use: include its header or "
+						"define it static)");
+			return true;
+		}
+		if (!callee || !callee->isDefined(def) || def->getBuiltinID() ||
+		    def->getStorageClass() == clang::SC_Static || def->isInlineSpecified() ||
+		    !ctx.getSourceManager().isWrittenInMainFile(
+			    ctx.getSourceManager().getFileLoc(def->getLocation())))
+			return true;
+		bcc_rules_error(ctx, call->getBeginLoc(),
+				"cannot call non-static helper function '" + def->getNameAsString() +
+					"': every non-static function is a program of its own; "
+					"declare the helper static");
+		return true;
+	}
+
+private:
+	clang::ASTContext &ctx;
+};
+
+// A string literal used as a pointer lives in .rodata, whose map the verifier bounds: a
+// fixed-size copy out of a shorter literal (bcc's ext4dist copies 8 bytes out of "fsync")
+// reads past the end of the map when the literal is the section's last. Such literals get
+// NUL padding up to padded_literal_size bytes; their text and pointer stay the same.
+class PaddedLiterals : public clang::RecursiveASTVisitor<PaddedLiterals> {
+public:
+	static const unsigned padded_literal_size = 64;
+
+	explicit PaddedLiterals(SourceEdits &edits) : edits(edits) {}
+
+	bool VisitImplicitCastExpr(clang::ImplicitCastExpr *cast)
+	{
+		const auto *literal =
+			llvm::dyn_cast<clang::StringLiteral>(cast->getSubExpr()->IgnoreParens());
+		if (cast->getCastKind() != clang::CK_ArrayToPointerDecay || !literal ||
+		    literal->getCharByteWidth() != 1 ||
+		    literal->getLength() + 1 >= padded_literal_size)
+			return true;
+		std::string padding = " \"";
+		for (unsigned n = literal->getLength() + 1; n < padded_literal_size; n++)
+			padding += "\\0";
+		edits.wrap(literal->getSourceRange(), "", padding + "\"");
+		return true;
+	}
+
+private:
+	SourceEdits &edits;
+};
+
+class BccRules : public clang::MultiplexConsumer {
+public:
+	BccRules(clang::Rewriter &rewriter, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
+		: MultiplexConsumer(std::move(next)), rewriter(rewriter), edits(rewriter) {}
+
+	// Clang's own warning about implicit declarations gives way to the rules' error.
+	void Initialize(clang::ASTContext &ctx) override
+	{
+		for (unsigned id : {clang::diag::ext_implicit_function_decl,
+				    clang::diag::warn_implicit_function_decl})
+			ctx.getDiagnostics().setSeverity(id, clang::diag::Severity::Ignored,
+							 clang::SourceLocation());
+		MultiplexConsumer::Initialize(ctx);
+	}
+
+	// The unit's own functions (the PCH's are never walked).
+	bool HandleTopLevelDecl(clang::DeclGroupRef group) override
+	{
+		for (clang::Decl *d : group)
+			if (auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d))
+				if (fn->doesThisDeclarationHaveABody())
+					functions.push_back(fn);
+		return MultiplexConsumer::HandleTopLevelDecl(group);
+	}
+
+	void HandleTranslationUnit(clang::ASTContext &ctx) override
+	{
+		const clang::SourceManager &sm = ctx.getSourceManager();
+		std::vector<clang::FunctionDecl *> own;
+		for (clang::FunctionDecl *fn : functions) {
+			if (!sm.isWrittenInMainFile(sm.getFileLoc(fn->getLocation())))
+				continue;
+			HelperCalls(ctx).TraverseDecl(fn);
+			bcc_probe_args(ctx, edits, fn);
+			PaddedLiterals(edits).TraverseDecl(fn);
+			own.push_back(fn);
+		}
+		bcc_kernel_reads(edits, own);
+		if (ctx.getDiagnostics().hasErrorOccurred())
+			return;
+		if (rewriter.getRewriteBufferFor(sm.getMainFileID()))
+			return; // the edited text is compiled instead
+		MultiplexConsumer::HandleTranslationUnit(ctx);
+	}
+
+private:
+	clang::Rewriter &rewriter;
+	SourceEdits edits;
+	std::vector<clang::FunctionDecl *> functions;
+};
+
+} // namespace
+
+std::unique_ptr<clang::ASTConsumer>
+bpflua_bcc_rules_consumer(clang::Rewriter &rewriter, std::unique_ptr<clang::ASTConsumer> codegen)
+{
+	std::vector<std::unique_ptr<clang::ASTConsumer>> next;
+	next.push_back(std::move(codegen));
+	return std::make_unique<BccRules>(rewriter, std::move(next));
+}

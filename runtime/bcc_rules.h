@@ -1,0 +1,60 @@
+// bcc's frontend rules, applied on Clang's AST of the program (runtime/bcc_rules.cpp):
+// probe arguments become register reads (probe_args.cpp), reads through pointers into
+// kernel memory become bpf_probe_read_kernel (kernel_reads.cpp), and calls that bcc forbids
+// are errors. The rules do not change the AST: they record edits of the source text in a
+// clang::Rewriter, and the edited text is compiled again (as bcc does: a rewrite pass, then
+// a code generation pass). Errors are reported on the first pass, so their positions are the
+// user's own line:col.
+#ifndef BPFLUA_BCC_RULES_H
+#define BPFLUA_BCC_RULES_H
+
+#include <clang/AST/ASTConsumer.h>
+#include <clang/AST/ASTContext.h>
+#include <clang/AST/Decl.h>
+#include <clang/Rewrite/Core/Rewriter.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+// Edits of the main file. Expressions written inside a macro argument are edited where the
+// user spelled them (every expansion of the argument then reads the edited text); other
+// macro text is never edited.
+class SourceEdits {
+public:
+	explicit SourceEdits(clang::Rewriter &rewriter) : rewriter(rewriter) {}
+
+	// The file range [begin, end) of the tokens of r, or false when r cannot be edited.
+	bool file_range(clang::SourceRange r, clang::SourceLocation &begin,
+			clang::SourceLocation &end) const;
+	// The source text of r as the user wrote it.
+	std::string text(clang::SourceRange r) const;
+	// Wraps the expression spelled at r in prefix...suffix; nested wraps nest when made
+	// outermost first. False when r cannot be edited or was wrapped already.
+	bool wrap(clang::SourceRange r, const std::string &prefix, const std::string &suffix);
+	clang::Rewriter &rewriter;
+
+private:
+	std::set<std::pair<unsigned, unsigned>> wrapped;
+};
+
+// Reports an error at loc through Clang's diagnostics (so that it carries line:col).
+void bcc_rules_error(clang::ASTContext &ctx, clang::SourceLocation loc, const std::string &message);
+
+// A probe whose arguments come from registers: non-static, first parameter struct pt_regs *.
+bool bcc_probe_takes_registers(const clang::FunctionDecl *fn);
+// Declares a probe's arguments after ctx as locals read from ctx's registers.
+void bcc_probe_args(clang::ASTContext &ctx, SourceEdits &edits, clang::FunctionDecl *fn);
+// Turns reads through pointers into kernel memory in the functions' bodies into
+// bpf_probe_read_kernel (the functions are analysed together: pointers pass through calls).
+void bcc_kernel_reads(SourceEdits &edits, const std::vector<clang::FunctionDecl *> &functions);
+
+// Wraps code generation: at the end of the unit the rules run first, and code generation
+// only sees the end of the unit when they edited nothing (otherwise the edited text is
+// compiled instead). rewriter must outlive the consumer.
+std::unique_ptr<clang::ASTConsumer>
+bpflua_bcc_rules_consumer(clang::Rewriter &rewriter, std::unique_ptr<clang::ASTConsumer> codegen);
+
+#endif

@@ -1,0 +1,30 @@
+/* bpflua_prepare: makes the cache ready for this kernel before the first script needs it, so
+ * that the first run does not pay for writing vmlinux.h and precompiling the prelude (about
+ * three quarters of a second). For `bpflua --prepare`, run at install time and by packagers'
+ * or boot scripts after a kernel change. It compiles an empty program through the normal
+ * path (bpflua_compile), which builds whatever the cache lacks for this kernel, compiler and
+ * header set: vmlinux.h, then the PCH. */
+#define _GNU_SOURCE
+#include "bpflua.h"
+#include "cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int bpflua_prepare(const char **dir, char **error)
+{
+	static const char source[] = "/* bpflua --prepare */\n";
+	struct bpflua_compile_opts opts = {
+		.source = source,
+		.source_len = strlen(source),
+		.source_name = "<bpflua prepare>",
+	};
+	/* An object cache hit for this program means that its PCH key, and so this kernel's
+	 * vmlinux.h and PCH, were already made. */
+	struct bpflua_compiled *compiled = bpflua_compile(&opts, error);
+	if (!compiled)
+		return -1;
+	bpflua_compiled_free(compiled);
+	*dir = cache_dir();
+	return 0;
+}
