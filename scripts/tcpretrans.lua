@@ -2,7 +2,6 @@
 -- tracepoint (and tcp:tcp_send_loss_probe for -l, on kernels that have it): the flow, its
 -- state, and with -s the segment's sequence number; -c counts them per flow instead.
 local BPF = require("bpflua")
-local ffi = require("ffi")
 local inet = require("bpflua.inet")
 local opts = require("bpflua.args").parse(arg, {
   usage = "tcpretrans.lua [-h] [-s] [-l] [-c] [-4 | -6]",
