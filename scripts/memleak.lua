@@ -390,5 +390,12 @@ if opts.trace then
   end
 end
 
-require("bpflua.intervals").run{interval = opts.interval or 5, count = opts.count,
-  report = opts.combined_only and print_outstanding_combined or print_outstanding}
+-- As bcc's memleak, a report every interval and none at Ctrl-C (which ends the sleep with the
+-- "interrupted" error, exit 130).
+local report = opts.combined_only and print_outstanding_combined or print_outstanding
+local reports = 0
+while not opts.count or reports < opts.count do
+  BPF.sleep(opts.interval or 5)
+  report()
+  reports = reports + 1
+end
