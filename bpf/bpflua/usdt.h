@@ -55,7 +55,7 @@ static __always_inline __u64 bpflua_usdt_reg(void *ctx, __s16 offset)
 }
 
 /* Argument n (from 0) of the probe that fired, widened to 64 bits as its N@ prefix says. */
-static __noinline int bpflua_usdt_arg(void *ctx, __u64 n, __s64 *result)
+static __attribute__((__noinline__)) int bpflua_usdt_arg(void *ctx, __u64 n, __s64 *result)
 {
 	__u32 index = (__u32)bpf_get_attach_cookie(ctx);
 	struct bpflua_usdt_spec *spec = bpf_map_lookup_elem(&__bpflua_usdt_specs, &index);
