@@ -78,9 +78,6 @@ elseif #parts == 3 then
 else
   fail("Too many ':'-separated components in pattern " .. pattern)
 end
-if kind == "u" then
-  fail("USDT patterns (u:lib:probe) are not supported by this tool yet; see scripts/ugc.lua and docs/usdt.md")
-end
 if not opts.regexp then
   name = "^" .. name:gsub("%*", ".*") .. "$"
 end
@@ -104,7 +101,7 @@ local text = [[
   BPF_HASH(counts, struct key_t);
   BPF_STACK_TRACE(stack_traces, 1024);
 
-  int trace_count(void *ctx) {
+  static __always_inline int count_stack(void *ctx) {
     FILTER
     struct key_t key = {};
     if (PER_PID) {
@@ -118,18 +115,44 @@ local text = [[
     counts.atomic_increment(key);
     return 0;
   }
+  int trace_count(void *ctx) { return count_stack(ctx); }
 ]]
 text = text:gsub("FILTER", table.concat(filters, "\n    "))
+
+-- USDT probes (u:lib:probe): one program per matched probe, as bcc, each enabled in a USDT
+-- context of the binary (and of the process, with -p).
+local usdt_context, usdt_matched
+if kind == "u" then
+  local match = require("bpflua.patterns").compile(name, "stackcount.lua")
+  local path = require("bpflua.attach").find_library(library)
+  if not path then
+    fail("unable to find library " .. library)
+  end
+  usdt_context = BPF.USDT{path = path, pid = opts.pid}
+  usdt_matched = 0
+  local seen = {}
+  for _, probe in ipairs(require("bpflua.usdt").probes(path)) do
+    local full = probe.provider .. ":" .. probe.name
+    if match(probe.name) and not seen[full] then
+      seen[full] = true
+      text = text .. string.format("  int trace_count_%d(void *ctx) { return count_stack(ctx); }\n", usdt_matched)
+      usdt_context:enable_probe{probe = full, fn_name = "trace_count_" .. usdt_matched}
+      usdt_matched = usdt_matched + 1
+    end
+  end
+end
 if opts.debug then
   print(text)
 end
 
-local b = BPF{text = text, cflags = {"-DPER_PID=" .. (per_pid and 1 or 0),
+local b = BPF{text = text, usdt_contexts = usdt_context and {usdt_context}, cflags = {"-DPER_PID=" .. (per_pid and 1 or 0),
   "-DUSER_STACK=" .. (user_stack and 1 or 0), "-DKERNEL_STACK=" .. (kernel_stack and 1 or 0)}}
 
 local patterns = require("bpflua.patterns")
 local matched
-if kind == "t" then
+if kind == "u" then
+  matched = usdt_matched
+elseif kind == "t" then
   matched = #patterns.get_tracepoints(name)
   if matched > 0 then
     b:attach_tracepoint{tp_re = name, fn_name = "trace_count"}

@@ -192,6 +192,20 @@ describe("more of bcc's tools", function()
       assert.not_matches("Detaching", text, 1, true)
     end)
 
+    it("counts the stacks of a binary's USDT probes (u:lib:probe), per process with -P", function()
+      local text, status = h.run_script("bpflua scripts/stackcount.lua -P -U 'u:/usr/bin/python3.11:gc__*'",
+        "Tracing", "/usr/bin/python3.11 -c \"import gc, os; open('" .. dir ..
+        "/py-pid', 'w').write(str(os.getpid())); [gc.collect() for _ in range(5)]\"")
+      assert.are.equal(130, status, text)
+      assert.matches('Tracing 2 functions for "u:/usr/bin/python3.11:gc__*"... Hit Ctrl-C to end.', text, 1, true)
+      local pid = io.open(dir .. "/py-pid"):read("*l")
+      local total = 0
+      for n in text:gmatch("\n    python3%.11 %[" .. pid .. "%]\n    (%d+)\n") do
+        total = total + tonumber(n)
+      end
+      assert.is_true(total >= 10, text) -- gc__start and gc__done of each collect()
+    end)
+
     it("says that kernel function patterns need kprobes where the kernel has none", function()
       if h.run("grep -qw kprobe /sys/kernel/tracing/available_tracers 2>/dev/null; ls /sys/kernel/tracing/kprobe_events 2>/dev/null") ~= "" then
         return -- a kernel with kprobes: nothing to refuse
