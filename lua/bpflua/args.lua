@@ -5,6 +5,7 @@
 --     {"-p", "--pid", "pid", "number", "trace this process only"},
 --     {"-x", "--failed", "failed", "flag", "show failed opens only"},
 --     {"-d", "--duration", "duration", "number", "stop after", metavar = "SECONDS"},
+--     {"-I", "--include", "include", "list", "a header (repeatable)", metavar = "HEADER"},
 --     positional = {{"interval", "number", "output interval, in seconds"},
 --                   {"count", "number", "number of outputs"}},   -- bcc's [interval] [count]
 --     examples = "examples:\n    opensnoop.lua -p 181   # only trace PID 181",
@@ -80,6 +81,11 @@ function M.parse(argv, spec)
         end
         if matched[4] == "number" then
           v = tonumber(v) or fail(a .. " needs a number, not '" .. v .. "'")
+        end
+        if matched[4] == "list" then  -- repeatable: every value, in order
+          local list = opts[matched[3]] or {}
+          list[#list + 1] = v
+          v = list
         end
         opts[matched[3]] = v
       end
