@@ -27,6 +27,16 @@ struct bpflua_attachment {
 	struct bpf_link **links;
 	int nlinks;
 	pid_t owner;                /* the process that attached: see links_release */
+	struct bpf_program *prog;   /* the loaded function (in obj, or in a loaded function's) */
+	int prog_type;
+};
+
+/* How a function is loaded: its program type and, for types that need them, the expected
+ * attach type and the kernel function or hook it attaches to. */
+struct load_as {
+	enum bpf_prog_type type;
+	int attach_type;            /* -1: the type's default */
+	const char *attach_target;  /* NULL: none */
 };
 
 static enum bpf_prog_type program_type(int kind)
@@ -60,7 +70,7 @@ static char *function_names(struct bpf_object *obj)
 
 /* Opens the ELF again with only fn_name to load, as the given type, on the object's maps. */
 static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_attachment *a,
-					 const struct bpflua_attach_opts *opts,
+					 const char *fn_name, const struct load_as *as,
 					 struct libbpf_log *log, char **error)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .object_name = "bpflua");
@@ -73,7 +83,7 @@ static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_
 	bpf_object__for_each_program(prog, a->obj) {
 		int is_function = !strncmp(bpf_program__section_name(prog), BPFLUA_FUNCTION_SECTION,
 					   strlen(BPFLUA_FUNCTION_SECTION));
-		if (is_function && !strcmp(bpf_program__name(prog), opts->fn_name))
+		if (is_function && !strcmp(bpf_program__name(prog), fn_name))
 			target = prog;
 		else
 			bpf_program__set_autoload(prog, false);
@@ -81,18 +91,28 @@ static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_
 	if (!target) {
 		char *names = function_names(a->obj);
 		*error = str_printf("no function named '%s' to attach (the program's non-static "
-				    "functions: %s)", opts->fn_name, names ? names : "none");
+				    "functions: %s)", fn_name, names ? names : "none");
 		free(names);
 		return NULL;
 	}
-	bpf_program__set_type(target, program_type(opts->kind));
+	bpf_program__set_type(target, as->type);
+	if (as->attach_type >= 0)
+		bpf_program__set_expected_attach_type(target, (enum bpf_attach_type)as->attach_type);
+	if (as->attach_target) {
+		int err = bpf_program__set_attach_target(target, 0, as->attach_target);
+		if (err) {
+			*error = str_printf("cannot load '%s' for %s: %s", fn_name, as->attach_target,
+					    strerror(-err));
+			return NULL;
+		}
+	}
 	struct bpf_map *map;
 	bpf_object__for_each_map(map, a->obj) {
 		struct bpf_map *shared = bpf_object__find_map_by_name(o->obj, bpf_map__name(map));
 		int err = shared ? bpf_map__reuse_fd(map, bpf_map__fd(shared)) : 0;
 		if (err) {
 			*error = str_printf("cannot share map '%s' with '%s': %s", bpf_map__name(map),
-					    opts->fn_name, strerror(-err));
+					    fn_name, strerror(-err));
 			return NULL;
 		}
 	}
@@ -103,7 +123,11 @@ static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_
 		*error = explain_load_failure(a->obj, err, libbpf_log_text(log));
 	bpf_program__set_log_buf(target, NULL, 0);
 	free(verifier_log);
-	return err ? NULL : target;
+	if (err)
+		return NULL;
+	a->prog = target;
+	a->prog_type = as->type;
+	return target;
 }
 
 static int add_link(struct bpflua_attachment *a, struct bpf_link *link)
@@ -243,6 +267,30 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 	return link;
 }
 
+/* A USDT probe's locations: one link each, with the location's semaphore (the kernel counts
+ * it up while attached and down at detach) and its cookie (which argument spec to read). */
+static int attach_uprobe_locations(struct bpf_program *prog, struct bpflua_attachment *a,
+				   const struct bpflua_attach_opts *opts, char **error)
+{
+	for (int i = 0; i < opts->nlocations; i++) {
+		const struct bpflua_uprobe_location *loc = &opts->locations[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uprobe_opts, .ref_ctr_offset = loc->ref_ctr_offset,
+			    .bpf_cookie = loc->cookie,
+			    .retprobe = opts->kind == BPFLUA_ATTACH_URETPROBE);
+		struct bpf_link *link = bpf_program__attach_uprobe_opts(prog, opts->pid, opts->target,
+									(size_t)loc->offset,
+									&uprobe_opts);
+		if (!link) {
+			*error = str_printf("cannot attach '%s' to %s at offset 0x%llx: %s",
+					    opts->fn_name, opts->target, loc->offset, strerror(errno));
+			return -1;
+		}
+		if (add_link(a, link) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 					const struct bpflua_attach_opts *opts, char **error)
 {
@@ -262,9 +310,25 @@ struct bpflua_attachment *bpflua_attach(struct bpflua_object *o,
 	a->owner = getpid();
 	struct libbpf_log log;
 	libbpf_log_begin(&log);
-	struct bpf_program *prog = open_function(o, a, opts, &log, error);
+	struct bpf_program *prog;
+	if (opts->loaded) {
+		/* A function load_func loaded: attach it as it is, if its type fits. */
+		prog = opts->loaded->prog;
+		if (opts->loaded->prog_type != (int)program_type(opts->kind)) {
+			*error = str_printf("'%s' was loaded as %s; this attach needs %s",
+					    bpf_program__name(prog),
+					    libbpf_bpf_prog_type_str(opts->loaded->prog_type),
+					    libbpf_bpf_prog_type_str(program_type(opts->kind)));
+			prog = NULL;
+		}
+	} else {
+		struct load_as as = {program_type(opts->kind), -1, NULL};
+		prog = open_function(o, a, opts->fn_name, &as, &log, error);
+	}
 	if (prog) {
-		if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
+		if (opts->nlocations > 0) {
+			attach_uprobe_locations(prog, a, opts, error);
+		} else if (opts->kind == BPFLUA_ATTACH_PERF_EVENT) {
 			attach_perf_event(prog, a, opts, error);
 		} else {
 			struct bpf_link *link = attach_one(prog, opts, error);
@@ -289,4 +353,32 @@ void bpflua_attachment_close(struct bpflua_attachment *a)
 	links_release(a->links, a->nlinks, a->owner);
 	bpf_object__close(a->obj);
 	free(a);
+}
+
+struct bpflua_attachment *bpflua_load_function(struct bpflua_object *o, const char *fn_name,
+					       int prog_type, int attach_type,
+					       const char *attach_target, char **error)
+{
+	*error = NULL;
+	struct bpflua_attachment *a = calloc(1, sizeof(*a));
+	if (!a) {
+		*error = strdup("out of memory");
+		return NULL;
+	}
+	a->owner = getpid();
+	struct load_as as = {(enum bpf_prog_type)prog_type, attach_type, attach_target};
+	struct libbpf_log log;
+	libbpf_log_begin(&log);
+	struct bpf_program *prog = open_function(o, a, fn_name, &as, &log, error);
+	libbpf_log_end(&log);
+	if (!prog) {
+		bpflua_attachment_close(a);
+		return NULL;
+	}
+	return a;
+}
+
+int bpflua_attachment_program_fd(const struct bpflua_attachment *a)
+{
+	return a && a->prog ? bpf_program__fd(a->prog) : -1;
 }

@@ -82,12 +82,33 @@ struct bpflua_attach_opts {
 	unsigned long long sample_period;
 	unsigned long long sample_freq;
 	int cpu;                       /* perf events: -1 for every CPU */
+	/* uprobes: places to attach the one loaded program instead of sym/offset (USDT) */
+	const struct bpflua_uprobe_location *locations;
+	int nlocations;
+	/* a function bpflua_load_function loaded, to attach instead of loading fn_name again */
+	const struct bpflua_attachment *loaded;
+};
+
+struct bpflua_uprobe_location {
+	unsigned long long offset;         /* file offset in target */
+	unsigned long long ref_ctr_offset; /* file offset of a semaphore the kernel counts, or 0 */
+	unsigned long long cookie;         /* bpf_get_attach_cookie() in the program */
 };
 
 struct bpflua_attachment;
 struct bpflua_attachment *bpflua_attach(struct bpflua_object *obj,
 					const struct bpflua_attach_opts *opts, char **error);
 void bpflua_attachment_close(struct bpflua_attachment *a);
+
+/* bcc's load_func: loads fn_name as a program of prog_type (the kernel's enum bpf_prog_type)
+ * without attaching it, on the object's maps; attach_type (enum bpf_attach_type, -1 for the
+ * type's default) and attach_target (a kernel function or LSM hook, or NULL) for the types
+ * that need them. Its fd goes into program arrays; bpflua_attach_opts.loaded attaches it.
+ * Close with bpflua_attachment_close. */
+struct bpflua_attachment *bpflua_load_function(struct bpflua_object *obj, const char *fn_name,
+					       int prog_type, int attach_type,
+					       const char *attach_target, char **error);
+int bpflua_attachment_program_fd(const struct bpflua_attachment *a);
 
 /* A mapped ring that Lua walks (lua/bpflua/ringbuf.lua, perfbuf.lua): a BPF ring buffer
  * (runtime/ring_reader.c) or one CPU's perf buffer (runtime/perf_output.c), one shape for
@@ -164,6 +185,70 @@ void bpflua_set_interrupted(int value);
 /* Sleeps; returns 0, or -1 at once when interrupted (the flag is left set for the caller). */
 int bpflua_sleep(double seconds);
 
+
+/* USDT probes (runtime/usdt.c): a binary's .note.stapsdt, each location's arguments decoded
+ * into the form the BPF side reads. bpf/bpflua/usdt.h holds the same structs for the BPF C;
+ * keep the two in step (fixed-width fields, so the layouts agree). */
+#define BPFLUA_USDT_MAX_ARGS 12
+
+enum bpflua_usdt_arg_kind {
+	BPFLUA_USDT_ARG_CONST = 0, /* the value is offset */
+	BPFLUA_USDT_ARG_REG = 1,   /* the value is a register */
+	BPFLUA_USDT_ARG_MEM = 2,   /* the value is at base + index * scale + offset */
+};
+
+struct bpflua_usdt_arg {
+	long long offset;          /* CONST: the value; MEM: the displacement */
+	short base_reg;            /* offset of the base register in struct pt_regs, -1: none */
+	short index_reg;           /* offset of the index register in struct pt_regs, -1: none */
+	unsigned char scale;       /* what the index is multiplied by */
+	unsigned char kind;        /* enum bpflua_usdt_arg_kind */
+	unsigned char size;        /* bytes: 1, 2, 4 or 8 */
+	unsigned char is_signed;   /* the N@ prefix was negative */
+	unsigned char reg_shift;   /* bits to shift the register right first (8 for %ah) */
+	unsigned char pad[7];
+};
+
+struct bpflua_usdt_spec {
+	struct bpflua_usdt_arg args[BPFLUA_USDT_MAX_ARGS];
+	int nargs;
+	int pad;
+};
+
+struct bpflua_usdt_location {
+	unsigned long long address;        /* the probe's virtual address in the file */
+	unsigned long long offset;         /* its file offset: where the uprobe goes */
+	unsigned long long semaphore;      /* the semaphore's virtual address, 0: none */
+	unsigned long long semaphore_offset; /* its file offset: the uprobe's ref_ctr_offset */
+	const char *args;                  /* the note's argument text, "8@%rdi -4@$5" */
+	struct bpflua_usdt_spec spec;
+	const char *spec_error;            /* why args could not be decoded, or NULL */
+};
+
+struct bpflua_usdt_probe {
+	const char *provider;
+	const char *name;
+	struct bpflua_usdt_location *locations;
+	int nlocations;
+};
+
+struct bpflua_usdt_probes {
+	const char *path;
+	int machine;                       /* the ELF's e_machine: 62 x86-64, 183 arm64 */
+	struct bpflua_usdt_probe *probes;
+	int count;
+};
+
+/* The USDT probes of an ELF file, grouped by provider and name in note order. A file
+ * without probes gives count 0. */
+struct bpflua_usdt_probes *bpflua_usdt_probes_load(const char *path, char **error);
+void bpflua_usdt_probes_free(struct bpflua_usdt_probes *p);
+/* Decodes one argument ("8@%rdi", "8@[sp, 16]") as an ELF of that machine has it; symbol
+ * addresses for rip-relative forms come from symbols_path (NULL: none) and are made relative
+ * to probe_address, where the BPF side finds them (the instruction pointer at the probe). */
+int bpflua_usdt_arg_parse(int machine, const char *text, const char *symbols_path,
+			  unsigned long long probe_address, struct bpflua_usdt_arg *arg,
+			  char **error);
 /* 1 when this kernel loads and attaches programs of the feature ("kfunc", "lsm",
  * "raw_tracepoint"); otherwise 0 and *why says why (malloc'd). */
 int bpflua_kernel_supports(const char *feature, char **why);

@@ -69,6 +69,7 @@ static const char *const prelude_headers[] = {
 	"bpflua/bcc_compat.h",
 	"bpflua/tables.h",
 	"bpflua/kernel_macros.h",
+	"bpflua/usdt.h", /* not in the prelude, but -include'd by BPF{usdt_contexts = ...} */
 };
 
 /* libbpf's headers that the prelude includes. */

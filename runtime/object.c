@@ -30,6 +30,7 @@
 
 #include "links.h"
 #include "object.h"
+#include "map_sharing.h"
 
 /* ---- Privileges ------------------------------------------------------------------------ */
 
@@ -324,7 +325,11 @@ struct bpflua_object *bpflua_object_load_and_attach(const char *object, size_t o
 	libbpf_log_begin(&log);
 	int err = open_object(o, object, object_len, name, debug, &log, error);
 	if (!err)
+		err = map_sharing_prepare(o, error); /* pinned and public tables */
+	if (!err)
 		err = load_object(o, debug, &log, error);
+	if (!err)
+		map_sharing_publish(o);
 	if (!err)
 		err = attach_conventional(o, error);
 	libbpf_log_end(&log);
@@ -352,6 +357,7 @@ void bpflua_object_close(struct bpflua_object *o)
 	if (!o)
 		return;
 	links_release(o->links, o->nlinks, o->owner);
+	map_sharing_forget(o);
 	bpf_object__close(o->obj);
 	free(o->elf);
 	free(o);

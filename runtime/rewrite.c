@@ -62,6 +62,47 @@ static const struct table_kind percpu_array_kind = {"BPF_PERCPU_ARRAY", key_valu
 static const struct table_kind lru_hash_kind = {"BPF_LRU_HASH", key_value_methods};
 static const struct table_kind table_kind = {"BPF_TABLE", key_value_methods};
 
+/* Program arrays: name.call(ctx, index) is a tail call. */
+static const struct method prog_array_methods[] = {
+	{"call", "bpflua_prog_array_call"},
+	{NULL, NULL},
+};
+static const struct table_kind prog_array_kind = {"BPF_PROG_ARRAY", prog_array_methods};
+
+static const struct method queue_methods[] = {
+	{"push", "bpflua_queue_push"},
+	{"pop", "bpflua_queue_pop"},
+	{"peek", "bpflua_queue_peek"},
+	{NULL, NULL},
+};
+static const struct method map_of_maps_methods[] = {
+	{"lookup", "bpflua_map_of_maps_lookup"},
+	{NULL, NULL},
+};
+static const struct method cgroup_array_methods[] = {
+	{"check_current_task", "bpflua_cgroup_check_current_task"},
+	{NULL, NULL},
+};
+static const struct method local_storage_methods[] = {
+	{"task_storage_get", "bpflua_task_storage_get"},
+	{"task_storage_delete", "bpflua_task_storage_delete"},
+	{"inode_storage_get", "bpflua_inode_storage_get"},
+	{"inode_storage_delete", "bpflua_inode_storage_delete"},
+	{"sk_storage_get", "bpflua_sk_storage_get"},
+	{"sk_storage_delete", "bpflua_sk_storage_delete"},
+	{NULL, NULL},
+};
+static const struct table_kind queue_kind = {"BPF_QUEUE", queue_methods};
+static const struct table_kind stack_kind = {"BPF_STACK", queue_methods};
+static const struct table_kind lpm_trie_kind = {"BPF_LPM_TRIE", key_value_methods};
+static const struct table_kind lru_percpu_hash_kind = {"BPF_LRU_PERCPU_HASH", key_value_methods};
+static const struct table_kind array_of_maps_kind = {"BPF_ARRAY_OF_MAPS", map_of_maps_methods};
+static const struct table_kind hash_of_maps_kind = {"BPF_HASH_OF_MAPS", map_of_maps_methods};
+static const struct table_kind cgroup_array_kind = {"BPF_CGROUP_ARRAY", cgroup_array_methods};
+static const struct table_kind task_storage_kind = {"BPF_TASK_STORAGE", local_storage_methods};
+static const struct table_kind inode_storage_kind = {"BPF_INODE_STORAGE", local_storage_methods};
+static const struct table_kind sk_storage_kind = {"BPF_SK_STORAGE", local_storage_methods};
+
 struct declaration_macro {
 	const char *macro;
 	int name_arg;              /* which argument names the table */
@@ -79,6 +120,21 @@ static const struct declaration_macro declaration_macros[] = {
 	{"BPF_RINGBUF_OUTPUT", 0, &ringbuf_kind},
 	{"BPF_PERF_OUTPUT", 0, &perf_output_kind},
 	{"BPF_STACK_TRACE", 0, &stack_trace_kind},
+	{"BPF_PROG_ARRAY", 0, &prog_array_kind},
+	{"BPF_QUEUE", 0, &queue_kind},
+	{"BPF_STACK", 0, &stack_kind},
+	{"BPF_LPM_TRIE", 0, &lpm_trie_kind},
+	{"BPF_LRU_PERCPU_HASH", 0, &lru_percpu_hash_kind},
+	{"BPF_PERCPU_LRU_HASH", 0, &lru_percpu_hash_kind},
+	{"BPF_ARRAY_OF_MAPS", 0, &array_of_maps_kind},
+	{"BPF_HASH_OF_MAPS", 0, &hash_of_maps_kind},
+	{"BPF_CGROUP_ARRAY", 0, &cgroup_array_kind},
+	{"BPF_TASK_STORAGE", 0, &task_storage_kind},
+	{"BPF_INODE_STORAGE", 0, &inode_storage_kind},
+	{"BPF_SK_STORAGE", 0, &sk_storage_kind},
+	{"BPF_TABLE_PINNED", 3, &table_kind},
+	{"BPF_TABLE_PUBLIC", 3, &table_kind},
+	{"BPF_TABLE_SHARED", 3, &table_kind},
 	{NULL, 0, NULL},
 };
 
@@ -259,7 +315,20 @@ static const struct table *find_table(const struct rewriter *r, int i)
 /* The table types BPF_TABLE accepts, as bcc names them (bpf/bpflua/tables.h maps them). */
 static const char *const table_types[] = {
 	"hash", "histogram", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash",
-	NULL,
+	"percpu_lru_hash", "lpm_trie", "stacktrace", "perf_output", "cgroup_array", "extern",
+	"ringbuf", NULL,
+};
+
+/* BPF_TABLE types whose methods are not a key/value table's. */
+static const struct {
+	const char *type;
+	const struct table_kind *kind;
+} table_type_kinds[] = {
+	{"\"stacktrace\"", &stack_trace_kind},
+	{"\"perf_output\"", &perf_output_kind},
+	{"\"cgroup_array\"", &cgroup_array_kind},
+	{"\"ringbuf\"", &ringbuf_kind},
+	{NULL, NULL},
 };
 
 /* BPF_TABLE names its type with a string; an unknown one is reported here, where the error
@@ -307,6 +376,39 @@ static void collect_tables(struct rewriter *r)
 		struct table *t = &r->tables[r->ntables++];
 		tok_copy(r, first[d->name_arg], t->name, sizeof(t->name));
 		t->kind = d->kind;
+		for (int k = 0; d->kind == &table_kind && table_type_kinds[k].type; k++)
+			if (tok_is(r, first[0], table_type_kinds[k].type))
+				t->kind = table_type_kinds[k].kind;
+	}
+}
+
+/* bcc names the inner table of BPF_ARRAY_OF_MAPS/BPF_HASH_OF_MAPS with a string; the macros
+ * take the table itself (its type shapes the inner maps), so the quotes become spaces, which
+ * keeps every column where it was. */
+static void unquote_inner_maps(const struct rewriter *r, char *text)
+{
+	for (int i = 0; i + 1 < r->ntokens; i++) {
+		/* BPF_TABLE("ringbuf", ...) is a ring with its drop counter, which BPF_TABLE's
+		 * key/value definition cannot be: the same number of letters names the macro that
+		 * declares one (bpf/bpflua/tables.h). */
+		if (tok_is(r, i, "BPF_TABLE") && tok_is(r, i + 1, "(") && i + 2 < r->ntokens &&
+		    tok_is(r, i + 2, "\"ringbuf\"")) {
+			static const char ring_macro[9] = {'B', 'P', 'F', 'L', 'U', 'A', '_', 'R', 'B'};
+			memcpy(text + r->tokens[i].start, ring_macro, sizeof(ring_macro));
+			continue;
+		}
+		int is_array = tok_is(r, i, "BPF_ARRAY_OF_MAPS"), is_hash = tok_is(r, i, "BPF_HASH_OF_MAPS");
+		if ((!is_array && !is_hash) || !tok_is(r, i + 1, "("))
+			continue;
+		int first[8], close;
+		int n = split_args(r, i + 1, first, 8, &close);
+		if (n < 3)
+			continue;
+		const struct token *inner = &r->tokens[first[n - 2]];
+		if (inner->type == TOK_STRING && inner->len >= 2) {
+			text[inner->start] = ' ';
+			text[inner->start + inner->len - 1] = ' ';
+		}
 	}
 }
 
@@ -431,6 +533,7 @@ int rewrite_source(const char *source, size_t len, const char *source_name,
 	out->text[len] = '\0';
 
 	collect_tables(&r);
+	unquote_inner_maps(&r, out->text);
 	for (int i = 0; i < r.ntokens; i++) {
 		if (tok_is(&r, i, "TRACEPOINT_PROBE") && tok_is(&r, i + 1, "(")) {
 			collect_tracepoint(&r, i, out);

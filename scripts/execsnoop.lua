@@ -33,9 +33,10 @@ local opts = require("bpflua.args").parse(arg, {
 (bcc's --cgroupmap and --mntnsmap are not offered.)]],
 })
 
-local regex = require("bpflua.regex")
-local name_re = opts.name and regex.compile(opts.name)
-local line_re = opts.line and regex.compile(opts.line)
+-- bcc's -n and -l are regular expressions: POSIX extended ones here (bpflua.patterns).
+local patterns = require("bpflua.patterns")
+local name_re = opts.name and patterns.compile(opts.name, "execsnoop.lua -n")
+local line_re = opts.line and patterns.compile(opts.line, "execsnoop.lua -l")
 local uid = -1
 if opts.uid then
   uid = tonumber(opts.uid)
@@ -113,8 +114,8 @@ events:open_ring_buffer(function(_, data)
     argv[#argv + 1] = opts.quote and ('"' .. a:gsub('"', '\\"') .. '"') or a
   end
   local args_text = table.concat(argv, " ")
-  if (e.ret ~= 0 and not opts.fails) or (name_re and not name_re:find(comm)) or
-     (line_re and not line_re:find(args_text)) then
+  if (e.ret ~= 0 and not opts.fails) or (name_re and not name_re(comm)) or
+     (line_re and not line_re(args_text)) then
     return
   end
   local line = {}

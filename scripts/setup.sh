@@ -19,6 +19,10 @@ packages=(
   bpfcc-tools
   python3-bpfcc  # bcc, the baseline of the benchmarks in scripts/bench/
 )
+# USDT specs and tools: <sys/sdt.h>, Debian's python3.11 (its probes), a JDK (hotspot probes).
+packages+=(systemtap-sdt-dev python3.11 default-jdk-headless)
+# tcpretrans spec: network namespaces (ip netns) and the kernel's retransmit counts (ss).
+packages+=(iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,12 +32,33 @@ M.PerfSWConfig = {
   DUMMY = 9, BPF_OUTPUT = 10,
 }
 
-local function check_args(what, args, required)
+-- required: names the call needs ("tp|tp_re": one of them); allowed: every name it knows,
+-- so that a misspelt or unsupported option is an error, not silently ignored.
+local function check_args(what, args, required, allowed)
   if type(args) ~= "table" then
     errors.raise(what .. ": expected a table of arguments, as in " .. what .. "{fn_name = \"f\", ...}")
   end
+  if allowed then
+    local known = {}
+    for _, name in ipairs(allowed) do
+      known[name] = true
+    end
+    for k in pairs(args) do
+      if not known[k] then
+        error(string.format("%s: unknown option '%s' (options: %s)", what, tostring(k),
+          table.concat(allowed, ", ")), 3)
+      end
+    end
+  end
   for _, name in ipairs(required) do
-    if args[name] == nil then
+    local first, second = name:match("^([^|]+)|(.+)$")
+    if first then
+      if args[first] == nil and args[second] == nil then
+        errors.raise(string.format("%s: missing argument '%s' (or '%s')", what, first, second))
+      elseif args[first] ~= nil and args[second] ~= nil then
+        errors.raise(string.format("%s: give '%s' or '%s', not both", what, first, second))
+      end
+    elseif args[name] == nil then
       errors.raise(what .. ": missing argument '" .. name .. "'")
     end
   end
@@ -59,6 +80,21 @@ local function check_integer(what, args, name, lo, hi)
   if type(v) ~= "number" or v ~= v or v % 1 ~= 0 or v < lo or v > hi then
     errors.raise(string.format("%s: %s must be an integer from %s to %s, not %s", what, name,
       string.format("%.0f", lo), string.format("%.0f", hi), tostring(v)))
+  end
+end
+
+-- Attaches fn_name at each of names (what a pattern matched) under one key, so that the
+-- pattern detaches them together; if one fails, those attached so far are detached again.
+local function attach_each(self, kind, key, names, fields_of)
+  if self._handle == nil then
+    errors.raise("BPF object was cleaned up")
+  end
+  for _, name in ipairs(names) do
+    local ok, err = M._try_attach(self, kind, key, fields_of(name))
+    if not ok then
+      M._detach(self, "", key, true)
+      errors.raise(err)
+    end
   end
 end
 
@@ -115,9 +151,15 @@ local function attach_once(self, opts)
   return ffi.gc(handle, close), close
 end
 
-local function attach(self, kind, key, fields)
-  if self._handle == nil then
-    errors.raise("BPF object was cleaned up")
+-- Attaches and records the attachment under key; nil and the message on failure.
+local function try_attach(self, kind, key, fields)
+  local fn = fields.fn
+  if fn ~= nil then
+    -- A function b:load_func loaded (fn = f instead of fn_name): attached as it is.
+    if type(fn) ~= "table" or fn._handle == nil or fn._owner ~= self then
+      return nil, "fn must be a function this object's load_func returned (and not yet closed)"
+    end
+    fields.fn, fields.fn_name, fields.loaded = nil, fn.name, fn._handle
   end
   local opts = ffi.new("struct bpflua_attach_opts", fields)
   opts.kind = KIND[kind]
@@ -131,21 +173,38 @@ local function attach(self, kind, key, fields)
     message = close
   end
   if handle == nil then
-    errors.raise(message)
+    return nil, message
   end
   self._state:own(handle, close)
   local list = self._attachments[key] or {}
   list[#list + 1] = handle
   self._attachments[key] = list
+  return true
 end
 
-local function detach(self, what, key)
+local function attach(self, kind, key, fields)
   if self._handle == nil then
+    errors.raise("BPF object was cleaned up")
+  end
+  local ok, message = try_attach(self, kind, key, fields)
+  if not ok then
+    errors.raise(message)
+  end
+end
+
+local function detach(self, what, key, quiet)
+  if self._handle == nil then
+    if quiet then
+      return
+    end
     errors.raise(what .. ": BPF object was cleaned up")
   end
   local list = self._attachments[key]
   if not list then
-    errors.raise(what .. ": nothing is attached to " .. key:gsub("^[^:]+:", "", 1))
+    if quiet then
+      return
+    end
+    errors.raise(what .. ": nothing is attached to " .. key:gsub("^[^:]+:", "", 1):gsub("^re:", "", 1))
   end
   for _, handle in ipairs(list) do
     self._state:release(handle)
@@ -153,45 +212,87 @@ local function detach(self, what, key)
   self._attachments[key] = nil
 end
 
+M._try_attach, M._detach = try_attach, detach
+
 local methods = {}
 
+local function patterns()
+  return require("bpflua.patterns")
+end
+
+-- Every name a pattern matches, or an error saying it matched nothing.
+local function matches(what, list, re, kind)
+  if #list == 0 then
+    error(string.format("%s: no %s matches '%s'", what, kind, re), 3)
+  end
+  return list
+end
+
 function methods:attach_tracepoint(args)
-  check_args("attach_tracepoint", args, {"tp", "fn_name"})
+  check_args("attach_tracepoint", args, {"tp|tp_re", "fn_name|fn"}, {"tp", "tp_re", "fn_name", "fn"})
   check_type("attach_tracepoint", args, "tp", "string")
+  check_type("attach_tracepoint", args, "tp_re", "string")
   check_type("attach_tracepoint", args, "fn_name", "string")
-  attach(self, "tracepoint", "tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
+  if args.tp_re then
+    local names = matches("attach_tracepoint", patterns().get_tracepoints(args.tp_re, "attach_tracepoint"), args.tp_re,
+      "tracepoint")
+    attach_each(self, "tracepoint", "tracepoint:re:" .. args.tp_re, names, function(tp)
+      return {fn_name = args.fn_name, fn = args.fn, target = tp}
+    end)
+    return
+  end
+  attach(self, "tracepoint", "tracepoint:" .. args.tp, {fn_name = args.fn_name, fn = args.fn, target = args.tp})
 end
 
 function methods:detach_tracepoint(args)
-  check_args("detach_tracepoint", args, {"tp"})
-  detach(self, "detach_tracepoint", "tracepoint:" .. args.tp)
+  check_args("detach_tracepoint", args, {"tp|tp_re"}, {"tp", "tp_re"})
+  detach(self, "detach_tracepoint", "tracepoint:" .. (args.tp_re and ("re:" .. args.tp_re) or args.tp))
 end
 
 function methods:attach_raw_tracepoint(args)
-  check_args("attach_raw_tracepoint", args, {"tp", "fn_name"})
+  check_args("attach_raw_tracepoint", args, {"tp", "fn_name|fn"}, {"tp", "fn_name", "fn"})
   check_type("attach_raw_tracepoint", args, "tp", "string")
   check_type("attach_raw_tracepoint", args, "fn_name", "string")
-  attach(self, "raw_tracepoint", "raw_tracepoint:" .. args.tp, {fn_name = args.fn_name, target = args.tp})
+  attach(self, "raw_tracepoint", "raw_tracepoint:" .. args.tp, {fn_name = args.fn_name, fn = args.fn, target = args.tp})
 end
 
 function methods:detach_raw_tracepoint(args)
-  check_args("detach_raw_tracepoint", args, {"tp"})
+  check_args("detach_raw_tracepoint", args, {"tp"}, {"tp"})
   detach(self, "detach_raw_tracepoint", "raw_tracepoint:" .. args.tp)
 end
 
 local function uprobe_key(kind, args, path)
-  return string.format("%s:%s:%s:%s", kind, path, args.sym or string.format("0x%x", args.addr or 0),
-    tostring(args.pid or -1))
+  local what = args.sym_re and ("re:" .. args.sym_re) or args.sym or string.format("0x%x", args.addr or 0)
+  return string.format("%s:%s:%s:%s", kind, path, what, tostring(args.pid or -1))
+end
+
+local UPROBE_OPTIONS = {"name", "sym", "sym_re", "addr", "sym_off", "fn_name", "fn", "pid"}
+
+-- sym_re: every function of the binary whose name matches, one uprobe each (aliases of one
+-- address once), all from one load of the program.
+local function attach_uprobe_re(self, kind, args, path)
+  local what = "attach_" .. kind
+  local funcs = matches(what, patterns().user_functions(path, args.sym_re, what), args.sym_re,
+    "function of " .. path)
+  local locations = ffi.new("struct bpflua_uprobe_location[?]", #funcs)
+  for i, f in ipairs(funcs) do
+    locations[i - 1].offset = f.offset
+  end
+  attach(self, kind, uprobe_key(kind, args, path), {
+    fn_name = args.fn_name, fn = args.fn, target = path, pid = args.pid or -1,
+    locations = locations, nlocations = #funcs,
+  })
 end
 
 local function attach_uprobe(self, kind, args)
   local what = "attach_" .. kind
-  check_args(what, args, {"name", "fn_name"})
+  check_args(what, args, {"name", "fn_name|fn"}, UPROBE_OPTIONS)
   check_type(what, args, "name", "string")
   check_type(what, args, "fn_name", "string")
   check_type(what, args, "sym", "string")
-  if not args.sym and not args.addr then
-    errors.raise(what .. ": give sym = \"function\" or addr = offset")
+  check_type(what, args, "sym_re", "string")
+  if not args.sym and not args.addr and not args.sym_re then
+    errors.raise(what .. ": give sym = \"function\", sym_re = \"regex\" or addr = offset")
   end
   -- Offsets in the file: below 2^53 so that a Lua number holds them exactly.
   check_integer(what, args, "addr", 0, 2 ^ 53)
@@ -199,14 +300,17 @@ local function attach_uprobe(self, kind, args)
   check_integer(what, args, "pid", -1, 2 ^ 31 - 1)
   local path = M.find_library(args.name)
   check_binary(what, path)
+  if args.sym_re then
+    return attach_uprobe_re(self, kind, args, path)
+  end
   attach(self, kind, uprobe_key(kind, args, path), {
-    fn_name = args.fn_name, target = path, sym = args.sym,
+    fn_name = args.fn_name, fn = args.fn, target = path, sym = args.sym,
     offset = (args.addr or 0) + (args.sym_off or 0), pid = args.pid or -1,
   })
 end
 
 local function detach_uprobe(self, kind, args)
-  check_args("detach_" .. kind, args, {"name"})
+  check_args("detach_" .. kind, args, {"name"}, UPROBE_OPTIONS)
   detach(self, "detach_" .. kind, uprobe_key(kind, args, M.find_library(args.name)))
 end
 
@@ -215,28 +319,33 @@ function methods:attach_uretprobe(args) attach_uprobe(self, "uretprobe", args) e
 function methods:detach_uprobe(args) detach_uprobe(self, "uprobe", args) end
 function methods:detach_uretprobe(args) detach_uprobe(self, "uretprobe", args) end
 
-function methods:attach_kprobe(args)
-  check_args("attach_kprobe", args, {"event", "fn_name"})
-  attach(self, "kprobe", "kprobe:" .. args.event, {fn_name = args.fn_name, target = args.event})
+local function attach_kprobe(self, kind, args)
+  local what = "attach_" .. kind
+  check_args(what, args, {"event|event_re", "fn_name|fn"}, {"event", "event_re", "fn_name", "fn"})
+  if args.event_re then
+    local names = matches(what, patterns().get_kprobe_functions(args.event_re, what), args.event_re,
+      "kernel function")
+    attach_each(self, kind, kind .. ":re:" .. args.event_re, names, function(event)
+      return {fn_name = args.fn_name, fn = args.fn, target = event}
+    end)
+    return
+  end
+  attach(self, kind, kind .. ":" .. args.event, {fn_name = args.fn_name, fn = args.fn, target = args.event})
 end
 
-function methods:attach_kretprobe(args)
-  check_args("attach_kretprobe", args, {"event", "fn_name"})
-  attach(self, "kretprobe", "kretprobe:" .. args.event, {fn_name = args.fn_name, target = args.event})
+local function detach_kprobe(self, kind, args)
+  check_args("detach_" .. kind, args, {"event|event_re"}, {"event", "event_re"})
+  detach(self, "detach_" .. kind, kind .. ":" .. (args.event_re and ("re:" .. args.event_re) or args.event))
 end
 
-function methods:detach_kprobe(args)
-  check_args("detach_kprobe", args, {"event"})
-  detach(self, "detach_kprobe", "kprobe:" .. args.event)
-end
-
-function methods:detach_kretprobe(args)
-  check_args("detach_kretprobe", args, {"event"})
-  detach(self, "detach_kretprobe", "kretprobe:" .. args.event)
-end
+function methods:attach_kprobe(args) attach_kprobe(self, "kprobe", args) end
+function methods:attach_kretprobe(args) attach_kprobe(self, "kretprobe", args) end
+function methods:detach_kprobe(args) detach_kprobe(self, "kprobe", args) end
+function methods:detach_kretprobe(args) detach_kprobe(self, "kretprobe", args) end
 
 function methods:attach_perf_event(args)
-  check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name"})
+  check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name|fn"},
+    {"ev_type", "ev_config", "fn_name", "fn", "sample_period", "sample_freq", "pid", "cpu"})
   check_type("attach_perf_event", args, "fn_name", "string")
   check_integer("attach_perf_event", args, "ev_type", 0, 2 ^ 32 - 1)
   check_integer("attach_perf_event", args, "ev_config", 0, 2 ^ 53)
@@ -250,14 +359,14 @@ function methods:attach_perf_event(args)
   local key = string.format("perf_event:%d:%d:%s:%s", args.ev_type, args.ev_config,
     tostring(args.pid or -1), tostring(args.cpu or -1))
   attach(self, "perf_event", key, {
-    fn_name = args.fn_name, perf_type = args.ev_type, perf_config = args.ev_config,
+    fn_name = args.fn_name, fn = args.fn, perf_type = args.ev_type, perf_config = args.ev_config,
     sample_period = args.sample_period or 0, sample_freq = args.sample_freq or 0,
     pid = args.pid or -1, cpu = args.cpu or -1,
   })
 end
 
 function methods:detach_perf_event(args)
-  check_args("detach_perf_event", args, {"ev_type", "ev_config"})
+  check_args("detach_perf_event", args, {"ev_type", "ev_config"}, {"ev_type", "ev_config", "pid", "cpu"})
   detach(self, "detach_perf_event", string.format("perf_event:%d:%d:%s:%s", args.ev_type,
     args.ev_config, tostring(args.pid or -1), tostring(args.cpu or -1)))
 end

@@ -18,6 +18,9 @@ local trace_pipe = require("bpflua.trace_pipe")
 local errors = require("bpflua.errors")
 local lifetime = require("bpflua.lifetime")
 local fs = require("bpflua.fs")
+local usdt = require("bpflua.usdt")
+local functions = require("bpflua.functions")
+local more_tables = require("bpflua.more_tables")
 
 local BPF = {}
 
@@ -54,11 +57,14 @@ local function check_options(opts)
   if type(opts) ~= "table" then
     errors.raise("BPF: expected a table of options, as in BPF{text = src}")
   end
-  local known = {text = true, src_file = true, cflags = true, debug = true}
+  local known = {text = true, src_file = true, cflags = true, debug = true, usdt_contexts = true}
   for k in pairs(opts) do
     if not known[k] then
-      errors.raise("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug)")
+      errors.raise("BPF: unknown option '" .. tostring(k) .. "' (options: text, src_file, cflags, debug, usdt_contexts)")
     end
+  end
+  if opts.usdt_contexts ~= nil and type(opts.usdt_contexts) ~= "table" then
+    errors.raise("BPF: usdt_contexts must be a table of USDT objects, as in {u}")
   end
   if (opts.text == nil) == (opts.src_file == nil) then
     errors.raise("BPF: give the program as text = \"...\" or src_file = \"path\" (one of them)")
@@ -145,7 +151,12 @@ function BPF.new(opts)
     end
     source = read_source_file(name)
   end
-  local compiled = compile(source, name, opts.cflags, opts.debug)
+  local cflags = opts.cflags
+  if opts.usdt_contexts then
+    -- bpf_usdt_readarg and its spec table (bpf/bpflua/usdt.h).
+    cflags = {"-include", "bpflua/usdt.h", unpack(cflags or {})}
+  end
+  local compiled = compile(source, name, cflags, opts.debug)
   local cache_hit = compiled.cache_hit == 1
   local events = ctypes.parse(ffi.string(compiled.metadata))
   lifetime.before_load()
@@ -158,7 +169,7 @@ function BPF.new(opts)
   if handle == nil then
     error(state, 0) -- the message names the program, the probe or the line:col
   end
-  return setmetatable({
+  local self = setmetatable({
     _handle = handle,
     _state = state,
     _tables = {},
@@ -167,6 +178,14 @@ function BPF.new(opts)
     _attachments = {},
     cache_hit = cache_hit,
   }, object_mt)
+  if opts.usdt_contexts then
+    local ok, attach_err = pcall(usdt.attach_contexts, self, opts.usdt_contexts)
+    if not ok then
+      self:cleanup()
+      error(attach_err, 0)
+    end
+  end
+  return self
 end
 
 -- Detaches and unloads everything; the object's tables stop working (their methods say the
@@ -177,6 +196,8 @@ function object_methods:cleanup()
   if handle == nil then
     return
   end
+  -- functions load_func loaded go before the object they came from
+  functions.close_all(self)
   self._handle = nil
   ffi.gc(handle, nil)
   lifetime.teardown(self._state, handle, lib.bpflua_object_close)
@@ -214,6 +235,8 @@ function object_methods:get_table(name)
     t = perfbuf.PerfBuf.new(self, map, self._events[name])
   elseif map_type == "stack_trace" then
     t = StackTrace.new(self, map)
+  elseif more_tables[map_type] then
+    t = more_tables[map_type].new(self, map)
   else
     t = Table.new(self, map)
   end
@@ -313,6 +336,11 @@ function object_methods:num_attached()
   return self._handle == nil and 0 or lib.bpflua_object_attached_count(self._handle)
 end
 
+-- b:load_func(name, BPF.KPROBE): see bpflua/functions.lua.
+function object_methods:load_func(name, prog_type, attach_type)
+  return functions.load_func(self, name, prog_type, attach_type)
+end
+
 for name, method in pairs(attach.methods) do
   object_methods[name] = method
 end
@@ -385,6 +413,14 @@ BPF.PerfSWConfig = attach.PerfSWConfig
 BPF.tracepoint_exists = attach.tracepoint_exists
 BPF.get_syscall_fnname = attach.get_syscall_fnname
 BPF.find_library = attach.find_library
+BPF.USDT = usdt.new
+for name, value in pairs(functions.TYPES) do
+  BPF[name] = value -- program types for load_func: BPF.KPROBE, BPF.XDP, ...
+end
+BPF.get_kprobe_functions = function(re) return require("bpflua.patterns").get_kprobe_functions(re) end
+BPF.get_tracepoints = function(re) return require("bpflua.patterns").get_tracepoints(re) end
+BPF.get_user_functions = function(path, re) return require("bpflua.patterns").get_user_functions(path, re) end
+BPF.usdt_probes = usdt.probes
 
 -- BPF.support_kfunc(), support_lsm(), support_raw_tracepoint(): whether this kernel loads and
 -- attaches such programs (it is asked, with a program that does nothing); false comes with

@@ -90,12 +90,38 @@ function M.maps(b)
   end
 end
 
+-- usdt("/usr/bin/python3.11") or usdt(pid): the USDT probes of a binary or a process, as
+-- bcc's tplist -l: provider:name, where, how many locations, the semaphore, the arguments.
+function M.usdt(target)
+  if type(target) ~= "string" and type(target) ~= "number" then
+    error("usdt: expected a binary's path or a pid, as in usdt(\"/usr/bin/python3\")", 2)
+  end
+  local ok, probes = pcall(require("bpflua.usdt").probes, target)
+  if not ok then
+    error(tostring(probes):gsub("^usdt_probes: ", "usdt: "), 2)
+  end
+  for _, p in ipairs(probes) do
+    print(string.format("%s %s:%s  %d location%s%s", p.path, p.provider, p.name, p.nlocations,
+      p.nlocations == 1 and "" or "s", p.semaphore and string.format("  semaphore 0x%x", p.semaphore) or ""))
+    for i, loc in ipairs(p.locations) do
+      print(string.format("  0x%x  %s%s", loc.address, #loc.args > 0 and table.concat(loc.args, " ") or "(no arguments)",
+        loc.error and ("  [" .. loc.error .. "]") or ""))
+      if i == 5 and #p.locations > 6 then
+        print(string.format("  ... %d more", #p.locations - 5))
+        break
+      end
+    end
+  end
+  print(string.format("(%d probe%s)", #probes, #probes == 1 and "" or "s"))
+end
+
 M.help_text = [[
 bpflua REPL: Lua (LuaJIT) with BPF and ffi loaded. Expressions print their values.
   b = BPF{text = [==[ ...BPF C... ]==]}   compile, load and attach (see README)
   tracepoints("sched:*")              list tracepoints matching a pattern (* and ?)
   fields("syscalls:sys_enter_openat") a tracepoint's fields (args-> in TRACEPOINT_PROBE)
   maps(b)                             the tables of a BPF object
+  usdt("/usr/bin/python3") or usdt(pid)  the USDT probes of a binary or a process
   help()                              this text
 Tab completes globals, fields and methods (b:att<Tab>, b["ev<Tab>).
 Ctrl-C clears the line or stops running code (probes stay attached);

@@ -235,6 +235,10 @@ local function table_line(t)
     return string.format("perf_event_array, %s%s", t._rings and ("open on " .. #t._rings .. " CPUs")
       or "not open", events)
   end
+  if rawget(t, "Key") == nil then
+    -- Program arrays, queues, maps of maps...: their own summary.
+    return (tostring(t):gsub("^<(.*)>$", "%1"))
+  end
   local ok, entries = pcall(t.len, t)
   return string.format("%s, key %s, value %s, %s of %d entries", t.histogram and "histogram" or t.type,
     describe_type(t.Key), describe_type(t.Leaf), ok and tostring(entries) or "?", t.max_entries)

@@ -24,6 +24,7 @@ function M.setup_globals(env)
   env.tracepoints = explore.tracepoints
   env.fields = explore.fields
   env.maps = explore.maps
+  env.usdt = explore.usdt
 end
 
 -- Compiles an input as Lua 5.4's REPL does: as `return <input>` when that is an expression,

@@ -98,15 +98,20 @@ local function read_maps(pid)
   if not f then
     return nil
   end
+  -- read, not lines(): a process gone since the open fails the read (ESRCH), which lines() raises
+  local text = f:read("*a")
+  f:close()
+  if not text then
+    return nil
+  end
   local maps = {}
-  for line in f:lines() do
+  for line in text:gmatch("[^\n]+") do
     local start, stop, perms, offset, path = line:match("^(%x+)%-(%x+) (%S+) (%x+) %S+ %d+%s+(/.*)$")
     if start and perms:find("x", 1, true) then
       maps[#maps + 1] = {start = tonumber(start, 16), stop = tonumber(stop, 16),
                          offset = tonumber(offset, 16), path = path}
     end
   end
-  f:close()
   table.sort(maps, function(a, b) return a.start < b.start end)
   return maps
 end
