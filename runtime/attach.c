@@ -83,11 +83,14 @@ static struct bpf_program *open_function(struct bpflua_object *o, struct bpflua_
 	bpf_object__for_each_program(prog, a->obj) {
 		int is_function = !strncmp(bpf_program__section_name(prog), BPFLUA_FUNCTION_SECTION,
 					   strlen(BPFLUA_FUNCTION_SECTION));
-		if (is_function && !strcmp(bpf_program__name(prog), fn_name))
+		/* A function of a naming convention (kfunc__F, lsm__HOOK) sits in its own
+		 * section; load_func may still name it, when no plain function has the name. */
+		if (!strcmp(bpf_program__name(prog), fn_name) && (is_function || !target))
 			target = prog;
-		else
-			bpf_program__set_autoload(prog, false);
 	}
+	bpf_object__for_each_program(prog, a->obj)
+		if (prog != target)
+			bpf_program__set_autoload(prog, false);
 	if (!target) {
 		char *names = function_names(a->obj);
 		*error = str_printf("no function named '%s' to attach (the program's non-static "

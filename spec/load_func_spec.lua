@@ -56,12 +56,17 @@ describe("load_func", function()
       "load_func: an LSM function is named lsm__HOOK, not 'f'")
     -- This kernel refuses fentry and LSM programs; the Debian 6.1 VM loads them
     -- (spec/kernel/load_func_btf_spec.lua).
-    local tb = BPF{text = "int kfunc__vfs_read(void *ctx) { return 0; }"}
-    local ok, err = pcall(tb.load_func, tb, "kfunc__vfs_read", BPF.TRACING)
+    -- (A kfunc__ function is also bcc's KFUNC_PROBE convention, attached at load: on this
+    -- kernel BPF{} itself refuses it, saying why.)
+    local ok, err = pcall(function()
+      local tb = BPF{text = "int kfunc__vfs_read(void *ctx) { return 0; }"}
+      local loaded, load_err = pcall(tb.load_func, tb, "kfunc__vfs_read", BPF.TRACING)
+      tb:cleanup()
+      assert(loaded, load_err)
+    end)
     if not ok then
-      assert.matches("load_func: this kernel refuses TRACING programs (EPERM)", err, 1, true)
+      assert.matches("this kernel refuses [%w_ ()]+ programs %(EPERM", tostring(err))
     end
-    tb:cleanup()
     local k = b:load_func("f", BPF.KPROBE)
     assert.has_error(function() b:attach_tracepoint{tp = "syscalls:sys_enter_getppid", fn = k} end,
       "'f' was loaded as kprobe; this attach needs tracepoint")

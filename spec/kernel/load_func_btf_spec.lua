@@ -11,7 +11,10 @@ end
 kprobes:close()
 
 local BPF = require("bpflua")
+local ffi = require("ffi")
 local h = require("spec.helpers")
+
+pcall(ffi.cdef, "int open(const char *path, int flags, ...); int close(int fd);")
 
 local function fd_prog_type(fd)
   local f = assert(io.open("/proc/self/fdinfo/" .. fd))
@@ -43,13 +46,17 @@ describe("load_func with BTF attach points #vm", function()
     end
     local f = b:load_func("lsm__file_open", BPF.LSM)
     assert.are.equal(BPF.LSM, fd_prog_type(f.fd))
-    -- Inode storage from Lua, by path.
+    -- Inode storage, from C and from Lua. lsm__file_open is also bcc's LSM_PROBE convention,
+    -- attached at load, so it counts the opens of the file (by path or fd, the same inode).
     local path = os.tmpname()
-    assert.is_nil(b.opened:get(path))
-    b.opened:set(path, 7)
-    assert.are.equal(7, b.opened:get(path))
-    b.opened:delete(path)
-    assert.is_nil(b.opened:get(path))
+    local fd = ffi.C.open(path, 0)
+    assert.is_true(b.opened:get(fd) >= 1)
+    b.opened:set(fd, 7)
+    assert.are.equal(7, b.opened:get(fd))
+    b.opened:delete(fd)
+    assert.is_nil(b.opened:get(fd))
+    assert.are.equal(1, b.opened:get(path)) -- get(path) opens it: one more open, counted anew
+    ffi.C.close(fd)
     os.remove(path)
     b:cleanup()
   end)
