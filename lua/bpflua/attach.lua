@@ -314,10 +314,10 @@ local function detach_uprobe(self, kind, args)
   detach(self, "detach_" .. kind, uprobe_key(kind, args, M.find_library(args.name)))
 end
 
-function methods:attach_uprobe(args) attach_uprobe(self, "uprobe", args) end
-function methods:attach_uretprobe(args) attach_uprobe(self, "uretprobe", args) end
-function methods:detach_uprobe(args) detach_uprobe(self, "uprobe", args) end
-function methods:detach_uretprobe(args) detach_uprobe(self, "uretprobe", args) end
+function methods:attach_uprobe(args) return attach_uprobe(self, "uprobe", args) end
+function methods:attach_uretprobe(args) return attach_uprobe(self, "uretprobe", args) end
+function methods:detach_uprobe(args) return detach_uprobe(self, "uprobe", args) end
+function methods:detach_uretprobe(args) return detach_uprobe(self, "uretprobe", args) end
 
 local function attach_kprobe(self, kind, args)
   local what = "attach_" .. kind
@@ -338,10 +338,10 @@ local function detach_kprobe(self, kind, args)
   detach(self, "detach_" .. kind, kind .. ":" .. (args.event_re and ("re:" .. args.event_re) or args.event))
 end
 
-function methods:attach_kprobe(args) attach_kprobe(self, "kprobe", args) end
-function methods:attach_kretprobe(args) attach_kprobe(self, "kretprobe", args) end
-function methods:detach_kprobe(args) detach_kprobe(self, "kprobe", args) end
-function methods:detach_kretprobe(args) detach_kprobe(self, "kretprobe", args) end
+function methods:attach_kprobe(args) return attach_kprobe(self, "kprobe", args) end
+function methods:attach_kretprobe(args) return attach_kprobe(self, "kretprobe", args) end
+function methods:detach_kprobe(args) return detach_kprobe(self, "kprobe", args) end
+function methods:detach_kretprobe(args) return detach_kprobe(self, "kretprobe", args) end
 
 function methods:attach_perf_event(args)
   check_args("attach_perf_event", args, {"ev_type", "ev_config", "fn_name|fn"},
