@@ -176,6 +176,8 @@ marker="vmtest-exit-status-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')="
     [ -n "${!v+set}" ] && printf 'export %s=%q\n' "$v" "${!v}"
   done
   printf 'export BPFLUA_CACHE_DIR=%q\n' "$cache_dir"
+  # Tells specs they run in the VM, where what the VM is for (kprobes) must work.
+  printf 'export BPFLUA_VMTEST=%q\n' "${kernel_pkg}_${version}"
   printf 'cd %q || exit 125\n' "$PWD"
   printf 'exec'
   printf ' %q' "$@"
