@@ -7,7 +7,6 @@
 -- comes back with -ESRCH, so the entry probe can check the argument and the return probe the
 -- return value.
 local BPF = require("bpflua")
-local ffi = require("ffi")
 local h = require("spec.helpers")
 
 local pid = h.getpid()
