@@ -15,23 +15,16 @@ local ESRCH = 3
 local WHO = 5000000 -- above PID_MAX_LIMIT (4194304): no such process, ever
 
 -- The syscall wrapper's one argument is the user's registers; `who` is the second syscall
--- argument in them. Registers are read by offset rather than with PT_REGS_PARM1/PT_REGS_RC:
--- those access struct pt_regs members, which vmlinux.h marks preserve_access_index, and the
--- second such compile in one process crashes LLVM 14's BPFAbstractMemberAccess pass (the
--- crash DESIGN.md's "Where compiler failures go" describes; busted runs every spec in one
--- process). x86-64 register names, like the syscall wrapper itself.
+-- argument in them.
 local PROBES = [[
   BPF_ARRAY(hits, u64, 4);
   BPF_ARRAY(seen, s64, 4);
-  #define REG(regs, name) (*(u64 *)((char *)(regs) + __builtin_offsetof(struct pt_regs, name)))
   static int mine(void) { return (bpf_get_current_pid_tgid() >> 32) == PID; }
   static s64 who(struct pt_regs *ctx) {
-    char *user_regs = (char *)REG(ctx, di);
-    long value = 0;
-    bpf_probe_read_kernel(&value, sizeof(value), user_regs + __builtin_offsetof(struct pt_regs, si));
-    return (int)value;
+    struct pt_regs *user_regs = (struct pt_regs *)PT_REGS_PARM1(ctx);
+    return (int)PT_REGS_PARM2_CORE(user_regs);
   }
-  static s64 retval(struct pt_regs *ctx) { return (long)REG(ctx, ax); }
+  static s64 retval(struct pt_regs *ctx) { return PT_REGS_RC(ctx); }
   static void note(u32 slot, s64 value) {
     hits.atomic_increment(slot);
     seen.update(&slot, &value);
