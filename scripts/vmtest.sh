@@ -109,13 +109,14 @@ kdir=/var/cache/bpflua-vm/${kernel_pkg}_${version}
 if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ]; then
   log "fetching $kernel_pkg $version"
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
+  trap 'rm -rf "$tmp" "${new:-}"' EXIT
   # apt's sandbox user cannot write into a root-only temporary directory.
   (cd "$tmp" && apt-get -q -o APT::Sandbox::User=root download "$kernel_pkg=$version" >&2)
   dpkg-deb -x "$tmp"/*.deb "$tmp/root"
-  rm -rf "$kdir.new"
-  mkdir -p "$kdir.new/modules"
-  cp "$tmp"/root/boot/vmlinuz-* "$kdir.new/vmlinuz"
+  mkdir -p "$(dirname "$kdir")"
+  new=$(mktemp -d "$kdir.new.XXXXXX") # a copy of its own, should two runs fetch at once
+  mkdir -p "$new/modules"
+  cp "$tmp"/root/boot/vmlinuz-* "$new/vmlinuz"
 
   # name -> file, with "-" as "_" as the kernel spells module names.
   declare -A module_file=()
@@ -133,11 +134,11 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ]; then
     file=${module_file[$name]:-}
     [ -n "$file" ] || return 0
     case "$file" in
-      *.xz) xz -dc "$file" > "$kdir.new/modules/$name.ko" ;;
-      *.zst) zstd -qdc "$file" > "$kdir.new/modules/$name.ko" ;;
-      *) cp "$file" "$kdir.new/modules/$name.ko" ;;
+      *.xz) xz -dc "$file" > "$new/modules/$name.ko" ;;
+      *.zst) zstd -qdc "$file" > "$new/modules/$name.ko" ;;
+      *) cp "$file" "$new/modules/$name.ko" ;;
     esac
-    deps=$(grep -a -o -m 1 'depends=[A-Za-z0-9_,-]*' "$kdir.new/modules/$name.ko" | head -n 1)
+    deps=$(grep -a -o -m 1 'depends=[A-Za-z0-9_,-]*' "$new/modules/$name.ko" | head -n 1 || true)
     deps=${deps#depends=}
     for dep in ${deps//,/ }; do
       place "${dep//-/_}"
@@ -147,9 +148,14 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ]; then
   for m in $wanted_modules; do
     place "$m"
   done
-  printf '%s\n' "${order[@]}" > "$kdir.new/modules/order"
-  rm -rf "$kdir"
-  mv "$kdir.new" "$kdir"
+  printf '%s\n' "${order[@]}" > "$new/modules/order"
+  # Another vmtest.sh may have fetched the same package meanwhile: keep its complete copy.
+  if [ -s "$kdir/vmlinuz" ] && [ -f "$kdir/modules/order" ]; then
+    rm -rf "$new"
+  else
+    rm -rf "$kdir"
+    mv "$new" "$kdir"
+  fi
   rm -rf "$tmp"
   trap - EXIT
 fi
