@@ -51,19 +51,6 @@ function M.require_kprobes()
   return false, reason
 end
 
--- The file descriptors this process holds: a leak check that other BPF users of the machine
--- cannot disturb. Collects garbage first, so that only what is still referenced counts.
-function M.open_fds()
-  collectgarbage()
-  collectgarbage()
-  local n, ls = 0, io.popen("ls /proc/" .. M.getpid() .. "/fd")
-  for _ in ls:lines() do
-    n = n + 1
-  end
-  ls:close()
-  return n
-end
-
 -- getpriority(PRIO_PROCESS, who): a syscall whose argument the BPF programs filter on, so a
 -- spec counts only its own events. who need not exist: the syscall fails, the tracepoint fires.
 function M.getpriority(who, which)

@@ -31,6 +31,12 @@ local PROBES = [[
   }
 ]]
 
+-- This process's descriptors once what it dropped is collected.
+local function open_fds()
+  h.collect_all()
+  return h.open_fds()
+end
+
 local function kprobes_or_pending()
   local ok, why = h.require_kprobes()
   if not ok then
@@ -73,7 +79,7 @@ describe("kprobes #kernel #vm", function()
   -- these in num_open_kprobes(); bpflua counts them in num_attached() only.
   it("attach kprobe__ and kretprobe__ functions at load", function()
     if not kprobes_or_pending() then return end
-    local fds = h.open_fds()
+    local fds = open_fds()
     local b = BPF{text = PROBES .. string.format([[
       int kprobe__%s(struct pt_regs *ctx) { if (mine()) note(0, who(ctx)); return 0; }
       int kretprobe__%s(struct pt_regs *ctx) { if (mine()) note(1, retval(ctx)); return 0; }
@@ -87,8 +93,7 @@ describe("kprobes #kernel #vm", function()
     assert.are.equal(3, b["hits"]:get(1))
     assert.are.equal(-ESRCH, b["seen"]:get(1))
     b:cleanup()
-    collectgarbage()
-    assert.are.equal(fds, h.open_fds())
+    assert.are.equal(fds, open_fds())
   end)
 
   it("send kprobe events to Lua through a ring buffer and a perf buffer, in order", function()
@@ -147,21 +152,19 @@ describe("kprobes #kernel #vm", function()
     local b = BPF{text = PROBES .. [[
       int on_entry(struct pt_regs *ctx) { if (mine()) note(0, who(ctx)); return 0; }
     ]], cflags = {"-DPID=" .. pid}}
-    local fds = h.open_fds()
+    local fds = open_fds()
     for _, attach in ipairs{b.attach_kprobe, b.attach_kretprobe} do
       local ok, err = pcall(attach, b, {event = "bpflua_no_such_function", fn_name = "on_entry"})
       assert.is_false(ok)
       assert.matches("cannot attach 'on_entry' to k%a*probe bpflua_no_such_function: ", err)
     end
     assert.are.equal(0, b:num_open_kprobes())
-    collectgarbage()
-    assert.are.equal(fds, h.open_fds())
+    assert.are.equal(fds, open_fds())
     -- A bad kprobe__ name fails the load and leaves nothing loaded or attached either.
     local ok, err = pcall(BPF.new, {text = "int kprobe__bpflua_no_such_function(void *ctx) { return 0; }"})
     assert.is_false(ok)
     assert.matches("bpflua_no_such_function", err, 1, true)
-    collectgarbage()
-    assert.are.equal(fds, h.open_fds())
+    assert.are.equal(fds, open_fds())
     b:cleanup()
   end)
 
@@ -174,8 +177,7 @@ describe("kprobes #kernel #vm", function()
     -- One cycle first, so that whatever is opened once per object is open before counting.
     b:attach_kprobe{event = fn, fn_name = "on_entry"}
     b:detach_kprobe{event = fn}
-    collectgarbage()
-    local fds = h.open_fds()
+    local fds = open_fds()
     for i = 1, 1000 do
       local kretprobe = i % 2 == 0
       if kretprobe then
@@ -190,8 +192,7 @@ describe("kprobes #kernel #vm", function()
         b:detach_kprobe{event = fn}
       end
     end
-    collectgarbage()
-    assert.are.equal(fds, h.open_fds())
+    assert.are.equal(fds, open_fds())
     -- Every attachment counted its one call, and none outlived its detach.
     assert.are.equal(500, b["hits"]:get(0))
     assert.are.equal(500, b["hits"]:get(1))
