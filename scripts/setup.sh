@@ -14,6 +14,7 @@ packages=(
   libluajit2-5.1-dev luajit2 libedit-dev
   llvm-14-dev libclang-cpp14-dev libclang-14-dev libclang-common-14-dev clang-14
   lua-busted bpftrace util-linux bsdutils tmux
+  qemu-system-x86 busybox-static cpio xz-utils  # scripts/vmtest.sh: the 6.1 kernel specs
   lua-http lua-cqueues prometheus curl nginx libnginx-mod-http-lua debootstrap docker.io
   lua-check clang-tidy-14 clang-format-14 libclang-rt-14-dev
   bpfcc-tools

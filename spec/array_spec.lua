@@ -2,7 +2,7 @@
 local BPF = require("bpflua")
 local h = require("spec.helpers")
 
-describe("BPF_ARRAY", function()
+describe("BPF_ARRAY #kernel", function()
   setup(function()
     assert(h.require_bpf())
   end)

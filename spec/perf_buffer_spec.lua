@@ -24,7 +24,7 @@ end
 
 local open_fds = h.open_fds
 
-describe("perf buffers", function()
+describe("perf buffers #kernel", function()
   setup(function()
     assert(h.require_bpf())
   end)

@@ -7,7 +7,7 @@ local h = require("spec.helpers")
 
 local probe = h.probe
 
-describe("ring buffers", function()
+describe("ring buffers #kernel", function()
   setup(function()
     assert(h.require_bpf())
   end)

@@ -72,7 +72,7 @@ local function expected(entries)
   return want
 end
 
-describe("tables read in batches", function()
+describe("tables read in batches #kernel", function()
   local b
   local ENTRIES = 4096
   local ncpus = require("bpflua.cdefs").libbpf_num_possible_cpus()
@@ -193,7 +193,9 @@ describe("tables read in batches", function()
     assert.are.equal(0, t.read_calls.get_next_key)
   end)
 
-  it("fall back to the one-by-one walk for a map type without batch reads", function()
+  -- #native: in the 6.1 VM, bpf_get_stackid of a kernel stack from a tracepoint program
+  -- returns -EFAULT (-14; user stacks work), so the stack map stays empty there.
+  it("fall back to the one-by-one walk for a map type without batch reads #native", function()
     local s = h.probe([[
       struct {
         __uint(type, BPF_MAP_TYPE_STACK_TRACE);

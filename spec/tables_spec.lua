@@ -5,7 +5,7 @@ local h = require("spec.helpers")
 
 local probe = h.probe
 
-describe("tables", function()
+describe("tables #kernel", function()
   setup(function()
     assert(h.require_bpf())
   end)

@@ -17,7 +17,7 @@ local function format_fields(category, event)
   return fields
 end
 
-describe("TRACEPOINT_PROBE", function()
+describe("TRACEPOINT_PROBE #kernel", function()
   setup(function()
     assert(h.require_bpf())
   end)

@@ -410,23 +410,28 @@ function M.tracepoint_exists(category, event)
 end
 
 -- BPF.get_syscall_fnname("openat"): the kernel function behind a syscall ("__x64_sys_openat").
+-- Since 4.17 the entry point is the architecture's wrapper; older kernels call it sys_NAME.
+-- Names like __do_sys_NAME and __se_sys_NAME are the wrapper's static insides, often inlined
+-- and then not probeable (6.1 refuses a kprobe on __do_sys_getpriority), so only these count.
+local SYSCALL_PREFIXES = {"__x64_sys_", "__arm64_sys_", "__s390x_sys_", "__riscv_sys_", "sys_"}
+
 function M.get_syscall_fnname(name)
+  local rank = {}
+  for i, prefix in ipairs(SYSCALL_PREFIXES) do
+    rank[prefix .. name] = i
+  end
+  local best
   local f = io.open("/proc/kallsyms")
   if f then
-    local found
     for line in f:lines() do
       local symbol = line:match("^%x+ %a ([%w_]+)$")
-      if symbol and (symbol:match("^__%w+_sys_" .. name .. "$") or symbol == "sys_" .. name) then
-        found = symbol
-        break
+      if symbol and rank[symbol] and (not best or rank[symbol] < rank[best]) then
+        best = symbol
       end
     end
     f:close()
-    if found then
-      return found
-    end
   end
-  return "sys_" .. name
+  return best or "sys_" .. name
 end
 
 return M
