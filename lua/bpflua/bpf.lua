@@ -370,9 +370,17 @@ object_mt.__index = function(self, key)
   if method ~= nil then
     return method
   end
-  -- Fields starting with "_" are the object's own (absent once cleaned up), never tables.
-  if type(key) == "string" and key:sub(1, 1) ~= "_" then
+  if type(key) ~= "string" then
+    return nil
+  end
+  if key:sub(1, 1) ~= "_" then
     return object_methods.get_table(self, key)
+  end
+  -- Names starting with "_" are first the object's own fields (absent once cleaned up, and
+  -- then no error); a live object's table may be named so too (argdist's __x64_sys_... maps).
+  if rawget(self, "_handle") ~= nil then
+    local ok, t = pcall(object_methods.get_table, self, key)
+    return ok and t or nil
   end
   return nil
 end
