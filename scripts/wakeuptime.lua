@@ -64,16 +64,7 @@ local b = BPF{text = [[
               "-DMIN_BLOCK_US=" .. (opts.min_block or 1) .. "ULL",
               "-DMAX_BLOCK_US=" .. (opts.max_block and (opts.max_block .. "ULL") or "0xffffffffffffffffULL")}}
 
--- The tracing's own frames on top of a stack taken in a tracepoint, which bcc's kprobe-based
--- tool does not show.
-local PLUMBING = {"^bpf_prog_", "^bpf_trace_run", "^__traceiter_", "^__bpf_trace_"}
-local function plumbing(name)
-  for _, p in ipairs(PLUMBING) do
-    if name:find(p) then
-      return true
-    end
-  end
-end
+local is_tracing_frame = require("bpflua.stack_report").is_tracing_frame
 
 local function report()
   if not opts.folded then
@@ -94,7 +85,7 @@ local function report()
       local frames = {}
       for addr in stacks:walk(id) do
         local name = BPF.ksym(addr)
-        if not (#frames == 0 and plumbing(name)) then
+        if not (#frames == 0 and is_tracing_frame(name)) then
           frames[#frames + 1] = {addr = addr, name = name}
         end
       end

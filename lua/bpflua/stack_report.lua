@@ -32,6 +32,7 @@ local function plumbing(name)
   end
   return false
 end
+M.is_tracing_frame = plumbing
 
 local function frames(self, id, name_of, strip_plumbing)
   local list = {}
