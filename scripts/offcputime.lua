@@ -45,20 +45,8 @@ if exclusive > 1 or (opts.user_only and opts.kernel_only) then
   os.exit(2)
 end
 
--- "185,186" as a C condition on the variable v: "(v == 185 || v == 186)".
 local function id_filter(list, v)
-  if not list then
-    return "1"
-  end
-  local terms = {}
-  for id in list:gmatch("[^,%s]+") do
-    if not tonumber(id) or tonumber(id) <= 0 then
-      io.stderr:write("offcputime.lua: '" .. id .. "' is not a positive integer\n")
-      os.exit(2)
-    end
-    terms[#terms + 1] = v .. " == " .. tonumber(id)
-  end
-  return "(" .. table.concat(terms, " || ") .. ")"
+  return require("bpflua.args").id_filter("offcputime.lua", list, v)
 end
 
 local thread_filter = "1"

@@ -41,20 +41,8 @@ if (opts.user_only and opts.kernel_only) or (opts.pids and opts.tids) or (opts.f
   os.exit(2)
 end
 
--- "185,186" as a C condition on the variable v.
 local function id_filter(list, v)
-  if not list then
-    return "1"
-  end
-  local terms = {}
-  for id in list:gmatch("[^,%s]+") do
-    if not tonumber(id) or tonumber(id) <= 0 then
-      io.stderr:write("profile.lua: '" .. id .. "' is not a positive integer\n")
-      os.exit(2)
-    end
-    terms[#terms + 1] = v .. " == " .. tonumber(id)
-  end
-  return "(" .. table.concat(terms, " || ") .. ")"
+  return require("bpflua.args").id_filter("profile.lua", list, v)
 end
 
 local b = BPF{text = [[

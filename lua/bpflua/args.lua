@@ -116,4 +116,22 @@ function M.parse(argv, spec)
   return opts
 end
 
+-- bcc's comma-separated id lists ("185,186", -p/-t/-L of the stack tools) as a C condition
+-- on the variable v: "(v == 185 || v == 186)", or "1" when there is no list. A bad id prints
+-- program's error and exits 2, as argparse does.
+function M.id_filter(program, list, v)
+  if not list then
+    return "1"
+  end
+  local terms = {}
+  for id in list:gmatch("[^,%s]+") do
+    if not tonumber(id) or tonumber(id) <= 0 then
+      io.stderr:write(program .. ": '" .. id .. "' is not a positive integer\n")
+      os.exit(2)
+    end
+    terms[#terms + 1] = v .. " == " .. tonumber(id)
+  end
+  return "(" .. table.concat(terms, " || ") .. ")"
+end
+
 return M
