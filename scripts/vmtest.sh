@@ -250,12 +250,14 @@ mount -t devtmpfs devtmpfs $r/dev
 mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
 mount -t tmpfs tmpfs $r/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs $r/tmp
+# /tmp stays the overlay's (writes land in its tmpfs upper): a tmpfs mounted over it would
+# hide a checkout or build tree under the host's /tmp, as CI's clone may be.
 mount -t tmpfs -o mode=0755 tmpfs $r/run
 mount -t tracefs tracefs $r/sys/kernel/tracing
 mount -t debugfs debugfs $r/sys/kernel/debug
 mount -t bpf bpf $r/sys/fs/bpf
 mount -t securityfs securityfs $r/sys/kernel/security
+mkdir -p "$r$cache_dir"
 mount9p cache "$r$cache_dir" cache=mmap || fail "cannot mount the shared cache directory"
 cp /command $r/tmp/.vmtest-command
 
