@@ -18,7 +18,7 @@ ffi.cdef("int getpgid(int pid);")
 local pid = h.getpid()
 local WHO = 5000000 -- no such process: getpriority fails with ESRCH, the probes still fire
 
-describe("kprobes by regular expression #vm", function()
+describe("kprobes by regular expression #kernel #vm", function()
   setup(function()
     assert(h.require_bpf())
   end)

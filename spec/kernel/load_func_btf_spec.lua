@@ -23,7 +23,7 @@ local function fd_prog_type(fd)
   return tonumber(text:match("prog_type:%s*(%d+)"))
 end
 
-describe("load_func with BTF attach points #vm", function()
+describe("load_func with BTF attach points #kernel #vm", function()
   setup(function()
     assert(h.require_bpf())
   end)
