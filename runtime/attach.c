@@ -186,22 +186,6 @@ static int attach_perf_event(struct bpf_program *prog, struct bpflua_attachment 
 	return 0;
 }
 
-/* Why tracepoints cannot be found: tracefs is not mounted, or (CAP_BPF and CAP_PERFMON
- * without root) mounted where this user may not look. */
-static char *tracefs_unavailable(const char *target)
-{
-	static const char *const places[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
-	for (size_t i = 0; i < sizeof(places) / sizeof(*places); i++) {
-		if (access(places[i], F_OK) == 0 && access(places[i], R_OK | X_OK) != 0 &&
-		    (errno == EACCES || errno == EPERM))
-			return str_printf("tracepoint %s: tracefs is mounted at %s but this user cannot "
-					  "read it (it needs root, or the directory's permissions "
-					  "opened)", target, places[i]);
-	}
-	return str_printf("tracepoint %s: tracefs is not mounted (mount -t tracefs nodev "
-			  "/sys/kernel/tracing)", target);
-}
-
 static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua_attach_opts *opts,
 				   char **error)
 {
@@ -215,7 +199,7 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const struct bpflua
 		if (!event || !*event) {
 			*error = str_printf("tracepoint '%s': expected \"category:event\"", opts->target);
 		} else if (!bpflua_tracefs_dir()) {
-			*error = tracefs_unavailable(opts->target);
+			*error = str_printf("tracepoint %s: %s", opts->target, tracefs_unavailable());
 		} else {
 			char *path = str_printf("%s/events/%s/%s", bpflua_tracefs_dir(), category, event);
 			if (access(path, F_OK) != 0)

@@ -194,10 +194,8 @@ static int build_unit(struct job *job)
 					 bpflua_tracefs_dir() ? bpflua_tracefs_dir() : "tracefs",
 					 tp->category);
 			else if (err == -ENODEV)
-				snprintf(message, sizeof(message),
-					 "tracepoint %s:%s: tracefs is not mounted and could not be "
-					 "mounted at /sys/kernel/tracing",
-					 tp->category, tp->event);
+				snprintf(message, sizeof(message), "tracepoint %s:%s: %s",
+					 tp->category, tp->event, tracefs_unavailable());
 			else
 				snprintf(message, sizeof(message), "tracepoint %s:%s: cannot read its format: %s",
 					 tp->category, tp->event, strerror(-err));

@@ -229,3 +229,18 @@ int tracefs_format_struct(const char *category, const char *event, char *format,
 	*out = text;
 	return text ? 0 : -ENOMEM;
 }
+
+const char *tracefs_unavailable(void)
+{
+	static const char *const places[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+	for (size_t i = 0; i < sizeof(places) / sizeof(*places); i++) {
+		if (access(places[i], F_OK) == 0 && access(places[i], R_OK | X_OK) != 0 &&
+		    (errno == EACCES || errno == EPERM))
+			return i == 0 ? "tracefs is mounted at /sys/kernel/tracing but this user cannot "
+					"read it (it needs root, or the directory's permissions opened)"
+				      : "tracefs is mounted at /sys/kernel/debug/tracing but this user "
+					"cannot read it (it needs root, or the directory's permissions "
+					"opened)";
+	}
+	return "tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)";
+}

@@ -4,6 +4,11 @@
 
 /* Where tracefs is: bpflua_tracefs_dir() in bpflua.h. */
 
+/* Why bpflua_tracefs_dir() found nothing, in words for a person: tracefs is not mounted, or
+ * (CAP_BPF and CAP_PERFMON without root) it is mounted where this user may not look. A
+ * static string. */
+const char *tracefs_unavailable(void);
+
 /* Writes the definition of `struct tracepoint__<category>__<event>` with every field at the
  * offset and size the format file gives, followed by static assertions that the compiler
  * agrees. Returns 0; -ENOENT when there is no such tracepoint; another -errno otherwise. */

@@ -208,8 +208,16 @@ describe("robustness:", function()
       local out, err = h.run("chmod 755 " .. home .. "; cd / && env HOME=" .. home .. " BPFLUA_CACHE_DIR=" .. home ..
         "/cache setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+bpf,+perfmon " ..
         "--ambient-caps=+bpf,+perfmon bpflua -e \"" .. code .. "\"")
-      os.execute("rm -rf " .. home)
       assert.matches("tracefs is mounted at /sys/kernel/tracing but this user cannot read it", out .. err)
+      -- the same for a TRACEPOINT_PROBE, whose arguments come from tracefs at compile time
+      local probe = "local BPF = require('bpflua'); print(pcall(BPF, {text = " ..
+        "'TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return 0; }'}))"
+      local out2, err2 = h.run("cd / && env HOME=" .. home .. " BPFLUA_CACHE_DIR=" .. home ..
+        "/cache setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+bpf,+perfmon " ..
+        "--ambient-caps=+bpf,+perfmon bpflua -e \"" .. probe .. "\"")
+      os.execute("rm -rf " .. home)
+      assert.matches("tracepoint syscalls:sys_enter_getppid: tracefs is mounted at /sys/kernel/tracing " ..
+        "but this user cannot read it", out2 .. err2, 1, true)
     end)
   end)
 end)
