@@ -3,7 +3,7 @@ local BPF = require("bpflua")
 local disks = require("bpflua.disks")
 local intervals = require("bpflua.intervals")
 local opts = require("bpflua.args").parse(arg, {
-  usage = "biolatency.lua [-h] [-T] [-Q] [-m] [-D] [-F] [-e] [-d DISK] [interval] [count]",
+  usage = "biolatency.lua [-h] [-T] [-Q] [-m] [-D] [-F] [-e] [-j] [-d DISK] [interval] [count]",
   description = "Summarize block device I/O latency as a histogram",
   {"-T", "--timestamp", "timestamp", "flag", "include timestamp on output"},
   {"-Q", "--queued", "queued", "flag", "include OS queued time in I/O time"},
@@ -11,6 +11,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-D", "--disks", "disks", "flag", "print a histogram per disk device"},
   {"-F", "--flags", "flags", "flag", "print a histogram per set of I/O flags"},
   {"-e", "--extension", "extension", "flag", "summarize average/total value"},
+  {"-j", "--json", "json", "flag", "json output"},
   {"-d", "--disk", "disk", "string", "trace this disk only"},
   positional = {{"interval", "number", "output interval, in seconds"},
                 {"count", "number", "number of outputs"}},
@@ -23,7 +24,7 @@ local opts = require("bpflua.args").parse(arg, {
     biolatency.lua -F               # show I/O flags separately
     biolatency.lua -d sdc           # trace sdc only
     biolatency.lua -e               # show extension summary(average/total)
-(bcc's -j JSON output is not offered.)]],
+    biolatency.lua -j               # print a dictionary]],
 })
 if opts.disks and opts.flags then
   print("ERROR: can only use -D or -F. Exiting.")
@@ -113,7 +114,21 @@ local b = BPF{text = ([[
 local label = opts.milliseconds and "msecs" or "usecs"
 local dist, extension = b["dist"], b["extension"]
 
+-- -j: bcc's print_json_hist (bcc keys its sections "disk" unless -F, and prints no -e summary)
+local function report_json()
+  intervals.header(opts.timestamp)
+  if opts.flags then
+    dist:print_json_hist(label, "flags", disks.flags_text)
+  else
+    dist:print_json_hist(label, "disk", disks.name)
+  end
+  dist:clear()
+end
+
 local function report()
+  if opts.json then
+    return report_json()
+  end
   intervals.header(opts.timestamp)
   if opts.flags then
     dist:print_log2_hist(label, "flags", disks.flags_text)
@@ -135,5 +150,7 @@ local function report()
 end
 
 io.stdout:setvbuf("line")
-print("Tracing block device I/O... Hit Ctrl-C to end.")
+if not opts.json then
+  print("Tracing block device I/O... Hit Ctrl-C to end.")
+end
 intervals.run{interval = opts.interval, count = opts.count, report = report}

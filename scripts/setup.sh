@@ -24,6 +24,8 @@ packages=(
 packages+=(systemtap-sdt-dev python3.11 default-jdk-headless)
 # tcpretrans spec: network namespaces (ip netns) and the kernel's retransmit counts (ss).
 packages+=(iproute2)
+# JSON output (t:to_json, print_json_hist, the tools' -j): lua-cjson, loaded only when asked for.
+packages+=(lua-cjson)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -415,6 +415,20 @@ function BPF.sleep(seconds)
   end
 end
 
+-- Time on the clock of bpf_ktime_get_ns() (CLOCK_MONOTONIC), in nanoseconds.
+-- BPF.monotonic_time(): as bcc's, a Lua number. BPF.ktime(): exact, to compare with
+-- timestamps a program stored: a Lua number, or uint64_t cdata past 2^53 ns (104 days
+-- of uptime), as tables give such values.
+local clock = require("bpflua.clock")
+local timespec = ffi.new("struct bpflua_clock_timespec")
+local CLOCK_MONOTONIC = 1
+BPF.monotonic_time = clock.monotonic_ns
+function BPF.ktime()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
+  local ns = ffi.cast("uint64_t", timespec.tv_sec) * 1000000000 + timespec.tv_nsec
+  return ns < 2 ^ 53 and tonumber(ns) or ns
+end
+
 BPF.PerfType = attach.PerfType
 BPF.PerfHWConfig = attach.PerfHWConfig
 BPF.PerfSWConfig = attach.PerfSWConfig

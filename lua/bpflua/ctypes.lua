@@ -5,6 +5,15 @@ local ffi = require("ffi")
 
 local M = {}
 
+-- The records bpflua defines print their fields with tostring ({pid = 1, comm = "bash"}),
+-- pointers to them too. pretty is required when first used: it requires the modules that
+-- require this one.
+local record_metatable = {
+  __tostring = function(v)
+    return require("bpflua.pretty").inline(v)
+  end,
+}
+
 -- One named FFI struct per distinct declaration, shared by every object that uses it:
 -- ffi.cdef cannot define a name twice, and a name lets the pointer and value types agree.
 local by_declaration = {}
@@ -39,6 +48,8 @@ function M.define(decl)
       -- The tag goes after any attributes: "struct __attribute__((packed)) TAG { ... }".
       local brace = decl:find("{", 1, true)
       ffi.cdef(decl:sub(1, brace - 1) .. name:sub(#kind + 2) .. " " .. decl:sub(brace) .. ";")
+      -- once, before any object of the type exists (a type defined earlier has its metatable)
+      ffi.metatype(name, record_metatable)
     end
     value, pointer = ffi.typeof(name), ffi.typeof(name .. " *")
     declarations[name] = decl

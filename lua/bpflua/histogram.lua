@@ -140,6 +140,48 @@ function M.print_linear_slots(vals, val_type, write)
   print_linear(vals, val_type or "value", nil, write or print)
 end
 
+-- bcc's _get_json_hist: the log2 buckets up to the highest one counted (bucket 0 left out,
+-- as bcc does), with the time and the section's value when there is one.
+local function json_hist(vals, val_type, section_header, section)
+  local json = require("bpflua.json")
+  local highest_slot = 0
+  for i = 0, LOG2_SLOTS - 1 do
+    if (vals[i] or 0) ~= 0 then
+      highest_slot = i
+    end
+  end
+  local data, upper, previous = {}, 1, 0
+  for i = 1, highest_slot do
+    upper = upper * 2
+    data[i] = {["interval-start"] = previous, ["interval-end"] = upper - 1, count = vals[i] or 0}
+    previous = upper
+  end
+  local hist = {ts = os.date("%Y-%m-%d %H:%M:%S"), val_type = val_type, data = json.array(data)}
+  if section ~= nil then
+    hist[section_header] = section
+  end
+  return json.encode(hist)
+end
+
+function M.print_json_hist(t, val_type, section_header, section_print_fn, bucket_fn, write)
+  write = write or print
+  val_type = val_type or "value"
+  local buckets, sectioned = M.buckets(t, bucket_fn)
+  if not sectioned then
+    write(json_hist(buckets, val_type))
+    return
+  end
+  local order = {}
+  for bucket in pairs(buckets) do
+    order[#order + 1] = bucket
+  end
+  table.sort(order, function(a, b) return tostring(a) < tostring(b) end)
+  for _, bucket in ipairs(order) do
+    local shown = section_print_fn and section_print_fn(bucket) or bucket
+    write(json_hist(buckets[bucket], val_type, section_header or "Bucket ptr", shown))
+  end
+end
+
 function M.print_linear_hist(t, val_type, section_header, section_print_fn, bucket_fn, write)
   print_hist(t, print_linear, val_type, section_header, section_print_fn, bucket_fn, nil, write)
 end

@@ -4,6 +4,8 @@
 --
 --   pretty.show(...)     the REPL's line for an input's results (strings as they are)
 --   pretty.format(v)     one value as Lua-like text (strings quoted)
+--   pretty.inline(v)     the same on one line (tostring of the structs bpflua defines)
+--   pretty.field_text(v, field)  one line for a struct's field (a field of ctypes.fields)
 local ffi = require("ffi")
 local ctypes = require("bpflua.ctypes")
 local histogram = require("bpflua.histogram")
@@ -322,6 +324,26 @@ end
 
 function M.format(v)
   return format_value(v, 0, {})
+end
+
+-- fn(...) with every table and struct on one line, however long.
+local function on_one_line(fn, ...)
+  local width = M.width
+  M.width = math.huge
+  local ok, text = pcall(fn, ...)
+  M.width = width
+  if not ok then
+    error(text, 0)
+  end
+  return text
+end
+
+function M.inline(v)
+  return on_one_line(format_value, v, 0, {})
+end
+
+function M.field_text(v, field)
+  return on_one_line(format_field, v, field, 1, 0, {})
 end
 
 -- The results of an input, as the REPL prints them: separated by tabs, strings unquoted as

@@ -5,6 +5,10 @@
 --
 -- Whole-table reads (items, keys, values, len, clear) go through the kernel's batch commands
 -- where the map type has them (bpflua/batch.lua), else walk the map one key at a time.
+-- Indexing works as bcc's b["t"][k]: t[k] reads (nil when absent), t[k] = v writes, t[k] = nil
+-- deletes (zeroes, for arrays); string keys are the table's methods and fields, so keys that
+-- are strings (char arrays) go through get/set/delete.
+--
 -- Fields a caller may look at or set:
 --   t.use_batch   true; false forces the one-key-at-a-time walk (the kernel's refusal of a
 --                 batch read sets it false too)
@@ -33,7 +37,28 @@ local percpu_types = {percpu_hash = true, percpu_array = true, lru_percpu_hash =
 local array_types = {array = true, percpu_array = true}
 
 local Table = {}
-Table.__index = Table
+
+-- Strings name methods and fields; any other key (a number, a table of fields, cdata) is a
+-- key of the map. The instance's own fields are found before this is called.
+function Table.__index(self, key)
+  if type(key) == "string" then
+    return Table[key]
+  end
+  return Table.get(self, key)
+end
+
+function Table.__newindex(self, key, value)
+  if type(key) == "string" then
+    rawset(self, key, value)
+  elseif value ~= nil then
+    Table.set(self, key, value)
+  elseif array_types[rawget(self, "type")] then
+    -- an array's entries cannot go: bcc's del t[k] zeroes them
+    Table.set(self, key, rawget(self, "_value_is_number") and 0 or self.Leaf())
+  else
+    Table.delete(self, key)
+  end
+end
 
 -- A map's type as libbpf names it ("hash", "percpu_array", "ringbuf"...): the numbers are the
 -- kernel's, and libbpf knows them.
@@ -539,6 +564,42 @@ end
 function Table:buckets(bucket_fn)
   self:_check_open()
   return (histogram.buckets(self, bucket_fn))
+end
+
+-- bcc's print_json_hist: one JSON object a line (one per section for a struct key), with
+-- bcc's keys: ts, val_type, data = [{interval-start, interval-end, count}...], and the
+-- section's value under section_header.
+function Table:print_json_hist(val_type, section_header, section_print_fn, bucket_fn)
+  self:_check_open()
+  histogram.print_json_hist(self, val_type, section_header, section_print_fn, bucket_fn)
+end
+
+-- Entries for people (bpflua/table_view.lua):
+--   t:top(n[, by])      the n entries ranked highest, as {key =, value =, total =}: by the
+--                       value (summed over CPUs), a field of the value, or by(key, value)
+--   t:print([n[, write]])  columns of keys and values, the first n (ranked when values are
+--                       numbers); write receives each line (print by default)
+--   t:to_json()         [{"key": ..., "value": ...}, ...] (needs lua-cjson)
+local table_view -- required when first used: it requires modules that require this one
+
+local function view()
+  table_view = table_view or require("bpflua.table_view")
+  return table_view
+end
+
+function Table:top(n, by)
+  self:_check_open()
+  return view().top(self, n, by)
+end
+
+function Table:print(n, write)
+  self:_check_open()
+  view().print(self, n, write)
+end
+
+function Table:to_json()
+  self:_check_open()
+  return view().to_json(self)
 end
 
 function Table:__tostring()
