@@ -313,6 +313,31 @@ describe("everyday tables #kernel", function()
       assert.matches("^         2 %-> 3          : 2 ", lines[3])
       b:cleanup()
     end)
+
+    it("gives per-CPU struct values a line per CPU that wrote one", function()
+      local b = probe([[
+        struct stat_t { u64 calls; char tag[4]; };
+        BPF_PERCPU_HASH(stats, u32, struct stat_t);
+      ]], [[
+        u32 who = args->who;
+        struct stat_t zero = {};
+        struct stat_t *s = stats.lookup_or_try_init(&who, &zero);
+        if (s) { s->calls++; __builtin_memcpy(s->tag, "ok", 3); }
+      ]])
+      h.getpriority(8)
+      h.getpriority(8)
+      h.getpriority(8)
+      local lines = printed(b.stats)
+      assert.are.equal("key  cpu  calls  tag", lines[1])
+      local calls = 0
+      for i = 2, #lines do
+        local cpu, n = lines[i]:match("^  8 +(%d+) +(%d+)  ok$")
+        assert.is_truthy(cpu, lines[i])
+        calls = calls + tonumber(n)
+      end
+      assert.are.equal(3, calls)
+      b:cleanup()
+    end)
   end)
 
   describe("tostring", function()

@@ -608,4 +608,12 @@ function Table:__tostring()
     self.max_entries)
 end
 
+-- The REPL completes t:<Tab> from these: the __index function cannot be listed.
+Table.__methods = {}
+for name, fn in pairs(Table) do
+  if type(fn) == "function" and not name:find("^_") and name ~= "new" and name ~= "map_type" then
+    Table.__methods[name] = fn
+  end
+end
+
 return Table

@@ -212,8 +212,10 @@ local function per_cpu_cell(values)
 end
 
 -- Whether every byte of a struct value is zero (a CPU that never wrote it).
+local bytes_ptr = ffi.typeof("const uint8_t *")
+
 local function is_zero(v)
-  local bytes = ffi.cast("const uint8_t *", ffi.cast("const void *", ffi.new(ffi.typeof(v), v)))
+  local bytes = ffi.cast(bytes_ptr, v)
   for i = 0, ffi.sizeof(v) - 1 do
     if bytes[i] ~= 0 then
       return false
