@@ -418,14 +418,24 @@ end
 -- Time on the clock of bpf_ktime_get_ns() (CLOCK_MONOTONIC), in nanoseconds.
 -- BPF.monotonic_time(): as bcc's, a Lua number. BPF.ktime(): exact, to compare with
 -- timestamps a program stored: a Lua number, or uint64_t cdata past 2^53 ns (104 days
--- of uptime), as tables give such values.
-local clock = require("bpflua.clock")
-local timespec = ffi.new("struct bpflua_clock_timespec")
+-- of uptime), as tables give such values. clock_gettime is declared under a name of
+-- bpflua's own, so that a script's own declaration of it (with its own struct) still works.
+ffi.cdef[[
+struct bpflua_ktime_spec { long tv_sec; long tv_nsec; };
+int bpflua_ktime_clock_gettime(int clock, struct bpflua_ktime_spec *ts) __asm__("clock_gettime");
+]]
+local ktime_spec = ffi.new("struct bpflua_ktime_spec")
 local CLOCK_MONOTONIC = 1
-BPF.monotonic_time = clock.monotonic_ns
+local uint64_t = ffi.typeof("uint64_t")
+
+function BPF.monotonic_time()
+  ffi.C.bpflua_ktime_clock_gettime(CLOCK_MONOTONIC, ktime_spec)
+  return tonumber(ktime_spec.tv_sec) * 1e9 + tonumber(ktime_spec.tv_nsec)
+end
+
 function BPF.ktime()
-  ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
-  local ns = ffi.cast("uint64_t", timespec.tv_sec) * 1000000000 + timespec.tv_nsec
+  ffi.C.bpflua_ktime_clock_gettime(CLOCK_MONOTONIC, ktime_spec)
+  local ns = ffi.cast(uint64_t, ktime_spec.tv_sec) * 1000000000 + ktime_spec.tv_nsec
   return ns < 2 ^ 53 and tonumber(ns) or ns
 end
 
