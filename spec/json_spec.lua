@@ -49,7 +49,11 @@ describe("JSON #kernel", function()
     h.getpriority(11, 100)
     h.getpriority(11, 20)
     h.getpriority(12, 5)
-    local decoded = cjson.decode(b.stats:to_json())
+    local text = b.stats:to_json()
+    -- keys in order: key then value, struct fields as declared
+    assert.are.equal('[{"key":{"pid":11,"comm":"bash"},"value":{"calls":2,"bytes":120,"sizes":[0,7,0]}},' ..
+      '{"key":{"pid":12,"comm":"bash"},"value":{"calls":1,"bytes":5,"sizes":[0,7,0]}}]', text)
+    local decoded = cjson.decode(text)
     assert.are.same({
       {key = {pid = 11, comm = "bash"}, value = {calls = 2, bytes = 120, sizes = {0, 7, 0}}},
       {key = {pid = 12, comm = "bash"}, value = {calls = 1, bytes = 5, sizes = {0, 7, 0}}},
@@ -101,6 +105,8 @@ describe("JSON #kernel", function()
     end
     local lines = captured(function() b.dist:print_json_hist("usecs") end)
     assert.are.equal(1, #lines)
+    -- bcc's keys in bcc's order
+    assert.matches('^{"ts":"[^"]*","val_type":"usecs","data":%[{"interval%-start":0,"interval%-end":1,"count":1},', lines[1])
     local hist = cjson.decode(lines[1])
     assert.are.equal("usecs", hist.val_type)
     assert.matches("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d$", hist.ts)

@@ -151,16 +151,21 @@ local function json_hist(vals, val_type, section_header, section)
     end
   end
   local data, upper, previous = {}, 1, 0
+  local bucket_names = {"interval-start", "interval-end", "count"}
   for i = 1, highest_slot do
     upper = upper * 2
-    data[i] = {["interval-start"] = previous, ["interval-end"] = upper - 1, count = vals[i] or 0}
+    data[i] = json.object(bucket_names,
+      {["interval-start"] = previous, ["interval-end"] = upper - 1, count = vals[i] or 0})
     previous = upper
   end
+  -- bcc's order of keys (a Python dict keeps its insertion order)
+  local names = {"ts", "val_type", "data"}
   local hist = {ts = os.date("%Y-%m-%d %H:%M:%S"), val_type = val_type, data = json.array(data)}
   if section ~= nil then
+    names[4] = section_header
     hist[section_header] = section
   end
-  return json.encode(hist)
+  return json.encode(json.object(names, hist))
 end
 
 function M.print_json_hist(t, val_type, section_header, section_print_fn, bucket_fn, write)

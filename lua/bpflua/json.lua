@@ -2,12 +2,14 @@
 -- lua-cjson), loaded when JSON is first asked for. Structs become objects of their fields,
 -- char arrays strings, other arrays lists, 64-bit integers exact numbers.
 --
---   json.encode(v)      v: Lua tables, numbers, strings, booleans, nil (null) and cdata
---   json.array(list)    marks a Lua list as a JSON array, so that an empty one is [] ({} else)
+--   json.encode(v)              v: Lua tables, numbers, strings, booleans, nil (null), cdata
+--   json.array(list)            a Lua list that is a JSON array even when empty ([], not {})
+--   json.object(names, values)  an object whose keys come in the order of names
 --
--- lua-cjson writes numbers with at most 14 significant digits and has no empty array: both
--- go into the text as placeholders (strings cjson cannot meet in table data, which stops at
--- a NUL) that are replaced by the exact text afterwards.
+-- Objects keep an order: struct fields as declared, the names given to json.object, the
+-- keys of other Lua tables sorted. cjson writes a table's keys in hash order (which changes
+-- from run to run) and integers with 14 significant digits, so the objects, arrays and
+-- integers are put together here, and cjson writes the strings and the other numbers.
 local ffi = require("ffi")
 local ctypes = require("bpflua.ctypes")
 local errors = require("bpflua.errors")
@@ -30,130 +32,185 @@ local function load_cjson()
   return cjson
 end
 
-local array_mt = {}
+local array_mt, object_mt = {}, {}
 
 function M.array(list)
   return setmetatable(list, array_mt)
 end
 
+function M.object(names, values)
+  return setmetatable({names = names, values = values}, object_mt)
+end
+
 local int64_t, uint64_t = ffi.typeof("int64_t"), ffi.typeof("uint64_t")
 
--- Integers from here on lose digits in cjson's 14 significant ones.
-local EXACT_LIMIT = 1e14
-local MARK = "\0bpflua-json-raw:"
+local write -- write(v, out): appends v's JSON text to the list out
 
--- plain(v) turns v into what cjson encodes, recording raw texts in raws.
-local plain
+local function write_scalar(v, out)
+  local ok, text = pcall(cjson.encode, v)
+  if not ok then
+    errors.raise("cannot write JSON: " .. tostring(text))
+  end
+  out[#out + 1] = text
+end
 
-local function raw(raws, text)
-  raws[#raws + 1] = text
-  return MARK .. #raws
+local function write_list(n, item, out)
+  out[#out + 1] = "["
+  for i = 1, n do
+    if i > 1 then
+      out[#out + 1] = ","
+    end
+    item(i, out)
+  end
+  out[#out + 1] = "]"
+end
+
+local function write_object(names, value_of, out)
+  out[#out + 1] = "{"
+  for i, name in ipairs(names) do
+    if i > 1 then
+      out[#out + 1] = ","
+    end
+    write_scalar(tostring(name), out)
+    out[#out + 1] = ":"
+    write(value_of(name), out)
+  end
+  out[#out + 1] = "}"
 end
 
 -- An array of a struct field or of a whole value: dims from the outermost, char arrays text.
-local function plain_array(value, element, dims, dim, raws)
+local function write_array(value, element, dims, dim, out)
   local n = dims[dim]
   if element == "char" and dim == #dims then
-    return (ffi.string(value, n):match("^[^%z]*"))
+    write_scalar((ffi.string(value, n):match("^[^%z]*")), out)
+    return
   end
-  if n == 0 then
-    return raw(raws, "[]")
-  end
-  local list = {}
-  for i = 0, n - 1 do
-    list[i + 1] = dim < #dims and plain_array(value[i], element, dims, dim + 1, raws) or
-      plain(value[i], raws)
-  end
-  return list
-end
-
-local function plain_record(v, fields, raws)
-  local object = {}
-  for _, field in ipairs(fields) do
-    local value = v[field.name]
-    if field.dims then
-      if field.fields then
-        -- an array of anonymous structs: each by the field list
-        local list = {}
-        for i = 0, field.dims[1] - 1 do
-          list[i + 1] = plain_record(value[i], field.fields, raws)
-        end
-        object[field.name] = list
-      else
-        object[field.name] = plain_array(value, field.type, field.dims, 1, raws)
-      end
-    elseif field.fields then
-      object[field.name] = plain_record(value, field.fields, raws)
+  write_list(n, function(i)
+    if dim < #dims then
+      write_array(value[i - 1], element, dims, dim + 1, out)
     else
-      object[field.name] = plain(value, raws)
+      write(value[i - 1], out)
     end
-  end
-  return object
+  end, out)
 end
 
-local function plain_cdata(v, raws)
+local write_record
+
+local function write_field(value, field, out)
+  if field.dims and field.fields then
+    -- an array of anonymous structs: each by the field list
+    write_list(field.dims[1], function(i) write_record(value[i - 1], field.fields, out) end, out)
+  elseif field.dims then
+    write_array(value, field.type, field.dims, 1, out)
+  elseif field.fields then
+    write_record(value, field.fields, out)
+  else
+    write(value, out)
+  end
+end
+
+write_record = function(v, fields, out)
+  out[#out + 1] = "{"
+  for i, field in ipairs(fields) do
+    if i > 1 then
+      out[#out + 1] = ","
+    end
+    write_scalar(field.name, out)
+    out[#out + 1] = ":"
+    write_field(v[field.name], field, out)
+  end
+  out[#out + 1] = "}"
+end
+
+local function write_cdata(v, out)
   if ffi.istype(int64_t, v) or ffi.istype(uint64_t, v) then
-    return raw(raws, (tostring(v):gsub("U?LL$", "")))
+    out[#out + 1] = (tostring(v):gsub("U?LL$", ""))
+    return
   end
   local ctype = ffi.typeof(v)
   local name = tostring(ctype)
   if name:find("%*>$") and v == nil then
-    return cjson.null
+    out[#out + 1] = "null"
+    return
   end
   local fields = ctypes.fields(ctype)
   if fields then
-    return plain_record(v, fields, raws)
+    write_record(v, fields, out)
+    return
   end
   local element, length = name:match("^ctype<([%w_ ]-) ?%[(%d+)%] ?&?>$")
   if element then
-    return plain_array(v, element, {tonumber(length)}, 1, raws)
+    write_array(v, element, {tonumber(length)}, 1, out)
+    return
   end
   local n = tonumber(v)
-  if n then
-    return plain(n, raws)
+  if n == nil then
+    errors.raise("cannot write a " .. name .. " as JSON")
   end
-  errors.raise("cannot write a " .. name .. " as JSON")
+  write(n, out)
 end
 
-plain = function(v, raws)
+local type_rank = {number = 1, string = 2}
+
+local function key_before(a, b)
+  local ra, rb = type_rank[type(a)] or 3, type_rank[type(b)] or 3
+  if ra ~= rb then
+    return ra < rb
+  end
+  if ra == 3 then
+    return tostring(a) < tostring(b)
+  end
+  return a < b
+end
+
+local function write_table(t, out)
+  local mt = getmetatable(t)
+  if mt == object_mt then
+    write_object(t.names, function(name) return t.values[name] end, out)
+    return
+  end
+  local n, count = #t, 0
+  for _ in pairs(t) do
+    count = count + 1
+  end
+  if mt == array_mt or (n > 0 and n == count) then
+    write_list(n, function(i) write(t[i], out) end, out)
+    return
+  end
+  local names = {}
+  for k in pairs(t) do
+    names[#names + 1] = k
+  end
+  table.sort(names, key_before)
+  write_object(names, function(name) return t[name] end, out)
+end
+
+write = function(v, out)
   local kind = type(v)
   if kind == "number" then
-    if v % 1 == 0 and (v >= EXACT_LIMIT or v <= -EXACT_LIMIT) and v < 2 ^ 63 and v >= -2 ^ 63 then
-      return raw(raws, string.format("%d", v))
+    if v % 1 == 0 and v > -2 ^ 63 and v < 2 ^ 63 then
+      out[#out + 1] = string.format("%d", v) -- every digit (cjson keeps 14)
+    else
+      write_scalar(v, out)
     end
-    return v
   elseif kind == "string" or kind == "boolean" then
-    return v
+    write_scalar(v, out)
   elseif kind == "nil" then
-    return cjson.null
+    out[#out + 1] = "null"
   elseif kind == "cdata" then
-    return plain_cdata(v, raws)
+    write_cdata(v, out)
   elseif kind == "table" then
-    if getmetatable(v) == array_mt and #v == 0 then
-      return raw(raws, "[]")
-    end
-    local copy = {}
-    for k, each in pairs(v) do
-      copy[k] = plain(each, raws)
-    end
-    return copy
+    write_table(v, out)
+  else
+    errors.raise("cannot write a " .. kind .. " as JSON")
   end
-  errors.raise("cannot write a " .. kind .. " as JSON")
 end
 
 function M.encode(v)
-  local json = load_cjson()
-  local raws = {}
-  local ok, text = pcall(json.encode, plain(v, raws))
-  if not ok then
-    errors.raise("cannot write JSON: " .. tostring(text))
-  end
-  if #raws == 0 then
-    return text
-  end
-  return (text:gsub('"\\u0000bpflua%-json%-raw:(%d+)"', function(i)
-    return raws[tonumber(i)]
-  end))
+  load_cjson()
+  local out = {}
+  write(v, out)
+  return table.concat(out)
 end
 
 return M

@@ -314,8 +314,9 @@ end
 function M.to_json(t)
   local json = require("bpflua.json")
   local list = {}
+  local names = {"key", "value"}
   for i, e in ipairs(M.entries(t)) do
-    list[i] = {key = e.key, value = e.value}
+    list[i] = json.object(names, e)
   end
   return json.encode(json.array(list))
 end
