@@ -293,7 +293,7 @@ describe("bcc's tools", function()
       exitsnoop = "[-t] [--utc] [-p PID] [--label LABEL] [-x] [--per-thread]",
       killsnoop = "[-x] [-p PID] [-T TPID] [-s SIGNAL]",
       statsnoop = "[-t] [-x] [-s] [-p PID]",
-      biolatency = "[-T] [-Q] [-m] [-D] [-F] [-e] [-d DISK] [interval] [count]",
+      biolatency = "[-T] [-Q] [-m] [-D] [-F] [-e] [-j] [-d DISK] [interval] [count]",
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
