@@ -6,17 +6,14 @@ local ffi = require("ffi")
 local ctypes = require("bpflua.ctypes")
 local errors = require("bpflua.errors")
 local histogram = require("bpflua.histogram")
+-- (table.lua requires this module when a table first needs it, so pretty, which requires
+-- table.lua, can be required here)
+local pretty = require("bpflua.pretty")
 
 local M = {}
 
 local int64_t, uint64_t = ffi.typeof("int64_t"), ffi.typeof("uint64_t")
 
--- pretty requires table.lua, which requires this: loaded when first needed.
-local pretty
-local function pretty_module()
-  pretty = pretty or require("bpflua.pretty")
-  return pretty
-end
 
 local function is_char_array(field)
   return field.type == "char" and field.dims ~= nil and #field.dims == 1
@@ -33,7 +30,7 @@ local function field_cell(value, field)
   if is_char_array(field) then
     return (ffi.string(value, field.dims[1]):match("^[^%z]*"))
   end
-  return pretty_module().field_text(value, field)
+  return pretty.field_text(value, field)
 end
 
 -- A whole key or value that is not a struct: a number, a char array (as text), an array.
@@ -41,7 +38,7 @@ local function scalar_cell(v)
   if type(v) == "cdata" and is_char_array_type(ffi.typeof(v)) then
     return (ffi.string(v, ffi.sizeof(v)):match("^[^%z]*"))
   end
-  return pretty_module().inline(v)
+  return pretty.inline(v)
 end
 
 -- A number to sort by, when a cell holds one.
@@ -205,7 +202,7 @@ local function per_cpu_cell(values)
   local parts = {}
   for cpu, v in ipairs(values) do
     if v ~= 0 then
-      parts[#parts + 1] = string.format("cpu%d=%s", cpu - 1, pretty_module().inline(v))
+      parts[#parts + 1] = string.format("cpu%d=%s", cpu - 1, pretty.inline(v))
     end
   end
   return table.concat(parts, " ")
