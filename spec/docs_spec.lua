@@ -2,8 +2,9 @@
 -- example rots. Each block is its own test, named file:line (the line of its opening fence).
 --
 -- The info string after the opening fence says what a block is:
---   lua    a script: run with the build tree's `bpflua FILE` as root, from the top of the
---          checkout; it must exit with status 0 within BLOCK_TIMEOUT seconds
+--   lua    a script: saved as script.lua and run with the build tree's `bpflua script.lua`
+--          as root, from the top of the checkout; it must exit with status 0 within
+--          BLOCK_TIMEOUT seconds
 --   sh     run with bash (-e, -o pipefail) from the top of the checkout, same rules: only
 --          commands that are safe and quick (`bpflua -e ...`, a tool with a duration)
 --   c      BPF C: compiled and loaded (and its TRACEPOINT_PROBEs attached) with
@@ -73,26 +74,26 @@ local function parse_blocks(text)
   return blocks, problems
 end
 
--- What the block says it prints: `--> text` comments, then the lines of a following
--- "text output" block.
+-- What the block says it prints: the texts of its `--> text` comments, and the lines of a
+-- following "text output" block; two lists, each checked in its own order.
 local function expected_output(block, following)
-  local want = {}
+  local inline, shown = {}, {}
   local marker = block.kind == "sh" and "#%s*%-%->%s?(.-)%s*$" or "%-%->%s?(.-)%s*$"
   for line in block.body:gmatch("[^\n]+") do
     local text = line:match(marker)
     if text and text ~= "" then
-      want[#want + 1] = text
+      inline[#inline + 1] = text
     end
   end
   if following and following.info == "text output" then
     for line in following.body:gmatch("[^\n]+") do
       local text = line:match("^%s*(.-)%s*$")
       if text ~= "" then
-        want[#want + 1] = text
+        shown[#shown + 1] = text
       end
     end
   end
-  return want
+  return inline, shown
 end
 
 -- Each wanted text on a line of output, in order ("..." skips ahead: order is all that counts).
@@ -128,7 +129,9 @@ end
 local function command_for(block, dir, name)
   local timeout = "timeout -s INT -k 5 " .. BLOCK_TIMEOUT .. " "
   if block.kind == "lua" then
-    local path = dir .. "/" .. name .. ".lua"
+    -- script.lua, as a reader would save it, so that errors read as the doc shows them
+    os.execute("mkdir -p " .. shell_quote(dir .. "/" .. name))
+    local path = dir .. "/" .. name .. "/script.lua"
     h.write_file(path, block.body)
     return timeout .. "bpflua " .. shell_quote(path)
   elseif block.kind == "sh" then
@@ -179,8 +182,8 @@ describe("the docs' code blocks", function()
           assert(h.require_bpf())
           local name = file:gsub("[^%w]", "_") .. "_" .. block.line
           local command = command_for(block, workdir, name)
-          local out, err, status = h.run("cd " .. shell_quote(root) .. " && " .. command)
-          local output = out .. err
+          -- stdout and stderr as one stream, so that a check of the order sees both
+          local output, _, status = h.run("cd " .. shell_quote(root) .. " && " .. command .. " 2>&1")
           if status == 124 or status == 137 then
             error(string.format("%s: still running after %d s: a doc example must end by itself " ..
               "(a bounded poll, a duration); output:\n%s", where, BLOCK_TIMEOUT, output), 0)
@@ -188,7 +191,11 @@ describe("the docs' code blocks", function()
           if status ~= 0 then
             error(string.format("%s: exit status %d; output:\n%s", where, status, output), 0)
           end
-          local ok, why = check_output(output, expected_output(block, blocks[i + 1]))
+          local inline, shown = expected_output(block, blocks[i + 1])
+          local ok, why = check_output(output, inline)
+          if ok then
+            ok, why = check_output(output, shown)
+          end
           if not ok then
             error(string.format("%s: %s; output:\n%s", where, why, output), 0)
           end
@@ -207,7 +214,7 @@ describe("docs_spec's block reader", function()
     assert.are.same({2, "lua", "print(1) --> 1\n"}, {blocks[1].line, blocks[1].kind, blocks[1].body})
     assert.are.same({6, "text output", "1\n"}, {blocks[2].line, blocks[2].info, blocks[2].body})
     assert.are.same({9, ""}, {blocks[3].line, blocks[3].kind})
-    assert.are.same({"1", "1"}, expected_output(blocks[1], blocks[2]))
+    assert.are.same({{"1"}, {"1"}}, {expected_output(blocks[1], blocks[2])})
   end)
 
   it("reports a fence left open", function()
