@@ -21,7 +21,8 @@
 --                            in order; a line "..." stands for any lines
 local h = require("spec.helpers")
 
-local BLOCK_TIMEOUT = 60
+-- Seconds a block may run (DOCS_BLOCK_TIMEOUT changes it: a short one finds slow blocks).
+local BLOCK_TIMEOUT = tonumber(os.getenv("DOCS_BLOCK_TIMEOUT")) or 60
 local RUN = {lua = true, sh = true, c = true}
 local KINDS = "lua, sh or c (run by spec/docs_spec.lua) or text (not run)"
 
@@ -203,6 +204,35 @@ describe("the docs' code blocks", function()
       end
     end
   end
+end)
+
+-- README's tools table has a row for every tool in scripts/ (issue 13): a tool added without
+-- one fails here. Scripts that are not tools are listed below the table instead.
+local NOT_TOOLS = {["fuzz_seeds.lua"] = true}
+
+describe("README's tools table", function()
+  it("names every tool in scripts/", function()
+    local readme = read("README.md")
+    local start = readme:find("\n## Tools\n", 1, true)
+    assert(start, "README.md has no '## Tools' section")
+    local section = readme:sub(start, (readme:find("\n## ", start + 1, true) or #readme + 1) - 1)
+    local rows = {}
+    for row in section:gmatch("\n(|[^\n]*)") do
+      for name in row:match("^|([^|]*)"):gmatch("`([%w_]+%.lua)") do
+        rows[name] = true
+      end
+    end
+    local missing = {}
+    local p = io.popen("ls scripts/*.lua")
+    for path in p:lines() do
+      local name = path:match("([^/]+)$")
+      if not rows[name] and not NOT_TOOLS[name] then
+        missing[#missing + 1] = name
+      end
+    end
+    p:close()
+    assert(#missing == 0, "README.md's tools table has no row for: " .. table.concat(missing, ", "))
+  end)
 end)
 
 -- The spec's own reading of Markdown, on texts made for it (no BPF needed).
