@@ -63,14 +63,46 @@ static int prepare(void)
 
 /* ---- Ctrl-C ------------------------------------------------------------------------------ */
 
+/* The registry's names that bpflua/errors.lua shares with the host: the kind of each error
+ * message bpflua raised ("sentence", "diagnostic", "interrupt"), and the count of Ctrl-Cs that
+ * became errors. */
+#define REPORTED_ERRORS "bpflua.reported_errors"
+#define INTERRUPT_COUNT "bpflua.interrupts"
+
+/* Raises "interrupted" at the running function's line, counted and marked as errors.lua's
+ * interrupted() does. */
+static int raise_interrupt(lua_State *L)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, INTERRUPT_COUNT);
+	lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, INTERRUPT_COUNT);
+	lua_pop(L, 1);
+	luaL_where(L, 1);
+	lua_pushliteral(L, "interrupted");
+	lua_concat(L, 2);
+	lua_getfield(L, LUA_REGISTRYINDEX, REPORTED_ERRORS);
+	if (lua_istable(L, -1)) {
+		lua_pushvalue(L, -2);
+		lua_pushliteral(L, "interrupt");
+		lua_rawset(L, -3);
+	}
+	lua_pop(L, 1);
+	return lua_error(L);
+}
+
 /* A hook set from the signal handler raises the error at the next Lua instruction it can;
- * blocking waits in libbpflua see the flag and return at once. */
+ * blocking waits in libbpflua see the flag and return at once, and their callers raise it.
+ * Whichever comes first clears the flag: the interrupt is delivered, and a script may catch
+ * it and go on. */
 static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
 	lua_sethook(L, NULL, 0, 0);
+	if (!bpflua_interrupted())
+		return; /* a blocking wait delivered it already */
+	bpflua_set_interrupted(0);
 	alarm(0); /* Lua has control again: the script may take its time to finish (a report) */
-	luaL_error(L, "interrupted");
+	raise_interrupt(L);
 }
 
 /* Code that the JIT compiled into a loop never reaches a hook. If the hook has not run
@@ -93,9 +125,11 @@ static void exit_now(int sig)
  * stopped and the prompt be back, and the hint is not needed. */
 static void on_sigalrm(int sig)
 {
+	if (!bpflua_interrupted())
+		return; /* delivered in time */
 	if (!interactive)
 		exit_now(sig);
-	if (!bpflua_interrupted() || lineedit_at_prompt())
+	if (lineedit_at_prompt())
 		return;
 	static const char msg[] = "\nbpflua: still running: code that LuaJIT compiled does not see "
 				  "Ctrl-C; press it again to end bpflua\n";
@@ -132,8 +166,39 @@ static void install_signal_handlers(void)
 
 /* ---- Running Lua ------------------------------------------------------------------------- */
 
+/* How the error that ended a chunk is printed: bpflua's own errors are one sentence (or a
+ * compiler's diagnostic) and need no Lua traceback; the user's own errors keep theirs. */
+enum error_kind { ERROR_LUA, ERROR_SENTENCE, ERROR_DIAGNOSTIC, ERROR_INTERRUPT };
+static enum error_kind last_error_kind;
+
+/* The kind that bpflua/errors.lua noted for the error message at index idx. */
+static enum error_kind error_kind_of(lua_State *L, int idx)
+{
+	enum error_kind kind = ERROR_LUA;
+	if (lua_type(L, idx) != LUA_TSTRING)
+		return kind;
+	lua_getfield(L, LUA_REGISTRYINDEX, REPORTED_ERRORS);
+	if (lua_istable(L, -1)) {
+		lua_pushvalue(L, idx);
+		lua_rawget(L, -2);
+		const char *name = lua_tostring(L, -1);
+		if (name && !strcmp(name, "sentence"))
+			kind = ERROR_SENTENCE;
+		else if (name && !strcmp(name, "diagnostic"))
+			kind = ERROR_DIAGNOSTIC;
+		else if (name && !strcmp(name, "interrupt"))
+			kind = ERROR_INTERRUPT;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return kind;
+}
+
 static int traceback(lua_State *L)
 {
+	last_error_kind = error_kind_of(L, 1);
+	if (last_error_kind != ERROR_LUA && !getenv("BPFLUA_DEBUG"))
+		return 1;
 	const char *msg = lua_tostring(L, 1);
 	if (!msg) {
 		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -144,9 +209,13 @@ static int traceback(lua_State *L)
 	return 1;
 }
 
-/* Runs the chunk on the stack with n arguments; prints the error with a traceback. */
+/* Runs the chunk on the stack with n arguments; prints the error (see error_kind). Returns
+ * the status, or INTERRUPTED when Ctrl-C ended the chunk. */
+#define INTERRUPTED (-1)
+
 static int run_chunk(lua_State *L, int status, int nargs)
 {
+	last_error_kind = ERROR_LUA;
 	if (status == 0) {
 		int base = lua_gettop(L) - nargs;
 		lua_pushcfunction(L, traceback);
@@ -155,11 +224,18 @@ static int run_chunk(lua_State *L, int status, int nargs)
 		lua_remove(L, base);
 	}
 	if (status != 0) {
-		if (bpflua_interrupted()) {
+		const char *msg = lua_tostring(L, -1);
+		if (!msg)
+			msg = "(error object is not a string)";
+		if (last_error_kind == ERROR_INTERRUPT) {
 			fprintf(stderr, "%s: interrupted\n", progname);
+			if (getenv("BPFLUA_DEBUG"))
+				fprintf(stderr, "%s\n", msg);
+			status = INTERRUPTED;
+		} else if (last_error_kind == ERROR_DIAGNOSTIC) {
+			fprintf(stderr, "%s\n", msg); /* file:line:col: error: ..., as a compiler's */
 		} else {
-			const char *msg = lua_tostring(L, -1);
-			fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
+			fprintf(stderr, "%s: %s\n", progname, msg);
 		}
 		lua_pop(L, 1);
 	}
@@ -212,7 +288,7 @@ static int run_repl(lua_State *L)
 	do {
 		bpflua_set_interrupted(0);
 		status = run_chunk(L, luaL_loadstring(L, "require('bpflua.repl').run()"), 0);
-	} while (status != 0 && bpflua_interrupted());
+	} while (status == INTERRUPTED);
 	return status;
 }
 
@@ -353,7 +429,8 @@ int main(int argc, char **argv)
 	global_L = NULL;
 	lua_close(L);
 	alarm(0);
-	if (bpflua_interrupted())
+	/* A Ctrl-C that ended the script, or one that came too late for Lua to see it. */
+	if (status == INTERRUPTED || bpflua_interrupted())
 		return EXIT_INTERRUPTED;
 	return status == 0 ? 0 : 1;
 }

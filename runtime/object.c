@@ -31,6 +31,7 @@
 #include "links.h"
 #include "object.h"
 #include "map_sharing.h"
+#include "verifier_hint.h"
 
 /* ---- Privileges ------------------------------------------------------------------------ */
 
@@ -125,8 +126,12 @@ char *explain_load_failure(struct bpf_object *obj, int err, const char *libbpf_s
 	const char *log = prog ? bpf_program__log_buf(prog, &log_size) : NULL;
 	if (name[0] && log && *log) {
 		const char *tail = log_tail(log, VERIFIER_LOG_TAIL_LINES);
-		return str_printf("the BPF verifier rejected program '%s' (%s):\n%s%s", name,
-				  strerror(-err), tail == log ? "" : "...\n", tail);
+		char *hint = verifier_hint(log);
+		char *message = str_printf("the BPF verifier rejected program '%s' (%s):\n%s%s%s%s",
+					   name, strerror(-err), tail == log ? "" : "...\n", tail,
+					   hint ? "\n" : "", hint ? hint : "");
+		free(hint);
+		return message;
 	}
 	if (err == -EPERM && prog) {
 		const char *kind = kernel_refuses(prog);

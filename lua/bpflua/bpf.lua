@@ -21,6 +21,7 @@ local fs = require("bpflua.fs")
 local usdt = require("bpflua.usdt")
 local functions = require("bpflua.functions")
 local more_tables = require("bpflua.more_tables")
+local text_position = require("bpflua.text_position")
 
 local BPF = {}
 
@@ -109,7 +110,16 @@ local function compile(source, name, cflags, debug)
   local err = errors.message_ptr()
   local compiled = lib.bpflua_compile(opts, err)
   if compiled == nil then
-    errors.raise_c(err, nil, false)
+    if lib.bpflua_interrupted() ~= 0 then
+      errors.take_c(err)
+      errors.interrupted(0) -- Ctrl-C stopped the compiler
+    end
+    -- C errors in text = [[...]] name the script's file and line
+    local message = errors.take_c(err)
+    if name == "<text>" then
+      message = text_position.rewrite(message, name, text_position.locate_in_caller(source))
+    end
+    errors.fail(message)
   end
   return ffi.gc(compiled, lib.bpflua_compiled_free)
 end
@@ -167,7 +177,11 @@ function BPF.new(opts)
   ffi.gc(compiled, nil)
   lib.bpflua_compiled_free(compiled)
   if handle == nil then
-    error(state, 0) -- the message names the program, the probe or the line:col
+    -- the message names the program, the probe or the line (in the script, for text)
+    if name == "<text>" then
+      state = text_position.rewrite(state, name, text_position.locate_in_caller(source))
+    end
+    errors.fail(state)
   end
   local self = setmetatable({
     _handle = handle,
@@ -411,7 +425,7 @@ function BPF.sleep(seconds)
     errors.raise("BPF.sleep: expected a number of seconds, not " .. tostring(seconds))
   end
   if lib.bpflua_sleep(seconds) ~= 0 then
-    error("interrupted", 2)
+    errors.interrupted(2)
   end
 end
 

@@ -73,9 +73,69 @@ function M.user_level()
   end
 end
 
+-- ---- Errors the host reports in one sentence -------------------------------------------
+--
+-- bpflua's own errors (a bad argument, a C error, no root, a failed attach) say all there is
+-- in their message, so the bpflua host prints them without a Lua traceback (BPFLUA_DEBUG=1
+-- brings it back), while an error in the user's own Lua code keeps its traceback, as luajit
+-- prints it. The host learns which is which from this registry table, message -> kind:
+--   "sentence"    printed after "bpflua: "
+--   "diagnostic"  a compiler message that starts with its own file:line:col, printed as is
+--   "interrupt"   Ctrl-C: the host prints "bpflua: interrupted" and exits with 130
+-- Only the last few messages are kept: the host asks about the one that ended the script.
+local REPORTED = "bpflua.reported_errors" -- also read by runtime/host_main.c
+local KEEP = 32
+
+local registry = debug.getregistry()
+local reported = registry[REPORTED]
+if reported == nil then
+  reported = {}
+  registry[REPORTED] = reported
+end
+-- The ring of kept messages, apart from the table the host reads (whose keys are messages).
+local kept, next_slot = {}, 1
+
+local function mark(message, kind)
+  local old = kept[next_slot]
+  if old ~= nil and old ~= message then
+    reported[old] = nil
+  end
+  kept[next_slot] = message
+  next_slot = next_slot % KEEP + 1
+  reported[message] = kind
+  return message
+end
+
+-- What kind of bpflua error err is ("sentence", "diagnostic", "interrupt"), or nil for any
+-- other error.
+function M.kind(err)
+  return type(err) == "string" and reported[err] or nil
+end
+
+-- "script.lua:12: " for a stack level as error() counts it from where's caller (1: that
+-- caller), as luaL_where; "" for level 0.
+local function where(level)
+  if level <= 0 then
+    return ""
+  end
+  local info = debug.getinfo(level + 1, "Sl")
+  if info and info.currentline and info.currentline > 0 then
+    return info.short_src .. ":" .. info.currentline .. ": "
+  end
+  return ""
+end
+
 -- Raises message as a Lua error positioned at the user's line.
 function M.raise(message)
-  error(message, M.user_level())
+  local level = M.user_level()
+  error(mark(where(level) .. message, "sentence"), 0)
+end
+
+-- Raises a message that needs no Lua position: it names the program, the probe or the file
+-- itself. One that starts with "file:line:col: " is a compiler's diagnostic.
+function M.fail(message)
+  local kind = message:match("^[^\n:]+:%d+:%d+: ") and "diagnostic" or "sentence"
+  error(mark(message, kind), 0)
 end
 
 -- Raises the message of a failed libbpflua call. Compiler messages carry their own
@@ -83,9 +143,37 @@ end
 function M.raise_c(ptr, prefix, position)
   local message = (prefix or "") .. M.take_c(ptr)
   if position == false then
-    error(message, 0)
+    M.fail(message)
   end
-  error(message, M.user_level())
+  local level = M.user_level()
+  error(mark(where(level) .. message, "sentence"), 0)
+end
+
+-- ---- Ctrl-C --------------------------------------------------------------------------------
+--
+-- The host turns Ctrl-C into an "interrupted" error: its Lua hook raises it at the next Lua
+-- instruction, and libbpflua's blocking waits (BPF.sleep, ring_buffer_poll, the trace pipe)
+-- return at once, and their callers call interrupted(). Either way the interrupt is then
+-- delivered: the flag is cleared (which disarms the host's hook and its grace-period exit),
+-- so a script that catches the error (pcall(BPF.sleep, 5)) goes on as if nothing had happened
+-- and ends with its own status; one that does not ends with "bpflua: interrupted" and 130.
+local INTERRUPTS = "bpflua.interrupts" -- the count, also kept by runtime/host_main.c
+
+-- Raises the "interrupted" error of a Ctrl-C at a stack level, as error() takes it.
+function M.interrupted(level)
+  level = level or 1
+  lib.bpflua_set_interrupted(0)
+  registry[INTERRUPTS] = (registry[INTERRUPTS] or 0) + 1
+  error(mark(where(level > 0 and level + 1 or 0) .. "interrupted", "interrupt"), 0) -- the caller's level
+end
+
+-- How many Ctrl-Cs have become errors so far: the REPL compares it around an input.
+function M.interrupt_count()
+  return registry[INTERRUPTS] or 0
+end
+
+function M.is_interrupt(err)
+  return M.kind(err) == "interrupt"
 end
 
 return M

@@ -123,7 +123,7 @@ function M.serve(reg, host, port, on_listening)
     end
   end
   server:close()
-  error("interrupted", 0)
+  require("bpflua.errors").interrupted(0)
 end
 
 return M

@@ -11,6 +11,7 @@ local pretty = require("bpflua.pretty")
 local complete = require("bpflua.complete")
 local explore = require("bpflua.explore")
 local fs = require("bpflua.fs")
+local errors = require("bpflua.errors")
 
 local M = {}
 
@@ -145,11 +146,13 @@ function Session:step()
   elseif not fn then
     io.stderr:write(err, "\n")
   else
+    local interrupts = errors.interrupt_count()
     local ok, run_err = xpcall(run_input, error_message, fn)
     if not ok then
       -- Ctrl-C ends an input with "interrupted", whatever the code was doing then (the
       -- hook may even have fired in error_message).
-      if lib.bpflua_interrupted() ~= 0 then
+      if errors.interrupt_count() ~= interrupts or lib.bpflua_interrupted() ~= 0 then
+        lib.bpflua_set_interrupted(0)
         run_err = "\ninterrupted" -- after the terminal's ^C
       end
       io.stdout:flush()

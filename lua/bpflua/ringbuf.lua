@@ -326,7 +326,7 @@ function Poller:poll(timeout_ms)
   local n = ffi.C.epoll_wait(self.epfd, self._events, 8, timeout)
   if n < 0 then
     if lib.bpflua_interrupted() ~= 0 then
-      error("interrupted", 3)
+      errors.interrupted(3)
     end
     if ffi.errno() ~= EINTR then
       errors.raise("poll: epoll_wait failed: " .. errno_text())

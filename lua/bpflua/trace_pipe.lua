@@ -95,7 +95,7 @@ function M.readline(nonblocking)
       pending = pending .. ffi.string(buf, n)
     elseif n < 0 and ffi.errno() == EINTR then
       if lib.bpflua_interrupted() ~= 0 then
-        error("interrupted", 2)
+        errors.interrupted(2)
       end
     elseif n < 0 then
       errors.raise("cannot read the trace pipe: " .. errors.errno_text())
