@@ -365,8 +365,8 @@ static int run(lua_State *L, struct host_options *opts)
 	int status = 0;
 	if (code) {
 		set_arg_table(L, argv, argc, script ? script : argc - 1);
-		/* One-liners have BPF and ffi at hand, as the REPL has. */
-		static const char preload[] = "BPF = require('bpflua'); ffi = require('ffi')";
+		/* One-liners have the REPL's globals at hand: BPF, ffi, fields(), struct()... */
+		static const char preload[] = "require('bpflua.repl').setup_globals(_G)";
 		status = run_chunk(L, luaL_loadbuffer(L, preload, sizeof(preload) - 1, "=(bpflua)"), 0);
 		if (status == 0)
 			status = run_chunk(L, luaL_loadbuffer(L, code, strlen(code), "=(command line)"), 0);

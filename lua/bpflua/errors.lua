@@ -50,6 +50,8 @@ local own_dir = debug.getinfo(1, "S").source:match("^@(.*/)[^/]*$")
 local function is_own(source)
   return own_dir ~= nil and source:sub(1, 1) == "@" and source:sub(2, #own_dir + 1) == own_dir
 end
+-- Whether a function's source (debug.getinfo's) is one of bpflua's modules.
+M.is_own_source = is_own
 
 -- The stack level (for error()) of the first function outside bpflua's modules that is
 -- not a C function (pcall and friends), counted from the caller of user_level's caller;

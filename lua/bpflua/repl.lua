@@ -26,6 +26,10 @@ function M.setup_globals(env)
   env.fields = explore.fields
   env.maps = explore.maps
   env.usdt = explore.usdt
+  env.struct = explore.struct
+  env.ksyms = explore.ksyms
+  env.usyms = explore.usyms
+  env.watch = explore.watch
 end
 
 -- Compiles an input as Lua 5.4's REPL does: as `return <input>` when that is an expression,
