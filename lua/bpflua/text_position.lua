@@ -157,10 +157,11 @@ function M.locate_in_caller(text)
   return level > 0 and M.locate(debug.getinfo(level, "Sl"), text) or nil
 end
 
--- The script's line and column of a line and column of the text (line 0: none).
+-- The script's line and column of a line and column of the text; nil for line 0 (the
+-- compiler's "no line"), which keeps the text's name.
 local function map(where, line, col)
   if line == 0 then
-    return 0, col
+    return nil
   elseif line == 1 then
     return where.line, col and where.col + col - 1
   end
@@ -185,14 +186,15 @@ function M.rewrite(message, text_name, where)
     local was_diagnostic = line:find("^" .. name .. ":%d+:%d+: ") ~= nil
     line = line:gsub(name .. ":(%d+):(%d+)", function(l, c)
       local new_line, new_col = map(where, tonumber(l), tonumber(c))
-      return where.name .. ":" .. new_line .. ":" .. new_col
+      return new_line and (where.name .. ":" .. new_line .. ":" .. new_col)
     end)
     line = line:gsub(name .. ":(%d+)", function(l)
-      return where.name .. ":" .. (map(where, tonumber(l)))
+      local new_line = map(where, tonumber(l))
+      return new_line and (where.name .. ":" .. new_line)
     end)
     if quoting then
       local number, rest = line:match("^%s*(%d+)( | .*)$")
-      if number then
+      if number and number ~= "0" then
         line = string.format("%5d", (map(where, tonumber(number)))) .. rest
       end
     end
