@@ -32,6 +32,22 @@ local function glob_pattern(glob)
   return "^" .. escaped:gsub("%*", ".*"):gsub("%?", ".") .. "$"
 end
 
+-- The "category:event" names of every tracepoint, in tracefs's order.
+local function available_events(what)
+  local path, why = tracefs.path("available_events")
+  local f = path and io.open(path)
+  if not f then
+    errors.raise(what .. ": cannot read " .. (path or ("available_events: " .. why)))
+  end
+  local names = {}
+  for name in f:lines() do
+    names[#names + 1] = name
+  end
+  f:close()
+  return names
+end
+M.available_events = available_events
+
 local function print_list(list, what)
   for _, line in ipairs(list) do
     print(line)
@@ -54,21 +70,6 @@ function M.tracepoints(glob)
   print_list(found, "tracepoint")
 end
 
--- The "category:event" names of every tracepoint, in tracefs's order.
-local function available_events(what)
-  local path, why = tracefs.path("available_events")
-  local f = path and io.open(path)
-  if not f then
-    errors.raise(what .. ": cannot read " .. (path or ("available_events: " .. why)))
-  end
-  local names = {}
-  for name in f:lines() do
-    names[#names + 1] = name
-  end
-  f:close()
-  return names
-end
-M.available_events = available_events
 
 -- The category of an event named without one, when exactly one category has it.
 local function category_of(event)
