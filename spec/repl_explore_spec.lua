@@ -115,6 +115,27 @@ describe("REPL completion", function()
   end)
 end)
 
+describe("errors in the REPL", function()
+  local term
+  setup(function()
+    assert(h.require_bpf())
+    term = start_repl()
+  end)
+  teardown(function()
+    stop(term)
+  end)
+
+  it("point into the input for C errors in text typed at the prompt", function()
+    term:send("x = BPF{text = [[")
+    term:send("// " .. h.unique())
+    term:send("int x = nope;]]}")
+    term:expect("^stdin:3:9: error: use of undeclared identifier 'nope'$", 30)
+    term:expect("^%s+3 | int x = nope;$")
+    term:send("'still here'")
+    term:expect("^still here$")
+  end)
+end)
+
 describe("watch in the REPL", function()
   local term
   local magic

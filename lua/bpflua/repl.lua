@@ -12,6 +12,7 @@ local complete = require("bpflua.complete")
 local explore = require("bpflua.explore")
 local fs = require("bpflua.fs")
 local errors = require("bpflua.errors")
+local text_position = require("bpflua.text_position")
 
 local M = {}
 
@@ -145,6 +146,7 @@ function Session:step()
   local source = self.pending and (self.pending .. "\n" .. line) or line
   self.pending = nil
   local fn, err = M.compile(source, self.env)
+  text_position.remember_chunk("=stdin", source)
   if err == true then
     self.pending = source
   elseif not fn then

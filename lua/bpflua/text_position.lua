@@ -103,6 +103,14 @@ local function literals(code)
   return found
 end
 
+-- Chunks that are not files, by chunk name: the REPL keeps its current input here, so that
+-- text typed at the prompt gets "stdin:3:9" as its Lua errors get "stdin:3:".
+local chunks = {}
+
+function M.remember_chunk(chunk_name, code)
+  chunks[chunk_name] = code
+end
+
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then
@@ -117,10 +125,13 @@ end
 -- that passed it): {name = "script.lua", line =, col =}, or nil when it cannot be found.
 -- Of several literals with the same contents, the one nearest the call wins.
 function M.locate(info, text)
-  if not info or type(text) ~= "string" or text == "" or info.source:sub(1, 1) ~= "@" then
+  if not info or type(text) ~= "string" or text == "" then
     return nil
   end
-  local code = read_file(info.source:sub(2))
+  local code = chunks[info.source]
+  if not code and info.source:sub(1, 1) == "@" then
+    code = read_file(info.source:sub(2))
+  end
   if not code then
     return nil
   end
