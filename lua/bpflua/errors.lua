@@ -5,6 +5,8 @@
 --   local err = errors.message_ptr()          -- pass to a libbpflua call that may fail
 --   if lib.bpflua_x(..., err) == nil then errors.raise_c(err) end
 --   errors.raise("table 'x' is full")         -- at the user's line, not bpflua's
+--   errors.fail(message)                      -- a message that names its own position
+--   errors.interrupted(level)                 -- Ctrl-C, seen by a blocking wait
 --   errors.strerror(errno), errors.errno_text()
 --
 -- Errors point at the first caller outside bpflua's own modules, whatever the depth of the

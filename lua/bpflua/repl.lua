@@ -155,9 +155,11 @@ function Session:step()
     local interrupts = errors.interrupt_count()
     local ok, run_err = xpcall(run_input, error_message, fn)
     if not ok then
-      -- Ctrl-C ends an input with "interrupted", whatever the code was doing then (the
-      -- hook may even have fired in error_message).
-      if errors.interrupt_count() ~= interrupts or lib.bpflua_interrupted() ~= 0 then
+      -- Ctrl-C ends an input with "interrupted", whatever the code was doing then: the hook
+      -- may even have fired in error_message, which leaves LuaJIT's "error in error
+      -- handling" (an interrupt the input caught and an error after it are the input's).
+      local in_handler = run_err == "error in error handling" and errors.interrupt_count() ~= interrupts
+      if errors.is_interrupt(run_err) or in_handler or lib.bpflua_interrupted() ~= 0 then
         lib.bpflua_set_interrupted(0)
         run_err = "\ninterrupted" -- after the terminal's ^C
       end
