@@ -181,6 +181,26 @@ print(ok and "loaded" or err)
     assert.matches("BPF_CORE_READ_BITFIELD_PROBED(p, field) for a bit field", out, 1, true)
   end)
 
+  it("names the script's lines when attach_* loads the program", function()
+    local _, err, status = run_script([[
+local BPF = require("bpflua")
+local b = BPF{text = [==[
+// ]] .. h.unique() .. [[
+
+int on_tp(void *ctx) {
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  return t->in_execve;
+}
+]==]}
+b:attach_tracepoint{tp = "syscalls:sys_enter_getppid", fn_name = "on_tp"}
+]])
+    assert.are.equal(1, status)
+    assert.matches("^bpflua: script%.lua:9: the BPF verifier rejected program 'on_tp'", err)
+    assert.matches("hint: [^\n]* at script%.lua:6%.\n", err)
+    assert.is_nil(err:find("<text>", 1, true), err)
+    assert.is_nil(err:find("traceback", 1, true), err)
+  end)
+
   it("loads the reads the hint suggests", function()
     local out = rejection("BPF_HASH(addrs, u32, u64); // " .. h.unique(), [[
   u32 k = 0;

@@ -145,7 +145,9 @@ local function attach_once(self, opts)
   local err = errors.message_ptr()
   local handle = lib.bpflua_attach(self._handle, opts, err)
   if handle == nil then
-    return nil, errors.take_c(err, "cannot attach " .. ffi.string(opts.fn_name))
+    local message = errors.take_c(err, "cannot attach " .. ffi.string(opts.fn_name))
+    -- a program loaded here: the verifier's lines of text = [[...]] are the script's
+    return nil, require("bpflua.text_position").rewrite_from(message, self._source_name, self._text_origin)
   end
   local close = lifetime.once(lib.bpflua_attachment_close)
   return ffi.gc(handle, close), close

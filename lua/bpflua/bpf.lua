@@ -188,6 +188,7 @@ function BPF.new(opts)
     _state = state,
     _tables = {},
     _source_name = name,
+    _text_origin = name == "<text>" and text_position.origin(source) or nil, -- for attach's errors
     _events = events,
     _attachments = {},
     cache_hit = cache_hit,

@@ -168,6 +168,21 @@ function M.locate_in_caller(text)
   return level > 0 and M.locate(debug.getinfo(level, "Sl"), text) or nil
 end
 
+-- What locate() needs later, for errors that come after the call that gave the text (a
+-- program loaded by attach_kprobe): the caller's source and line, and the text. Cheap: the
+-- script is read only if an error needs it.
+function M.origin(text)
+  local level = require("bpflua.errors").user_level()
+  local info = level > 0 and debug.getinfo(level, "Sl")
+  return info and {source = info.source, short_src = info.short_src, currentline = info.currentline,
+    text = text} or nil
+end
+
+-- rewrite() for the text of an origin (nil: message as it is).
+function M.rewrite_from(message, text_name, origin)
+  return origin and M.rewrite(message, text_name, M.locate(origin, origin.text)) or message
+end
+
 -- The script's line and column of a line and column of the text; nil for line 0 (the
 -- compiler's "no line"), which keeps the text's name.
 local function map(where, line, col)
