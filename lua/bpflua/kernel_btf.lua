@@ -216,7 +216,8 @@ function M.describe(name)
         where = string.format("/* %5d %7s */", math.floor(row.offset / 8), row.size or "?")
       end
     end
-    lines[#lines + 1] = row.text .. string.rep(" ", math.max(1, width - #row.text + 1)) .. where
+    lines[#lines + 1] = where == "" and row.text or
+      (row.text .. string.rep(" ", math.max(1, width - #row.text + 1)) .. where)
   end
   lines[#lines + 1] = "};"
   return lines
