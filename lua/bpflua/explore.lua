@@ -289,6 +289,23 @@ local function is_table_object(value)
   return type(value) == "table" and mt ~= nil and mt.__index == require("bpflua.table")
 end
 
+local function watch_loop(what, interval, count, on_terminal)
+  local BPF = require("bpflua.bpf")
+  for _ = 1, count or math.huge do
+    BPF.sleep(interval)
+    if on_terminal then
+      io.write(CLEAR_SCREEN)
+    end
+    print(os.date("%H:%M:%S") .. (on_terminal and "  (Ctrl-C stops)" or ""))
+    if type(what) == "function" then
+      what()
+    else
+      draw_table(what)
+    end
+    io.stdout:flush()
+  end
+end
+
 -- watch(b["dist"], 1): prints a table every interval seconds (default 1) until Ctrl-C, then
 -- returns: a histogram with bcc's bars, other tables as their top 20 entries by value. On a
 -- terminal each drawing replaces the last. count, when given, stops after that many. A
@@ -304,31 +321,10 @@ function M.watch(what, interval, count)
   if count ~= nil and (type(count) ~= "number" or count < 1) then
     errors.raise("watch: the count must be a positive number, not " .. tostring(count))
   end
-  local BPF = require("bpflua.bpf")
-  local on_terminal = ffi.C.isatty(1) == 1
-  local drawn = 0
-  while true do
-    local ok, err = pcall(BPF.sleep, interval)
-    if not ok then
-      if errors.is_interrupt(err) then
-        return -- Ctrl-C: back to the prompt (or on in the script)
-      end
-      error(err, 0)
-    end
-    if on_terminal then
-      io.write(CLEAR_SCREEN)
-    end
-    print(os.date("%H:%M:%S") .. (on_terminal and "  (Ctrl-C stops)" or ""))
-    if type(what) == "function" then
-      what()
-    else
-      draw_table(what)
-    end
-    io.stdout:flush()
-    drawn = drawn + 1
-    if count and drawn >= count then
-      return
-    end
+  local ok, err = pcall(watch_loop, what, interval, count, ffi.C.isatty(1) == 1)
+  -- Ctrl-C, while it waits or while it draws: back to the prompt (or on in the script)
+  if not ok and not errors.is_interrupt(err) then
+    error(err, 0)
   end
 end
 
