@@ -28,7 +28,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: %s [options] [script [args...]]\n"
 		"  script      run a Lua script; arg holds its arguments, as with lua\n"
-		"  -e code     run a string of Lua\n"
+		"  -e code     run a string of Lua, with the REPL's globals (BPF, ffi, fields...)\n"
 		"  -i          enter the interactive REPL after running the script or -e code\n"
 		"  -           run standard input\n"
 		"  -v          print the versions of bpflua, LuaJIT, libbpf and Clang\n"
