@@ -115,15 +115,18 @@ function M.serve(reg, host, port, on_listening)
     on_listening(bound_host, bound_port)
   end
   local lib = require("bpflua.cdefs")
-  -- Steps of half a second, so that Ctrl-C in the bpflua host ends the loop promptly.
-  while lib.bpflua_interrupted() == 0 do
+  local errors = require("bpflua.errors")
+  -- Steps of half a second, so that Ctrl-C in the bpflua host ends the loop promptly: the
+  -- flag while it waits, or the interrupted error it became, which http's step catches.
+  local interrupts = errors.interrupt_count()
+  while lib.bpflua_interrupted() == 0 and errors.interrupt_count() == interrupts do
     local ok, err = server:step(0.5)
-    if not ok then
+    if not ok and errors.interrupt_count() == interrupts then
       io.stderr:write("exporter: ", tostring(err), "\n")
     end
   end
   server:close()
-  require("bpflua.errors").interrupted(0)
+  errors.interrupted(0)
 end
 
 return M
