@@ -285,8 +285,7 @@ local function draw_table(t)
 end
 
 local function is_table_object(value)
-  local mt = getmetatable(value)
-  return type(value) == "table" and mt ~= nil and mt.__index == require("bpflua.table")
+  return type(value) == "table" and getmetatable(value) == require("bpflua.table")
 end
 
 local function watch_loop(what, interval, count, on_terminal)
