@@ -161,6 +161,12 @@ struct bpflua_symbol_table {
 struct bpflua_symbol_table *bpflua_kernel_symbols_load(char **error);
 /* The function symbols of .symtab and .dynsym. */
 struct bpflua_symbol_table *bpflua_elf_symbols_load(const char *path, char **error);
+/* The same, plus the .symtab of the separate debug file (by build id, then .gnu_debuglink, as
+ * gdb and bcc find it) when the file has no .symtab of its own. root is prefixed to path and
+ * to the debug directories: "" or the / of a process in another mount namespace
+ * (/proc/PID/root). */
+struct bpflua_symbol_table *bpflua_elf_symbols_load_with_debug(const char *root, const char *path,
+							       char **error);
 void bpflua_symbol_table_free(struct bpflua_symbol_table *t);
 /* The index of the symbol holding addr (the nearest one below it when sizes are unknown),
  * or -1. */

@@ -337,9 +337,9 @@ function object_methods:perf_buffer_fd()
   return self:_poller("perf").epfd
 end
 
--- b:sym(addr, pid[, show_module[, show_offset]]): as BPF.sym.
-function object_methods:sym(addr, pid, show_module, show_offset)
-  return symbols.sym(addr, pid, show_module, show_offset)
+-- b:sym(addr, pid[, show_module[, show_offset[, demangle]]]): as BPF.sym.
+function object_methods:sym(addr, pid, show_module, show_offset, demangle)
+  return symbols.sym(addr, pid, show_module, show_offset, demangle)
 end
 
 function object_methods:ksym(addr, show_module, show_offset)
@@ -419,6 +419,7 @@ end
 BPF.ksym = symbols.ksym
 BPF.ksymname = symbols.ksymname
 BPF.sym = symbols.sym
+BPF.symbol_options = symbols.options
 
 -- Sleeps for seconds; Ctrl-C in the bpflua host ends it with an "interrupted" error.
 function BPF.sleep(seconds)
