@@ -81,14 +81,15 @@ end
 -- ---- Kernel ---------------------------------------------------------------------------
 
 local kernel_table
+local missing_names = {} -- names ksymname did not find in kernel_table, even after a reload
 
-local function kernel_symbols()
-  if not kernel_table then
-    local message
-    kernel_table, message = load_table(lib.bpflua_kernel_symbols_load)
-    if not kernel_table then
+local function kernel_symbols(reload)
+  if not kernel_table or reload then
+    local t, message = load_table(lib.bpflua_kernel_symbols_load)
+    if not t then
       errors.raise(message)
     end
+    kernel_table, missing_names = t, {}
   end
   return kernel_table
 end
@@ -128,6 +129,13 @@ function M.ksymname(name)
   end
   local t = kernel_symbols()
   local i = lib.bpflua_symbol_find(t, name)
+  if i < 0 and not missing_names[name] then
+    -- Loaded since the table was read (a module, a BPF program): read /proc/kallsyms again,
+    -- once per missing name (~90 ms).
+    t = kernel_symbols(true)
+    i = lib.bpflua_symbol_find(t, name)
+    missing_names[name] = i < 0 or nil
+  end
   if i < 0 then
     return -1
   end
