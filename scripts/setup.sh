@@ -26,6 +26,8 @@ packages+=(systemtap-sdt-dev python3.11 default-jdk-headless)
 packages+=(iproute2)
 # JSON output (t:to_json, print_json_hist, the tools' -j): lua-cjson, loaded only when asked for.
 packages+=(lua-cjson)
+# Symbols specs: libc's separate debug file (BPF.sym names its static functions from it).
+packages+=(libc6-dbg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -233,6 +233,16 @@ describe("symbols #kernel", function()
     assert.are.same({"[unknown] [liblinked3.so]", "hidden_entry"}, library_frames(stale))
   end)
 
+  it("name libc's memcpy variant from libc6-dbg's debug file, as bcc does", function()
+    -- memcpy is an IFUNC: the address the dynamic linker binds is one of libc's static
+    -- variants (__memcpy_avx_unaligned_erms...), named only in the separate debug file.
+    assert(io.open("/usr/lib/debug/.build-id"), "libc6-dbg is not installed (scripts/setup.sh)")
+    local ffi = require("ffi")
+    pcall(ffi.cdef, "void *dlsym(void *handle, const char *name);") -- once per process
+    local memcpy = tonumber(ffi.cast("uintptr_t", ffi.C.dlsym(nil, "memcpy")))
+    assert.matches("^__memcpy_[%w_]+%+0x0 %[libc%.so%.6%]$", BPF.sym(memcpy, h.getpid(), true, true))
+  end)
+
   it("name code in anonymous memory from the process's perf map, as JITs write it", function()
     local who = unique_who()
     local b = stack_probe(who)
