@@ -83,7 +83,7 @@ local function names(frames, pid, ...)
   return list
 end
 
-describe("symbols #kernel", function()
+describe("symbols", function()
   local dir
 
   setup(function()
