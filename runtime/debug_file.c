@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define DEBUG_DIR "/usr/lib/debug"
+#define DEBUG_DIR    "/usr/lib/debug"
 #define MAX_BUILD_ID 64
 
 /* The GNU build id note's bytes in id; its length, 0 when elf has none. */

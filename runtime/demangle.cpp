@@ -80,7 +80,8 @@ void tidy_rust_legacy(char *s)
 					break;
 				}
 			}
-			if (!done && in[1] == 'u' && is_hex(in[2]) && is_hex(in[3]) && in[4] == '$') {
+			if (!done && in[1] == 'u' && is_hex(in[2]) && is_hex(in[3]) &&
+			    in[4] == '$') {
 				*out++ = (char)(hex_value(in[2]) * 16 + hex_value(in[3]));
 				in += 5;
 				done = true;
