@@ -3,10 +3,6 @@
 -- output checked against what the workload did, and its usage line against bcc's.
 local h = require("spec.helpers")
 
-local function escape(s)
-  return (s:gsub("[%-%.%+%[%]%(%)%$%^%%%?%*]", "%%%0"))
-end
-
 -- A C program built with frame pointers (user stacks walk them), from source text.
 local function build(dir, name, source)
   h.write_file(dir .. "/" .. name .. ".c", source)
@@ -89,8 +85,9 @@ describe("more of bcc's tools", function()
         "Attaching to pid", "Top 10 stacks", 2)
       assert.are.equal(130, status, text)
       local last = text:match(".*(%[%d%d:%d%d:%d%d%] Top 10 stacks with outstanding allocations:.*)")
+      -- modules by their file's name, as bcc's memleak prints them
       assert.matches("\t29694 bytes in 7 allocations from stack\n\t\t0x%x+\tleak_these%+0x%x+ %[" ..
-        escape(leak) .. "%]\n\t\t0x%x+\tmain%+0x%x+ %[", last)
+        "leak%]\n\t\t0x%x+\tmain%+0x%x+ %[", last)
       assert.matches("\t3333 bytes in 3 allocations from stack\n\t\t0x%x+\tleak_aligned%+", last)
       assert.not_matches("churn", last, 1, true)
     end)

@@ -31,10 +31,12 @@ local defaults = {demangle = true, full_path = false}
 
 -- ---- Demangling -------------------------------------------------------------------------
 
-ffi.cdef[[
+-- libbpflua-demangle's API (runtime/demangle.cpp; not libbpflua's, so not in bpflua.h). In
+-- a pcall: a state that loads this module afresh (package.loaded cleared) has them already.
+pcall(ffi.cdef, [[
 char *bpflua_demangle(const char *name);
 void bpflua_demangle_free(char *text);
-]]
+]])
 
 local demangler     -- libbpflua-demangle, loaded on the first mangled name; false if missing
 local demangled = {} -- mangled name -> readable name
@@ -94,8 +96,6 @@ local function kernel_symbols(reload)
   return kernel_table
 end
 
--- The kernel function holding addr (a number or a uint64_t cdata, as walk() gives), or
--- "[unknown]".
 -- An address: a number or 64-bit integer cdata.
 local function check_address(what, addr)
   if type(addr) == "number" then
@@ -108,6 +108,8 @@ local function check_address(what, addr)
   end
 end
 
+-- The kernel function holding addr (a number or a uint64_t cdata, as walk() gives): name,
+-- name+0x1f, name [kernel] or name [module]; "[unknown]" below every symbol.
 function M.ksym(addr, show_module, show_offset)
   check_address("ksym", addr)
   local t = kernel_symbols()
