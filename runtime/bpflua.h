@@ -167,6 +167,9 @@ struct bpflua_symbol_table *bpflua_elf_symbols_load(const char *path, char **err
  * (/proc/PID/root). */
 struct bpflua_symbol_table *bpflua_elf_symbols_load_with_debug(const char *root, const char *path,
 							       char **error);
+/* The function symbols of an ELF image in memory (the vDSO, which no file holds). */
+struct bpflua_symbol_table *bpflua_elf_symbols_load_image(const void *image, size_t size,
+							  char **error);
 void bpflua_symbol_table_free(struct bpflua_symbol_table *t);
 /* The index of the symbol holding addr (the nearest one below it when sizes are unknown),
  * or -1. */

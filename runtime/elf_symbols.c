@@ -165,3 +165,41 @@ struct bpflua_symbol_table *bpflua_elf_symbols_load_with_debug(const char *root,
 {
 	return load(root ? root : "", path, true, error);
 }
+
+struct bpflua_symbol_table *bpflua_elf_symbols_load_image(const void *image, size_t size,
+							  char **error)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		*error = str_printf("libelf: %s", elf_errmsg(-1));
+		return NULL;
+	}
+	/* A copy: elf_memory wants memory it may write, and the vDSO's pages are read-only. */
+	char *copy = malloc(size);
+	if (!copy) {
+		*error = str_printf("out of memory");
+		return NULL;
+	}
+	memcpy(copy, image, size);
+	Elf *elf = elf_memory(copy, size);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		*error = str_printf("not an ELF image");
+		if (elf)
+			elf_end(elf);
+		free(copy);
+		return NULL;
+	}
+	struct symbol_table_builder b = {0};
+	int err = add_symbols(elf, 0, &b, NULL);
+	struct bpflua_symbol_table *t = err ? NULL : symbol_table_finish(&b);
+	if (t && add_segments(elf, t) < 0) {
+		bpflua_symbol_table_free(t);
+		t = NULL;
+	}
+	elf_end(elf);
+	free(copy);
+	if (!t) {
+		symbol_table_builder_free(&b);
+		*error = str_printf("out of memory reading the symbols of an ELF image");
+	}
+	return t;
+}

@@ -243,6 +243,32 @@ describe("symbols", function()
     assert.matches("^__memcpy_[%w_]+%+0x0 %[libc%.so%.6%]$", BPF.sym(memcpy, h.getpid(), true, true))
   end)
 
+  it("name the vDSO's functions, which no file holds, in this process and another", function()
+    local ffi = require("ffi")
+    pcall(ffi.cdef, "void *dlopen(const char *file, int mode); void *dlsym(void *handle, const char *name);")
+    local RTLD_LAZY_NOLOAD = 5
+    local vdso = ffi.C.dlopen("linux-vdso.so.1", RTLD_LAZY_NOLOAD)
+    assert(vdso ~= nil, "no vDSO in this process")
+    local clock_gettime = tonumber(ffi.cast("uintptr_t", ffi.C.dlsym(vdso, "__vdso_clock_gettime")))
+    local function vdso_start(pid)
+      for line in io.lines("/proc/" .. pid .. "/maps") do
+        local from = line:match("^(%x+)%-%x+ .*%[vdso%]$")
+        if from then
+          return tonumber(from, 16)
+        end
+      end
+    end
+    local name = BPF.sym(clock_gettime, h.getpid(), true, true)
+    -- (two names, aliases, share the address)
+    assert.is_true(name == "__vdso_clock_gettime+0x0 [vdso]" or name == "clock_gettime+0x0 [vdso]", name)
+    -- Another process has the same image at its own address.
+    local pid = start("sleep 20 >/dev/null")
+    finally(function() stop(pid) end)
+    local theirs = vdso_start(pid) + clock_gettime - vdso_start(h.getpid())
+    assert.are.equal(name, BPF.sym(theirs, pid, true, true))
+    assert.are.equal((name:gsub("%+0x0", "+0x4")), BPF.sym(theirs + 4, pid, true, true))
+  end)
+
   it("name code in anonymous memory from the process's perf map, as JITs write it", function()
     local who = unique_who()
     local b = stack_probe(who)

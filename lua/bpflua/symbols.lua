@@ -182,11 +182,11 @@ local function read_maps(pid)
     local start, stop, perms, offset, dev, inode, path =
       line:match("^(%x+)%-(%x+) (%S+) (%x+) (%S+) (%d+)%s*(.-)$")
     if start and perms:find("x", 1, true) then
-      local anonymous = is_anonymous(path)
-      if anonymous or path:sub(1, 1) == "/" then
+      local anonymous, vdso = is_anonymous(path), path == "[vdso]"
+      if anonymous or vdso or path:sub(1, 1) == "/" then
         maps[#maps + 1] = {start = tonumber(start, 16), stop = tonumber(stop, 16),
                            offset = tonumber(offset, 16), path = path, anonymous = anonymous,
-                           file = dev .. ":" .. inode .. " " .. path}
+                           vdso = vdso, file = dev .. ":" .. inode .. " " .. path}
       end
     end
   end
@@ -219,6 +219,28 @@ local function elf_symbols(pid, m)
   return t or nil
 end
 
+pcall(ffi.cdef, "unsigned long getauxval(unsigned long type);")
+local AT_SYSINFO_EHDR = 33
+local vdso_table -- the vDSO's symbols, false when there are none to be had
+
+-- The vDSO's symbols (clock_gettime and the like, which run without entering the kernel): no
+-- file holds it, and every process of this kernel has the same image, so read ours, as bcc.
+local function vdso_symbols()
+  if vdso_table == nil then
+    vdso_table = false
+    local base = ffi.C.getauxval(AT_SYSINFO_EHDR)
+    local ours = base ~= 0 and read_maps("self") or {}
+    for _, m in ipairs(ours) do
+      if m.vdso then
+        vdso_table = load_table(function(err)
+          return lib.bpflua_elf_symbols_load_image(ffi.cast("const void *", base), m.stop - m.start, err)
+        end) or false
+      end
+    end
+  end
+  return vdso_table or nil
+end
+
 local function basename(path)
   return path:match("([^/]*)$")
 end
@@ -227,7 +249,12 @@ end
 -- symbols, or from the process's perf map for anonymous memory (and for a file that has no
 -- ELF symbols to read, such as a JIT's memfd).
 local function resolve_user(pid, addr, m)
-  local t = not m.anonymous and elf_symbols(pid, m)
+  local t
+  if m.vdso then
+    t = vdso_symbols()
+  elseif not m.anonymous then
+    t = elf_symbols(pid, m)
+  end
   if t then
     local vaddr = lib.bpflua_elf_offset_to_vaddr(t, addr - m.start + m.offset)
     local i = vaddr ~= NO_ADDRESS and lib.bpflua_symbol_lookup(t, vaddr) or -1
@@ -235,7 +262,7 @@ local function resolve_user(pid, addr, m)
       return nil, vaddr ~= NO_ADDRESS and vaddr or nil, m.path
     end
     local s = t.symbols[i]
-    return ffi.string(s.name), vaddr - s.addr, m.path
+    return ffi.string(s.name), vaddr - s.addr, m.vdso and "vdso" or m.path
   end
   local name, offset, map_path = perf_maps.lookup(pid, addr)
   if name then
