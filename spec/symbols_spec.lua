@@ -21,13 +21,21 @@ local function sh(command)
   return out
 end
 
--- Starts command in the background; returns its pid and what it printed before closing its
--- output (command redirects its output itself when it prints nothing).
-local function start(command)
+-- Starts command in the background; returns its pid and, when ready (a pattern) is given, the
+-- line of its output that matches it (command redirects its output itself when it prints
+-- nothing).
+local function start(command, ready)
   local p = assert(io.popen(command .. " & echo pid $!"))
-  local text = p:read("*a")
+  local pid, line
+  for text in p:lines() do
+    pid = pid or tonumber(text:match("^pid (%d+)$"))
+    line = line or (ready and text:find(ready) and text)
+    if pid and (line or not ready) then
+      break
+    end
+  end
   p:close()
-  return assert(tonumber(text:match("pid (%d+)")), text), text
+  return assert(pid, "no pid from " .. command), line
 end
 
 local function stop(pid)
@@ -52,27 +60,28 @@ local function stack_probe(who)
   ]], cflags = {"-DWHO=" .. who}}
 end
 
--- The return addresses of the first user stack that process pid's getpriority(0, who) gave.
+-- The return addresses of the first user stack that process pid's getpriority(0, who) gave
+-- (any process's when pid is nil: who is this spec's own), and that process's pid.
 local function user_stack(b, pid)
-  local id
+  local id, tgid
   local hits = b["hits"]
   hits:open_ring_buffer(function(_, data)
     local e = hits:event(data)
-    if e.tgid == pid and not id then
-      id = e.user_stack
+    if (e.tgid == pid or not pid) and not id then
+      id, tgid = e.user_stack, e.tgid
     end
   end)
   local deadline = os.time() + 20
   while not id and os.time() < deadline do
     b:ring_buffer_poll(200)
   end
-  assert(id, "no getpriority() from process " .. pid)
+  assert(id, "no getpriority() from process " .. tostring(pid))
   assert(id >= 0, "get_stackid failed: " .. tostring(id))
   local frames = {}
   for addr in b["stacks"]:walk(id) do
     frames[#frames + 1] = addr
   end
-  return frames
+  return frames, tgid
 end
 
 local function names(frames, pid, ...)
@@ -264,6 +273,20 @@ describe("symbols", function()
     -- Another process has the same image at its own address.
     local pid = start("sleep 20 >/dev/null")
     finally(function() stop(pid) end)
+    -- until it has exec'd sleep: the shell's child before that has a vDSO elsewhere
+    local comm
+    for _ = 1, 500 do
+      local f = io.open("/proc/" .. pid .. "/comm")
+      comm = f and f:read("*l")
+      if f then
+        f:close()
+      end
+      if comm == "sleep" then
+        break
+      end
+      os.execute("sleep 0.01")
+    end
+    assert.are.equal("sleep", comm)
     local theirs = vdso_start(pid) + clock_gettime - vdso_start(h.getpid())
     assert.are.equal(name, BPF.sym(theirs, pid, true, true))
     assert.are.equal((name:gsub("%+0x0", "+0x4")), BPF.sym(theirs + 4, pid, true, true))
@@ -272,21 +295,47 @@ describe("symbols", function()
   it("name code in anonymous memory from the process's perf map, as JITs write it", function()
     local who = unique_who()
     local b = stack_probe(who)
-    local pid, text = start(string.format("luajit %sjit_process.lua %d", sources, who))
+    local pid, text = start(string.format("luajit %sjit_process.lua %d", sources, who), "^ready ")
     local map = string.format("/tmp/perf-%d.map", pid)
     finally(function()
       stop(pid)
       os.remove(map)
       b:cleanup()
     end)
-    local page, fn = text:match("ready (0x%x+) (0x%x+)")
-    assert(page, "the JIT process did not start: " .. text)
+    local page, fn = (text or ""):match("ready (0x%x+) (0x%x+)")
+    assert(page, "the JIT process did not start")
     local frames = user_stack(b, pid)
     assert.are.equal("jitted_getpriority_" .. who, BPF.sym(frames[1], pid))
     assert.are.equal(string.format("jitted_getpriority_%d+0x%x [perf-%d.map]", who,
       tonumber(frames[1]) - tonumber(fn), pid), BPF.sym(frames[1], pid, true, true))
     -- The start of the page is in no function the map names.
     assert.are.equal("[unknown]", BPF.sym(tonumber(page), pid, true))
+  end)
+
+  it("find a containerized JIT's perf map under its root, named by its pid in its namespace", function()
+    -- The JIT runs as pid 1 of a pid namespace of its own, with a /tmp of its own (a tmpfs in
+    -- a mount namespace of its own): its map is /tmp/perf-1.map there, and nowhere here.
+    local who = unique_who()
+    local b = stack_probe(who)
+    local launcher, text = start(string.format("exec 3< %sjit_process.lua; " ..
+      "unshare --pid --fork --mount sh -c 'mount -t tmpfs none /tmp && exec luajit - %d <&3' 2>/dev/null",
+      sources, who),
+      "^ready ")
+    local pid
+    finally(function()
+      if pid then
+        -- (the namespace's init ignores the signals it has no handler for)
+        os.execute("kill -9 " .. pid .. " 2>/dev/null")
+      end
+      stop(launcher)
+      b:cleanup()
+    end)
+    assert.is_truthy(text, "the JIT process did not start")
+    local frames
+    frames, pid = user_stack(b)
+    assert.are_not.equal(launcher, pid)
+    assert.is_nil(io.open(string.format("/tmp/perf-%d.map", pid))) -- not under our /tmp
+    assert.are.equal("jitted_getpriority_" .. who .. " [perf-1.map]", BPF.sym(frames[1], pid, true))
   end)
 
   it("give kernel symbols their module: [bpf] for a BPF program, [kernel] for the kernel's own", function()
