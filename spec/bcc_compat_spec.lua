@@ -236,6 +236,37 @@ describe("bcc-compatible C", function()
     b:cleanup()
   end)
 
+  it("keeps a program's own struct key apart from every map's key field", function()
+    -- vmlinux.h has a struct key (the keyring's); renaming the word itself would rename
+    -- the `key` field of every map definition too, and libbpf would refuse the maps.
+    local who = 53000 + math.random(1000)
+    local text = [[
+      struct key { u32 who; int stack; };
+      BPF_HASH(counts, struct key, u64);
+      BPF_STACK_TRACE(stacks, 16);
+      TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {
+        if (args->who != WHO) return 0;
+        struct key k = {.who = args->who, .stack = -1};
+        counts.increment(k);
+        return 0;
+      }
+    ]]
+    local b = BPF{text = text, cflags = {"-DWHO=" .. who}}
+    h.getpriority(who)
+    h.getpriority(who)
+    local n = 0
+    for k, v in b["counts"]:items() do
+      assert.are.same({who, -1}, {k.who, k.stack})
+      n = n + tonumber(v)
+    end
+    assert.are.equal(2, n)
+    b:cleanup()
+    -- Positions in the text do not move: an error after the renamed tag keeps its column.
+    local ok, err = pcall(BPF, {text = "struct key { u32 a; };\nint f(void *ctx) { struct key k; return k.b; }\n"})
+    assert.is_false(ok)
+    assert.matches(":2:43: error: no member named 'b' in 'struct key___bpflua'", tostring(err), 1, true)
+  end)
+
   it("runs bcc's own tools through scripts/bcc_compat/run.lua and sums them up", function()
     if not io.open("/usr/sbin/runqlat-bpfcc") then
       assert.is_not.equal("true", os.getenv("CI"), "bpfcc-tools is not installed (scripts/setup.sh installs it)")
