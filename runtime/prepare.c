@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "cache.h"
+#include "compile_job.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ int bpflua_prepare(const char **dir, char **error)
 	};
 	/* An object cache hit for this program means that its PCH key, and so this kernel's
 	 * vmlinux.h and PCH, were already made. */
-	struct bpflua_compiled *compiled = bpflua_compile(&opts, error);
+	struct bpflua_compiled *compiled = compile_with_full_prelude(&opts, error);
 	if (!compiled)
 		return -1;
 	bpflua_compiled_free(compiled);
