@@ -399,32 +399,32 @@ static int compile_trimmed(struct compile_job *job, bpflua_clang_run_fn clang)
 		fprintf(stderr, "bpflua: %s: compiling against the full prelude\n",
 			rc ? "the unit does not preprocess" : "the unit names vmlinux.h");
 	bpflua_clang_result_free(&res);
-	for (int round = 0; names && round < TRIMMED_ROUNDS; round++) {
+	for (int round = 0; names && ret < 0; round++) {
 		size_t types = 0;
 		int written = kernel_types_write_trimmed(header, names, &types, &error);
 		if (written <= 0) {
 			if (debug)
 				fprintf(stderr, "bpflua: %s; compiling against the full prelude\n",
-					written < 0 ? error : "the program names a kernel type whose "
+					written < 0 ? error : "the program names an enumerator whose "
 							      "name the kernel uses twice");
 			break;
 		}
 		rc = compile_unit(job, clang, prelude, 3, &res);
+		int retry = rc != 0 && round + 1 < TRIMMED_ROUNDS && add_quoted_tags(&names, &res) > 0;
 		if (rc == 0) {
 			if (debug)
 				fprintf(stderr, "bpflua: no prelude for this kernel yet: compiled "
 						"against %zu kernel types the program names\n", types);
 			reply_compiled(job, rc, &res, work);
 			ret = 0;
-		} else if (add_quoted_tags(&names, &res) == 0 || round + 1 == TRIMMED_ROUNDS) {
+		}
+		bpflua_clang_result_free(&res);
+		if (rc != 0 && !retry) {
 			if (debug)
 				fprintf(stderr, "bpflua: the trimmed kernel types did not compile; "
 						"compiling against the full prelude\n");
-			round = TRIMMED_ROUNDS;
-		}
-		bpflua_clang_result_free(&res);
-		if (ret == 0)
 			break;
+		}
 	}
 out:
 	free(names);
@@ -438,9 +438,73 @@ out:
 	return ret;
 }
 
+struct trimmed_job {
+	struct compile_job *job;
+	bpflua_clang_run_fn clang;
+};
+
+/* A process's whole job when it compiles against a trimmed vmlinux.h: after sending the
+ * object, it starts the prelude's build. */
+static int trimmed_job_run(void *arg, int reply)
+{
+	struct trimmed_job *trimmed = arg;
+	trimmed->job->reply = reply;
+	if (compile_trimmed(trimmed->job, trimmed->clang) < 0)
+		return -1;
+	build_pch_in_background(trimmed->job, trimmed->clang);
+	return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* 1 when the records hold an object. */
+static int sent_object(const struct compiler_process_output *out)
+{
+	size_t pos = 0, len;
+	const char *data;
+	char tag;
+	while (record_next(out, &pos, &tag, &data, &len) == 0)
+		if (tag == REPLY_OBJECT)
+			return 1;
+	return 0;
+}
+
+/* The trimmed compile runs in a process of its own, forked as the host forks this one
+ * (compiler_process_run): what its compiles leave in LLVM, or a crash, stays there, and the
+ * compile against the full prelude that follows when it sends no object starts afresh, as
+ * every compile does. Its records are passed on when it sent an object; its stderr (the
+ * debug output) is passed on in any case. Returns 0 when an object was passed on. */
+static int compile_trimmed_apart(struct compile_job *job, bpflua_clang_run_fn clang, int reply)
+{
+	struct trimmed_job trimmed = {job, clang};
+	struct compiler_process_output out;
+	pid_t pid;
+	char *failure = NULL;
+	int rc = compiler_process_run(trimmed_job_run, &trimmed, &out, &pid, &failure);
+	job->reply = reply;
+	if (pid > 0 && rc != 0)
+		cache_remove_work_dir(pid);
+	int sent = rc == 0 && sent_object(&out) && write_all(reply, out.records, out.len) == 0;
+	free(failure);
+	free(out.records);
+	return sent ? 0 : -1;
+}
+
 /* The child's whole job: returns 0 when it sent an object. With no prelude built for this
- * kernel it tries a trimmed compile first and leaves building the prelude to the
- * background; bpflua --prepare (job->full_prelude) builds it first. */
+ * kernel it compiles against a trimmed vmlinux.h first, and leaves building the prelude to
+ * the background; bpflua --prepare (job->full_prelude) builds it first. */
 int compile_job_run(void *arg, int reply)
 {
 	struct compile_job *job = arg;
@@ -448,10 +512,9 @@ int compile_job_run(void *arg, int reply)
 	bpflua_clang_run_fn clang = load_clang(job);
 	if (!clang)
 		return -1;
-	if (!job->full_prelude && !cache_is_regular(job->pch) && compile_trimmed(job, clang) == 0) {
-		build_pch_in_background(job, clang);
+	if (!job->full_prelude && !cache_is_regular(job->pch) &&
+	    compile_trimmed_apart(job, clang, reply) == 0)
 		return 0;
-	}
 	if (ensure_pch(job, clang) < 0)
 		return -1;
 	const char *prelude[] = {"-include-pch", job->pch};
