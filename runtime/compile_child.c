@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A background build of the prelude that takes longer than this has hung: it ends, and a
@@ -218,7 +219,7 @@ static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
  * It takes the lock here, before this process answers, so whoever looks for a builder after
  * that (the next compile, a spec) finds it; it leaves the host's session and descriptors
  * (the host's BPF objects among them, its pipes to whoever reads its output) behind, and
- * gives way to the work it was started for (nice 10). */
+ * gives way to the work it was started for (nice 19). */
 static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn clang)
 {
 	if (cache_dir_is_private() || make_kernel_dir(job) < 0)
@@ -243,7 +244,7 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 				close(fd);
 	job->reply = -1; /* no one reads records any more */
 	alarm(BACKGROUND_TIMEOUT_SECONDS);
-	if (setpriority(PRIO_PROCESS, 0, 10) < 0) {
+	if (setpriority(PRIO_PROCESS, 0, 19) < 0) {
 		/* runs at the same priority then */
 	}
 	if (!cache_is_regular(job->pch))
@@ -357,6 +358,13 @@ static int add_quoted_tags(char **names, const struct bpflua_clang_result *res)
 	return added;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Rounds of a trimmed compile: the names the unit uses, then those its errors quote. */
 #define TRIMMED_ROUNDS 3
 
@@ -391,7 +399,9 @@ static int compile_trimmed(struct compile_job *job, bpflua_clang_run_fn clang)
 		.source = job->unit, .source_len = job->unit_len, .source_name = "/bpflua/unit.c",
 		.args = args, .nargs = n, .list_identifiers = 1};
 	struct bpflua_clang_result res;
+	double start = now_ms();
 	int rc = clang(&list, &res);
+	double listed = now_ms(), writing = 0, compiling = 0;
 	free(args);
 	if (rc == 0 && !res.vmlinux_h_named && res.metadata)
 		names = strdup(res.metadata);
@@ -401,7 +411,9 @@ static int compile_trimmed(struct compile_job *job, bpflua_clang_run_fn clang)
 	bpflua_clang_result_free(&res);
 	for (int round = 0; names && ret < 0; round++) {
 		size_t types = 0;
+		double at = now_ms();
 		int written = kernel_types_write_trimmed(header, names, &types, &error);
+		writing += now_ms() - at;
 		if (written <= 0) {
 			if (debug)
 				fprintf(stderr, "bpflua: %s; compiling against the full prelude\n",
@@ -409,12 +421,19 @@ static int compile_trimmed(struct compile_job *job, bpflua_clang_run_fn clang)
 							      "name the kernel uses twice");
 			break;
 		}
+		at = now_ms();
 		rc = compile_unit(job, clang, prelude, 3, &res);
+		compiling += now_ms() - at;
 		int retry = rc != 0 && round + 1 < TRIMMED_ROUNDS && add_quoted_tags(&names, &res) > 0;
 		if (rc == 0) {
-			if (debug)
+			struct stat st;
+			if (debug && stat(header, &st) == 0)
 				fprintf(stderr, "bpflua: no prelude for this kernel yet: compiled "
-						"against %zu kernel types the program names\n", types);
+						"against %zu kernel types the program names (%d "
+						"round%s; preprocessing %.0f ms, their vmlinux.h of %lld "
+						"KB %.0f ms, compiling %.0f ms)\n",
+					types, round + 1, round ? "s" : "", listed - start,
+					(long long)st.st_size / 1024, writing, compiling);
 			reply_compiled(job, rc, &res, work);
 			ret = 0;
 		}
