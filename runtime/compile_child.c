@@ -257,7 +257,8 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 static const char **unit_args(struct compile_job *job, const char *const *prelude, int nprelude,
 			      int *n)
 {
-	const char **args = calloc((size_t)(job->nargs + nprelude + job->opts->ncflags), sizeof(char *));
+	const char **args = calloc((size_t)job->nargs + (size_t)nprelude + (size_t)job->opts->ncflags,
+				   sizeof(char *));
 	if (!args)
 		return NULL;
 	*n = 0;
