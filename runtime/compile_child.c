@@ -115,21 +115,23 @@ static int make_kernel_dir(struct compile_job *job)
 }
 
 /* The lock that one builder of this kernel's prelude holds at a time (flock, so it goes with
- * its holder's death), open; -1 when it cannot be opened (then builders do not wait). With
- * wait unset, -1 also when someone else holds it. */
+ * its holder's death): its descriptor; -1 when someone else holds it and wait is unset; -2
+ * when there is no lock to take (a file system without flock), and builders go ahead
+ * without one. */
 static int lock_prelude(struct compile_job *job, int wait)
 {
 	char *path = str_printf("%s/prelude.lock", job->kernel_dir);
 	int fd = path ? open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
 	free(path);
 	if (fd < 0)
-		return -1;
+		return -2;
 	int rc;
 	while ((rc = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
 		;
 	if (rc < 0) {
+		int held = errno == EWOULDBLOCK;
 		close(fd);
-		return -1;
+		return held ? -1 : -2;
 	}
 	return fd;
 }
@@ -225,20 +227,24 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 	if (cache_dir_is_private() || make_kernel_dir(job) < 0)
 		return;
 	int lock = lock_prelude(job, 0);
-	if (lock < 0)
-		return;
+	if (lock == -1)
+		return; /* another process is building it */
 	pid_t pid = fork();
 	if (pid != 0) {
-		close(lock);
+		if (lock >= 0)
+			close(lock);
 		return;
 	}
 	setsid();
-	if (lock < 3)
+	if (lock >= 0 && lock < 3)
 		lock = fcntl(lock, F_DUPFD_CLOEXEC, 3);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3 && null >= 0; fd++)
 		dup2(null, fd);
-	if (close_range(3, (unsigned)lock - 1, 0) < 0 || close_range((unsigned)lock + 1, ~0u, 0) < 0)
+	if (lock < 0)
+		lock = 2; /* none to keep */
+	if ((lock > 3 && close_range(3, (unsigned)lock - 1, 0) < 0) ||
+	    close_range((unsigned)lock + 1, ~0u, 0) < 0)
 		for (int fd = 3; fd < 4096; fd++) /* no close_range before Linux 5.9 */
 			if (fd != lock)
 				close(fd);
