@@ -1,6 +1,14 @@
 /* The compiler's process: what it does with a compile job (compile_job.h). It runs in a child
  * forked for the one compile (compiler_process.c), so it may load LLVM, and it talks to
- * bpflua_compile only through its records. */
+ * bpflua_compile only through its records.
+ *
+ * With the prelude PCH built for this kernel, it compiles against it. Without (the first run
+ * on a kernel, unless bpflua --prepare ran), it compiles against a vmlinux.h trimmed to the
+ * kernel types the unit names, in a process of its own, and starts building the prelude in
+ * the background for the runs after it; when that compile cannot serve (an error, a name it
+ * cannot resolve), it builds the prelude itself and compiles against it, so that what the
+ * user gets is what a compile against the prelude gives. docs/performance.md has the
+ * measurements. */
 #define _GNU_SOURCE
 #include "cache.h"
 #include "clang_compiler.h"
@@ -453,6 +461,12 @@ static int compile_trimmed(struct compile_job *job, bpflua_clang_run_fn clang)
 		}
 	}
 out:
+	/* By name, not through remove_tree alone: on an overlay file system a file may sit on
+	 * another device than its directory, and remove_tree stays on one device. */
+	if (header)
+		unlink(header);
+	if (dir)
+		rmdir(dir);
 	free(names);
 	free(error);
 	free(include_dir);
