@@ -325,6 +325,40 @@ static int find_word(void *arg, const char *word, size_t n, int tag)
 	return p->found;
 }
 
+/* The kernel's types of one shared name (tags and typedefs apart), as met in id order. */
+struct share_group {
+	const char *name;
+	int tag;
+	int largest, second; /* the highest ids of the group so far */
+	int last_present;    /* the highest id the trimmed header holds, 0: none */
+};
+
+struct share_groups {
+	struct share_group *groups;
+	int count, cap;
+};
+
+static struct share_group *share_group_of(struct share_groups *all, const struct btf *btf,
+					  const struct btf_type *t)
+{
+	const char *name = btf__name_by_offset(btf, t->name_off);
+	int tag = !btf_is_typedef(t);
+	for (int i = 0; i < all->count; i++)
+		if (all->groups[i].tag == tag && !strcmp(all->groups[i].name, name))
+			return &all->groups[i];
+	if (all->count == all->cap) {
+		int cap = all->cap * 2 + 8;
+		struct share_group *more = realloc(all->groups, sizeof(*more) * (size_t)cap);
+		if (!more)
+			return NULL;
+		all->groups = more;
+		all->cap = cap;
+	}
+	struct share_group *g = &all->groups[all->count++];
+	*g = (struct share_group){.name = name, .tag = tag};
+	return g;
+}
+
 /* The trimmed header's text with its shared names as the full header has them (malloc'd), or
  * NULL: out of memory, or (*unusable) a header that must not be used. A type of the trimmed
  * header is named as in the full one once a dumper writing types in the full header's order
@@ -337,6 +371,7 @@ static char *name_as_full_header(const struct btf *btf, struct btf_dump *trimmed
 	struct btf_dump *full = NULL;
 	struct dump_sink full_sink = {0};
 	struct rename *renames = NULL;
+	struct share_groups groups = {0};
 	int *ids = NULL, nids = 0, nrenames = 0;
 	char *renamed = NULL;
 	size_t renamed_len = 0;
@@ -350,11 +385,16 @@ static char *name_as_full_header(const struct btf *btf, struct btf_dump *trimmed
 	/* The shared types this header holds: those whose name (from the trimmed dumper)
 	 * occurs in it. Asking names a type the trimmed dumper never wrote after all that it
 	 * wrote, so such a name is not in the text. */
-	int n = (int)btf__type_cnt(btf), last = 0, cap = 0;
+	int n = (int)btf__type_cnt(btf), cap = 0;
 	for (int id = 1; id < n; id++) {
 		const struct btf_type *t = btf__type_by_id(btf, id);
 		if (!is_numbered_type(t) || !is_shared(btf, t, &h))
 			continue;
+		struct share_group *g = share_group_of(&groups, btf, t);
+		if (!g)
+			goto out;
+		g->second = g->largest;
+		g->largest = id;
 		if (nids == cap) {
 			cap = cap * 2 + 8;
 			int *more_ids = realloc(ids, sizeof(*ids) * (size_t)cap);
@@ -372,7 +412,20 @@ static char *name_as_full_header(const struct btf *btf, struct btf_dump *trimmed
 			continue;
 		rn->tag = !btf_is_typedef(t);
 		ids[nids++] = id;
-		last = id;
+		g->last_present = id;
+	}
+	/* How far the full header's order must be followed: to each held type's own turn; or,
+	 * for a name no enumerator shares, to the turn of the group's second-to-last type,
+	 * after which the last is the only one left unnamed, and asking names it as the full
+	 * header will (NAME___count). */
+	int last = 0;
+	for (int i = 0; i < groups.count; i++) {
+		const struct share_group *g = &groups.groups[i];
+		int upto = g->last_present;
+		if ((g->tag || !name_set_has(&h.kernel_enumerators, g->name)) && g->second < upto)
+			upto = g->second;
+		if (upto > last)
+			last = upto;
 	}
 	if (nids) {
 		full = btf_dump__new(btf, sink_print, &full_sink, NULL);
@@ -399,6 +452,7 @@ static char *name_as_full_header(const struct btf *btf, struct btf_dump *trimmed
 	}
 out:
 	btf_dump__free(full);
+	free(groups.groups);
 	free(renames);
 	free(ids);
 	free(h.tags.slots);
