@@ -145,6 +145,11 @@ const char *cache_dir(void)
 	return chosen_dir[0] ? chosen_dir : NULL;
 }
 
+int cache_dir_is_private(void)
+{
+	return cache_dir() && private_dir_owner != 0;
+}
+
 char *cache_path(const char *name)
 {
 	const char *dir = cache_dir();

@@ -21,6 +21,10 @@
 /* The directory to use; never NULL unless even a temporary directory cannot be made. */
 const char *cache_dir(void);
 
+/* 1 when the directory is this run's own, removed at exit: nothing built in it outlives
+ * the run. */
+int cache_dir_is_private(void);
+
 /* dir/name, malloc'd. */
 char *cache_path(const char *name);
 

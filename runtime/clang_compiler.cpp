@@ -19,11 +19,15 @@
 #include <clang/Frontend/FrontendActions.h>
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Frontend/Utils.h>
+#include <clang/Lex/PPCallbacks.h>
+#include <clang/Lex/Preprocessor.h>
 #include <clang/Lex/PreprocessorOptions.h>
 #include <clang/Rewrite/Core/Rewriter.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/Support/ErrorHandling.h>
+#include <llvm/ADT/StringSet.h>
 #include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/Path.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/VirtualFileSystem.h>
 #include <llvm/Support/raw_ostream.h>
@@ -170,6 +174,64 @@ private:
 	clang::Rewriter *rules;
 };
 
+// Notes whether anything but the prelude names vmlinux.h. A compile against a header trimmed
+// to the program's kernel types finds it on a search path of its own, which a compile against
+// the prelude PCH does not have: an #include <vmlinux.h> of the user's would succeed there and
+// fail here, so such a program is compiled against the full prelude instead.
+class VmlinuxWatch : public clang::PPCallbacks {
+public:
+	VmlinuxWatch(const clang::SourceManager &sm, bool &named) : sm(sm), named(named) {}
+	void InclusionDirective(clang::SourceLocation hash, const clang::Token &, llvm::StringRef name,
+				bool, clang::CharSourceRange, const clang::FileEntry *, llvm::StringRef,
+				llvm::StringRef, const clang::Module *,
+				clang::SrcMgr::CharacteristicKind) override
+	{
+		if (llvm::sys::path::filename(name) == "vmlinux.h" &&
+		    !sm.getFilename(sm.getFileLoc(hash)).endswith("bpflua/prelude.h"))
+			named = true;
+	}
+	void HasInclude(clang::SourceLocation, llvm::StringRef name, bool,
+			llvm::Optional<clang::FileEntryRef>, clang::SrcMgr::CharacteristicKind) override
+	{
+		if (llvm::sys::path::filename(name) == "vmlinux.h")
+			named = true;
+	}
+
+private:
+	const clang::SourceManager &sm;
+	bool &named;
+};
+
+// Preprocesses the unit and lists each identifier the parser would see, once: the names a
+// trimmed vmlinux.h must declare. Macro expansion has run, so names that macros build with ##
+// or hide in their bodies are there too.
+class ListIdentifiers : public clang::PreprocessorFrontendAction {
+public:
+	ListIdentifiers(std::string &out, bool &vmlinux_named) : out(out), vmlinux_named(vmlinux_named) {}
+
+protected:
+	void ExecuteAction() override
+	{
+		clang::Preprocessor &pp = getCompilerInstance().getPreprocessor();
+		pp.addPPCallbacks(std::make_unique<VmlinuxWatch>(pp.getSourceManager(), vmlinux_named));
+		pp.IgnorePragmas();
+		pp.EnterMainSourceFile();
+		llvm::StringSet<> seen;
+		clang::Token tok;
+		do {
+			pp.Lex(tok);
+			if (tok.is(clang::tok::identifier) && seen.insert(tok.getIdentifierInfo()->getName()).second) {
+				out += tok.getIdentifierInfo()->getName();
+				out += '\n';
+			}
+		} while (tok.isNot(clang::tok::eof));
+	}
+
+private:
+	std::string &out;
+	bool &vmlinux_named;
+};
+
 char *copy_out(const std::string &s)
 {
 	char *p = static_cast<char *>(std::malloc(s.size() + 1));
@@ -236,7 +298,7 @@ void copy_reports(const DiagnosticCollector &collector, const IncludedFiles *inc
 // their edited text is left in *edited.
 bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::string *edited,
 	       DiagnosticCollector &collector, std::shared_ptr<IncludedFiles> &included,
-	       llvm::SmallVector<char, 0> &object, std::string &metadata)
+	       llvm::SmallVector<char, 0> &object, std::string &metadata, bool *vmlinux_named = nullptr)
 {
 	clang::Rewriter rewriter;
 	clang::Rewriter *rules = edited ? &rewriter : nullptr;
@@ -284,7 +346,7 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 	compiler.setVerboseOutputStream(llvm::nulls()); // no "1 error generated." on stderr
 	compiler.createFileManager(
 		llvm::makeIntrusiveRefCnt<RegularFilesOnly>(llvm::vfs::getRealFileSystem()));
-	if (!req->pch_path) {
+	if (!req->pch_path && !req->list_identifiers) {
 		included = std::make_shared<IncludedFiles>(req->source_name);
 		compiler.addDependencyCollector(included);
 	}
@@ -292,6 +354,9 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 	bool ok;
 	if (req->pch_path) {
 		clang::GeneratePCHAction action;
+		ok = compiler.ExecuteAction(action);
+	} else if (req->list_identifiers) {
+		ListIdentifiers action(metadata, *vmlinux_named);
 		ok = compiler.ExecuteAction(action);
 	} else {
 		compiler.setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
@@ -324,8 +389,14 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	std::string metadata;
 	llvm::StringRef source(req->source ? req->source : "", req->source ? req->source_len : 0);
 	bool ok;
+	bool vmlinux_named = false;
 	if (req->pch_path) {
 		ok = run_clang(req, source, nullptr, collector, included, object, metadata);
+	} else if (req->list_identifiers) {
+		ok = run_clang(req, source, nullptr, collector, included, object, metadata,
+			       &vmlinux_named);
+		res->vmlinux_h_named = vmlinux_named;
+		res->metadata = copy_out(metadata);
 	} else {
 		// First pass: bcc's rules on the AST, with errors at the user's line:col. When
 		// they edit the text, the second pass compiles the edited text; its warnings
@@ -356,7 +427,7 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	copy_reports(collector, included.get(), res);
 	if (!ok || collector.errors)
 		return -1;
-	if (!req->pch_path) {
+	if (!req->pch_path && !req->list_identifiers) {
 		res->object = static_cast<char *>(std::malloc(object.size()));
 		if (!res->object)
 			return -1;

@@ -18,6 +18,8 @@ struct bpflua_clang_request {
 	const char *const *args;   /* driver options besides input and output, e.g. -I, -D */
 	int nargs;
 	const char *pch_path;      /* non-NULL: compile source as a header into a PCH at this path */
+	int list_identifiers;      /* preprocess only: res->metadata gets the identifiers the
+				    * parser would see (after macro expansion), one a line */
 };
 
 /* One diagnostic, positioned where Clang presumes it (after #line), file "" when it has
@@ -40,6 +42,8 @@ struct bpflua_clang_result {
 				    * preprocessor read for the main file (not the PCH's inputs,
 				    * nor the in-memory main file itself) */
 	int ndependencies;
+	int vmlinux_h_named;       /* list_identifiers: a file other than bpflua/prelude.h
+				    * #includes or __has_include's vmlinux.h */
 };
 
 /* Returns 0 when the compile succeeded; otherwise diagnostics say why. The caller frees the

@@ -3,10 +3,11 @@
  * The steps: rewrite the table calls (rewrite.c), generate the TRACEPOINT_PROBE argument
  * structs (tracefs.c), assemble the translation unit, and look its key up in the cache
  * (cache.c). Only on a miss does a child process start (compiler_process.c) to run the
- * compile job (compile_child.c): it dlopens the Clang half, makes sure the prelude PCH for
- * this kernel exists (building vmlinux.h from BTF first if needed), compiles against it, and
- * sends back the ELF, the metadata, the diagnostics and the headers it read; this process
- * formats the diagnostics against the user's text (diagnostic.c) and stores the entry. */
+ * compile job (compile_child.c): it dlopens the Clang half, compiles against the prelude PCH
+ * for this kernel (or, before that is built, against the kernel types the unit names, and
+ * leaves building it to the background), and sends back the ELF, the metadata, the
+ * diagnostics and the headers it read; this process formats the diagnostics against the
+ * user's text (diagnostic.c) and stores the entry. */
 #define _GNU_SOURCE
 #include "bpflua.h"
 #include "cache.h"
@@ -414,9 +415,10 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 
 /* ---- The entry point ---------------------------------------------------------------------- */
 
-struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error)
+static struct bpflua_compiled *compile(const struct bpflua_compile_opts *opts, int full_prelude,
+				       char **error)
 {
-	struct job job = {.opts = opts, .task = {.opts = opts, .reply = -1}};
+	struct job job = {.opts = opts, .task = {.opts = opts, .reply = -1, .full_prelude = full_prelude}};
 	struct bpflua_compiled *compiled = NULL;
 	char *rewrite_error = NULL;
 	*error = NULL;
@@ -482,6 +484,17 @@ out:
 		free(job.errors_text);
 	}
 	return compiled;
+}
+
+struct bpflua_compiled *bpflua_compile(const struct bpflua_compile_opts *opts, char **error)
+{
+	return compile(opts, 0, error);
+}
+
+struct bpflua_compiled *compile_with_full_prelude(const struct bpflua_compile_opts *opts,
+						  char **error)
+{
+	return compile(opts, 1, error);
 }
 
 void bpflua_compiled_free(struct bpflua_compiled *compiled)

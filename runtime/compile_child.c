@@ -1,6 +1,14 @@
 /* The compiler's process: what it does with a compile job (compile_job.h). It runs in a child
  * forked for the one compile (compiler_process.c), so it may load LLVM, and it talks to
- * bpflua_compile only through its records. */
+ * bpflua_compile only through its records.
+ *
+ * With the prelude PCH built for this kernel, it compiles against it. Without (the first run
+ * on a kernel, unless bpflua --prepare ran), it compiles against a vmlinux.h trimmed to the
+ * kernel types the unit names, in a process of its own, and starts building the prelude in
+ * the background for the runs after it; when that compile cannot serve (an error, a name it
+ * cannot resolve), it builds the prelude itself and compiles against it, so that what the
+ * user gets is what a compile against the prelude gives. docs/performance.md has the
+ * measurements. */
 #define _GNU_SOURCE
 #include "cache.h"
 #include "clang_compiler.h"
@@ -11,12 +19,20 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A background build of the prelude that takes longer than this has hung: it ends, and a
+ * later run builds the prelude again. */
+#define BACKGROUND_TIMEOUT_SECONDS 600
 
 static void reply_text(struct compile_job *job, char tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -91,13 +107,48 @@ static int install(struct compile_job *job, const char *made, const char *path)
 	return 0;
 }
 
-/* The prelude PCH for this kernel, compiler and header set; built when missing. Its
- * temporaries go in this process's work directory, which the host removes should this
- * process die. */
-static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
+/* The cache's directory for this kernel (vmlinux.h, the lock of the prelude's builders). */
+static int make_kernel_dir(struct compile_job *job)
 {
-	if (cache_is_regular(job->pch))
-		return 0;
+	struct stat st;
+	if (mkdir(job->kernel_dir, 0700) < 0 && errno != EEXIST) {
+		reply_text(job, REPLY_ERROR, "cannot write %s: %s", job->kernel_dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(job->kernel_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		reply_text(job, REPLY_ERROR, "cannot use %s: it is not a directory", job->kernel_dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* The lock that one builder of this kernel's prelude holds at a time (flock, so it goes with
+ * its holder's death): its descriptor; -1 when someone else holds it and wait is unset; -2
+ * when there is no lock to take (a file system without flock), and builders go ahead
+ * without one. */
+static int lock_prelude(struct compile_job *job, int wait)
+{
+	char *path = str_printf("%s/prelude.lock", job->kernel_dir);
+	int fd = path ? open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+	free(path);
+	if (fd < 0)
+		return -2;
+	int rc;
+	while ((rc = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
+		int held = errno == EWOULDBLOCK;
+		close(fd);
+		return held ? -1 : -2;
+	}
+	return fd;
+}
+
+/* Builds the prelude PCH for this kernel, compiler and header set (and vmlinux.h when it is
+ * missing). Its temporaries go in this process's work directory, which the host removes
+ * should this process die. */
+static int build_pch(struct compile_job *job, bpflua_clang_run_fn clang)
+{
 	reply_text(job, REPLY_STAGE, "precompiling bpflua's prelude (%s)", job->pch);
 	cache_remove_dead_work_dirs();
 	char *work = cache_work_dir(getpid());
@@ -114,15 +165,8 @@ static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 		reply_text(job, REPLY_ERROR, "cannot write %s: %s", work, strerror(errno));
 		goto out;
 	}
-	struct stat st;
-	if (mkdir(job->kernel_dir, 0700) < 0 && errno != EEXIST) {
-		reply_text(job, REPLY_ERROR, "cannot write %s: %s", job->kernel_dir, strerror(errno));
+	if (make_kernel_dir(job) < 0)
 		goto out;
-	}
-	if (lstat(job->kernel_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		reply_text(job, REPLY_ERROR, "cannot use %s: it is not a directory", job->kernel_dir);
-		goto out;
-	}
 	if (!cache_is_regular(job->vmlinux) &&
 	    kernel_types_write_vmlinux_h(job->vmlinux, tmp_vmlinux, &error) < 0) {
 		reply_text(job, REPLY_ERROR, "%s", error);
@@ -165,26 +209,94 @@ out:
 	return ret;
 }
 
-/* The child's whole job: returns 0 when it sent an object. */
-int compile_job_run(void *arg, int reply)
+/* The prelude PCH, built when missing. A builder that is at it already (another compile's,
+ * or one in the background) is waited for rather than raced. */
+static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 {
-	struct compile_job *job = arg;
-	job->reply = reply;
-	bpflua_clang_run_fn clang = load_clang(job);
-	if (!clang || ensure_pch(job, clang) < 0)
+	if (cache_is_regular(job->pch))
+		return 0;
+	if (make_kernel_dir(job) < 0)
 		return -1;
-	const char **args = calloc((size_t)job->nargs + (size_t)job->opts->ncflags + 3, sizeof(char *));
+	int lock = lock_prelude(job, 1);
+	int rc = cache_is_regular(job->pch) ? 0 : build_pch(job, clang);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+/* Builds the prelude for the runs after this one in a process of its own, so that nobody
+ * waits for it: this process is about to exit, and the host is using the object already.
+ * It takes the lock here, before this process answers, so whoever looks for a builder after
+ * that (the next compile, a spec) finds it; it leaves the host's session and descriptors
+ * (the host's BPF objects among them, its pipes to whoever reads its output) behind, and
+ * gives way to the work it was started for (nice 19). */
+static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn clang)
+{
+	if (cache_dir_is_private() || make_kernel_dir(job) < 0)
+		return;
+	int lock = lock_prelude(job, 0);
+	if (lock == -1)
+		return; /* another process is building it */
+	pid_t pid = fork();
+	if (pid != 0) {
+		if (lock >= 0)
+			close(lock);
+		return;
+	}
+	setsid();
+	if (lock >= 0 && lock < 3)
+		lock = fcntl(lock, F_DUPFD_CLOEXEC, 3);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		dup2(null, fd);
+	if (lock < 0)
+		lock = 2; /* none to keep */
+	if ((lock > 3 && close_range(3, (unsigned)lock - 1, 0) < 0) ||
+	    close_range((unsigned)lock + 1, ~0u, 0) < 0)
+		for (int fd = 3; fd < 4096; fd++) /* no close_range before Linux 5.9 */
+			if (fd != lock)
+				close(fd);
+	job->reply = -1; /* no one reads records any more */
+	alarm(BACKGROUND_TIMEOUT_SECONDS);
+	if (setpriority(PRIO_PROCESS, 0, 19) < 0) {
+		/* runs at the same priority then */
+	}
+	if (!cache_is_regular(job->pch))
+		build_pch(job, clang);
+	_exit(0);
+}
+
+/* The compiler's arguments for the unit: the job's, what the prelude comes from (a PCH, or its
+ * headers over a trimmed vmlinux.h), then the user's flags (-D and -U are in the unit). */
+static const char **unit_args(struct compile_job *job, const char *const *prelude, int nprelude,
+			      int *n)
+{
+	const char **args = calloc((size_t)job->nargs + (size_t)nprelude + (size_t)job->opts->ncflags,
+				   sizeof(char *));
 	if (!args)
-		return -1;
-	int n = 0;
+		return NULL;
+	*n = 0;
 	for (int i = 0; i < job->nargs; i++)
-		args[n++] = job->args[i];
-	args[n++] = "-include-pch";
-	args[n++] = job->pch;
+		args[(*n)++] = job->args[i];
+	for (int i = 0; i < nprelude; i++)
+		args[(*n)++] = prelude[i];
 	for (int i = 0; i < job->opts->ncflags; i++) {
 		const char *f = job->opts->cflags[i];
 		if (strncmp(f, "-D", 2) != 0 && strncmp(f, "-U", 2) != 0)
-			args[n++] = f;
+			args[(*n)++] = f;
+	}
+	return args;
+}
+
+/* Compiles the unit; the result is the caller's to send and free. */
+static int compile_unit(struct compile_job *job, bpflua_clang_run_fn clang,
+			const char *const *prelude, int nprelude, struct bpflua_clang_result *res)
+{
+	int n;
+	const char **args = unit_args(job, prelude, nprelude, &n);
+	if (!args) {
+		memset(res, 0, sizeof(*res));
+		return -1;
 	}
 	struct bpflua_clang_request req = {
 		.source = job->unit,
@@ -193,17 +305,263 @@ int compile_job_run(void *arg, int reply)
 		.args = args,
 		.nargs = n,
 	};
+	int rc = clang(&req, res);
+	free(args);
+	return rc;
+}
+
+/* Sends a compile's diagnostics (only errors, unless debugging), and when it succeeded its
+ * dependencies (but those under skip: files of this process's own), metadata and object. */
+static void reply_compiled(struct compile_job *job, int rc, struct bpflua_clang_result *res,
+			   const char *skip)
+{
+	reply_diagnostics(job, res, rc != 0 || !job->opts->debug);
+	if (rc != 0)
+		return;
+	int kept = 0;
+	for (int i = 0; i < res->ndependencies; i++) {
+		if (skip && !strncmp(res->dependencies[i], skip, strlen(skip)))
+			free(res->dependencies[i]);
+		else
+			res->dependencies[kept++] = res->dependencies[i];
+	}
+	res->ndependencies = kept;
+	reply_dependencies(job, res);
+	const char *metadata = res->metadata ? res->metadata : "";
+	record_write(job->reply, REPLY_METADATA, metadata, strlen(metadata));
+	record_write(job->reply, REPLY_OBJECT, res->object, res->object_len);
+}
+
+/* 1 when names (one a line) has name. */
+static int name_listed(const char *names, const char *name, size_t len)
+{
+	for (const char *line = names; *line;) {
+		const char *nl = strchrnul(line, '\n');
+		if ((size_t)(nl - line) == len && !memcmp(line, name, len))
+			return 1;
+		line = *nl ? nl + 1 : nl;
+	}
+	return 0;
+}
+
+/* Adds to *names the struct, union and enum tags that error diagnostics quote ('struct
+ * dentry': a member access through a pointer to a type the program never names). Returns
+ * how many it added. */
+static int add_quoted_tags(char **names, const struct bpflua_clang_result *res)
+{
+	int added = 0;
+	for (int i = 0; i < res->ndiagnostics; i++) {
+		const char *m = res->diagnostics[i].message;
+		if (strcmp(res->diagnostics[i].level, "error") != 0 || !m)
+			continue;
+		for (const char *q = strchr(m, '\''); q; q = strchr(q + 1, '\'')) {
+			const char *tag = q + 1;
+			size_t kw = !strncmp(tag, "struct ", 7) ? 7 : !strncmp(tag, "union ", 6) ? 6
+				  : !strncmp(tag, "enum ", 5)  ? 5 : 0;
+			size_t len = kw ? strspn(tag + kw, "abcdefghijklmnopqrstuvwxyz"
+							   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") : 0;
+			if (!len || name_listed(*names, tag + kw, len))
+				continue;
+			char *more = str_printf("%s%.*s\n", *names, (int)len, tag + kw);
+			if (!more)
+				return added;
+			free(*names);
+			*names = more;
+			added++;
+		}
+	}
+	return added;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Rounds of a trimmed compile: the names the unit uses, then those its errors quote. */
+#define TRIMMED_ROUNDS 3
+
+/* The first compile on a kernel whose prelude is not built yet: against a vmlinux.h trimmed
+ * to the kernel types the unit names (kernel_types_trimmed.c) and the prelude's headers, in
+ * a fraction of the time the prelude takes to build. Returns 0 when it sent an object; -1
+ * when it sent nothing but its stage, and the caller compiles against the full prelude,
+ * whose errors (or object) are the only ones the user sees: what a trimmed compile cannot
+ * resolve, or a program with an error, is compiled as any later run would compile it. */
+static int compile_trimmed(struct compile_job *job, bpflua_clang_run_fn clang)
+{
+	reply_text(job, REPLY_STAGE, "compiling %s against its kernel types",
+		   job->opts->source_name);
+	int debug = job->opts->debug;
+	char *work = cache_work_dir(getpid());
+	char *dir = str_printf("%s/trimmed", work ? work : "");
+	char *header = str_printf("%s/vmlinux.h", dir ? dir : "");
+	char *include_dir = str_printf("-I%s", dir ? dir : "");
+	char *names = NULL, *error = NULL;
+	int ret = -1;
+	if (!work || !dir || !header || !include_dir)
+		goto out;
+	if ((mkdir(work, 0700) < 0 && errno != EEXIST) || mkdir(dir, 0700) < 0 ||
+	    file_write_atomic(header, "", 0) != 0)
+		goto out;
+	const char *prelude[] = {include_dir, "-include", "bpflua/prelude.h"};
+	int n;
+	const char **args = unit_args(job, prelude, 3, &n);
+	if (!args)
+		goto out;
+	struct bpflua_clang_request list = {
+		.source = job->unit, .source_len = job->unit_len, .source_name = "/bpflua/unit.c",
+		.args = args, .nargs = n, .list_identifiers = 1};
+	struct bpflua_clang_result res;
+	double start = now_ms();
+	int rc = clang(&list, &res);
+	double listed = now_ms(), writing = 0, compiling = 0;
+	free(args);
+	if (rc == 0 && !res.vmlinux_h_named && res.metadata)
+		names = strdup(res.metadata);
+	else if (debug)
+		fprintf(stderr, "bpflua: %s: compiling against the full prelude\n",
+			rc ? "the unit does not preprocess" : "the unit names vmlinux.h");
+	bpflua_clang_result_free(&res);
+	for (int round = 0; names && ret < 0; round++) {
+		size_t types = 0;
+		double at = now_ms();
+		int written = kernel_types_write_trimmed(header, names, &types, &error);
+		writing += now_ms() - at;
+		if (written <= 0) {
+			if (debug)
+				fprintf(stderr, "bpflua: %s; compiling against the full prelude\n",
+					written < 0 ? error : "the program names an enumerator whose "
+							      "name the kernel uses twice");
+			break;
+		}
+		at = now_ms();
+		rc = compile_unit(job, clang, prelude, 3, &res);
+		compiling += now_ms() - at;
+		int retry = rc != 0 && round + 1 < TRIMMED_ROUNDS && add_quoted_tags(&names, &res) > 0;
+		if (rc == 0) {
+			struct stat st;
+			if (debug && stat(header, &st) == 0)
+				fprintf(stderr, "bpflua: no prelude for this kernel yet: compiled "
+						"against %zu kernel types the program names (%d "
+						"round%s; preprocessing %.0f ms, their vmlinux.h of %lld "
+						"KB %.0f ms, compiling %.0f ms)\n",
+					types, round + 1, round ? "s" : "", listed - start,
+					(long long)st.st_size / 1024, writing, compiling);
+			reply_compiled(job, rc, &res, work);
+			ret = 0;
+		}
+		bpflua_clang_result_free(&res);
+		if (rc != 0 && !retry) {
+			if (debug)
+				fprintf(stderr, "bpflua: the trimmed kernel types did not compile; "
+						"compiling against the full prelude\n");
+			break;
+		}
+	}
+out:
+	/* By name, not through remove_tree alone: on an overlay file system a file may sit on
+	 * another device than its directory, and remove_tree stays on one device. */
+	if (header)
+		unlink(header);
+	if (dir)
+		rmdir(dir);
+	free(names);
+	free(error);
+	free(include_dir);
+	free(header);
+	free(dir);
+	if (work)
+		remove_tree(work);
+	free(work);
+	return ret;
+}
+
+struct trimmed_job {
+	struct compile_job *job;
+	bpflua_clang_run_fn clang;
+};
+
+/* A process's whole job when it compiles against a trimmed vmlinux.h: after sending the
+ * object, it starts the prelude's build. */
+static int trimmed_job_run(void *arg, int reply)
+{
+	struct trimmed_job *trimmed = arg;
+	trimmed->job->reply = reply;
+	if (compile_trimmed(trimmed->job, trimmed->clang) < 0)
+		return -1;
+	build_pch_in_background(trimmed->job, trimmed->clang);
+	return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* 1 when the records hold an object. */
+static int sent_object(const struct compiler_process_output *out)
+{
+	size_t pos = 0, len;
+	const char *data;
+	char tag;
+	while (record_next(out, &pos, &tag, &data, &len) == 0)
+		if (tag == REPLY_OBJECT)
+			return 1;
+	return 0;
+}
+
+/* The trimmed compile runs in a process of its own, forked as the host forks this one
+ * (compiler_process_run): what its compiles leave in LLVM, or a crash, stays there, and the
+ * compile against the full prelude that follows when it sends no object starts afresh, as
+ * every compile does. Its records are passed on when it sent an object; its stderr (the
+ * debug output) is passed on in any case. Returns 0 when an object was passed on. */
+static int compile_trimmed_apart(struct compile_job *job, bpflua_clang_run_fn clang, int reply)
+{
+	struct trimmed_job trimmed = {job, clang};
+	struct compiler_process_output out;
+	pid_t pid;
+	char *failure = NULL;
+	int rc = compiler_process_run(trimmed_job_run, &trimmed, &out, &pid, &failure);
+	job->reply = reply;
+	if (pid > 0 && rc != 0)
+		cache_remove_work_dir(pid);
+	int sent = rc == 0 && sent_object(&out) && write_all(reply, out.records, out.len) == 0;
+	free(failure);
+	free(out.records);
+	return sent ? 0 : -1;
+}
+
+/* The child's whole job: returns 0 when it sent an object. With no prelude built for this
+ * kernel it compiles against a trimmed vmlinux.h first, and leaves building the prelude to
+ * the background; bpflua --prepare (job->full_prelude) builds it first. */
+int compile_job_run(void *arg, int reply)
+{
+	struct compile_job *job = arg;
+	job->reply = reply;
+	bpflua_clang_run_fn clang = load_clang(job);
+	if (!clang)
+		return -1;
+	if (!job->full_prelude && !cache_is_regular(job->pch) &&
+	    compile_trimmed_apart(job, clang, reply) == 0)
+		return 0;
+	if (ensure_pch(job, clang) < 0)
+		return -1;
+	const char *prelude[] = {"-include-pch", job->pch};
 	reply_text(job, REPLY_STAGE, "compiling %s", job->opts->source_name);
 	struct bpflua_clang_result res;
-	int rc = clang(&req, &res);
-	reply_diagnostics(job, &res, rc != 0 || !job->opts->debug);
-	if (rc == 0) {
-		reply_dependencies(job, &res);
-		const char *metadata = res.metadata ? res.metadata : "";
-		record_write(reply, REPLY_METADATA, metadata, strlen(metadata));
-		record_write(reply, REPLY_OBJECT, res.object, res.object_len);
-	}
+	int rc = compile_unit(job, clang, prelude, 2, &res);
+	reply_compiled(job, rc, &res, NULL);
 	bpflua_clang_result_free(&res);
-	free(args);
 	return rc;
 }

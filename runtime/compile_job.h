@@ -30,11 +30,17 @@ struct compile_job {
 	char *kernel_dir, *vmlinux, *pch, *prelude_main; /* in the cache, for this kernel */
 	const char *clang_lib;      /* the plugin to dlopen */
 	int reply;                  /* where the records go */
+	int full_prelude;           /* build the prelude PCH before compiling, never trim */
 };
 
 /* Runs in the compiler's process (the fn of compiler_process_run): loads the plugin, builds
  * the prelude PCH if it is missing, compiles, and sends the records. Returns 0 when it sent
  * an object. */
 int compile_job_run(void *job, int reply);
+
+/* bpflua_compile, but one that builds the prelude PCH for this kernel first when it is
+ * missing (bpflua_prepare), where bpflua_compile would compile without it. */
+struct bpflua_compiled *compile_with_full_prelude(const struct bpflua_compile_opts *opts,
+						  char **error);
 
 #endif

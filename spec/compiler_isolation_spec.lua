@@ -219,7 +219,9 @@ describe("the compiler's process", function()
     local script = os.tmpname()
     h.write_file(script, [[
       local BPF = require("bpflua")
-      local ok, err = pcall(BPF.new, {text = "int full_]] .. h.unique() .. [[(void *ctx) { return 0; }"})
+      -- A program with an error: its compile needs the prelude (a first compile otherwise
+      -- goes without it, and leaves building it to the background).
+      local ok, err = pcall(BPF.new, {text = "int full_]] .. h.unique() .. [[(void *ctx) { return no_such_name; }"})
       print(ok, err)
       print("alive")
     ]])

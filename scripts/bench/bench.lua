@@ -35,7 +35,15 @@ function M.now_ns()
 end
 
 function M.now_ms()
-  return M.now_ns() / 1e6
+  -- Removes a cache directory that a cold run used, once the prelude that the run left
+-- building in the background (its builder holds the lock in the cache's kernel directory) is
+-- done: so that it neither competes with the next run nor writes into a removed directory.
+function M.remove_cold_cache(dir)
+  os.execute("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done; " ..
+    "rm -rf " .. dir)
+end
+
+return M.now_ns() / 1e6
 end
 
 -- The median of a list of numbers (the list is left as it was).
@@ -129,6 +137,14 @@ function M.summary(benchmark, case, value, baseline, baseline_value)
   f:write(string.format("%s\t%s\t%.6g\t%s\t%.6g\n", benchmark, case, value, baseline,
     baseline_value))
   f:close()
+end
+
+-- Removes a cache directory that a cold run used, once the prelude that the run left
+-- building in the background (its builder holds the lock in the cache's kernel directory) is
+-- done: so that it neither competes with the next run nor writes into a removed directory.
+function M.remove_cold_cache(dir)
+  os.execute("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done; " ..
+    "rm -rf " .. dir)
 end
 
 return M

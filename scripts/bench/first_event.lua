@@ -1,8 +1,9 @@
 -- Time to first event: while another process makes the traced syscall continuously
 -- (getpriority for one `who`, from a stock luajit), start a tool on the same probe and time
 -- from its exec until it prints its first event: bpflua (object cache hit, a miss with the
--- PCH warm, and cold: an empty cache), bcc's Python (python3-bpfcc) and bpftrace, each the
--- same probe, in the same run.
+-- PCH warm, and cold: an empty cache; and an empty cache with `bpflua --prepare` run first,
+-- as a first run built the prelude before it compiled against a trimmed vmlinux.h), bcc's
+-- Python (python3-bpfcc) and bpftrace, each the same probe, in the same run.
 --   luajit scripts/bench/first_event.lua [runs]     (as root, after scripts/setup.sh)
 local ffi = require("ffi")
 
@@ -75,10 +76,19 @@ local ok, err = pcall(function()
   os.remove(cold_dir)
   local cold_runs = math.max(1, math.floor(runs / 2))
   results[#results + 1] = measure("bpflua, cold (empty cache)", cold_runs, function(i)
-    os.execute("rm -rf " .. cold_dir .. " && mkdir -m 700 " .. cold_dir)
+    bench.remove_cold_cache(cold_dir)
+    os.execute("mkdir -m 700 " .. cold_dir)
     return string.format("env BPFLUA_CACHE_DIR=%s bpflua %s %d -DSALT=cold%s_%d", cold_dir,
       probe, WHO, salt, i)
-  end, function() os.execute("rm -rf " .. cold_dir) end)
+  end, function() bench.remove_cold_cache(cold_dir) end)
+  -- The same, with the prelude built before the program compiles, as every first run did
+  -- before compiling against a trimmed vmlinux.h: what that change removes.
+  results[#results + 1] = measure("bpflua, empty cache, --prepare first", cold_runs, function(i)
+    bench.remove_cold_cache(cold_dir)
+    os.execute("mkdir -m 700 " .. cold_dir)
+    return string.format("env BPFLUA_CACHE_DIR=%s sh -c 'bpflua --prepare >/dev/null && " ..
+      "exec bpflua %s %d -DSALT=prepared%s_%d'", cold_dir, probe, WHO, salt, i)
+  end, function() bench.remove_cold_cache(cold_dir) end)
   time_to_event(string.format("bpflua %s %d -DSALT=warmup", probe, WHO))
   results[#results + 1] = measure("bpflua, warm PCH, object cache miss", runs, function(i)
     return string.format("bpflua %s %d -DSALT=miss%s_%d", probe, WHO, salt, i)
