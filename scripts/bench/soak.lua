@@ -19,7 +19,17 @@ local opts = require("bpflua.args").parse(arg, {
 })
 local seconds = opts.duration or 60
 local objects = opts.objects or 10000
-local MAGIC = 0x50a4 -- the `who` the producer passes, so that other callers do not count
+
+local function my_pid()
+  local f = io.open("/proc/self/stat") -- opened by this process, so "self" is this one
+  local pid = f:read("*n")
+  f:close()
+  return pid
+end
+
+-- The `who` the producer passes, so that other callers do not count: this process's own
+-- number, since another soak run (a second test suite on the machine) must not count either.
+local MAGIC = 0x40000000 + my_pid()
 
 local failures = 0
 local function check(ok, what)
@@ -104,13 +114,6 @@ check(perf_disorder == 0, "perf: increasing per CPU, no repeats")
 b:cleanup()
 
 -- ---- 2. Objects created and dropped ----------------------------------------------------
-
-local function my_pid()
-  local f = io.open("/proc/self/stat") -- opened by this process, so "self" is this one
-  local pid = f:read("*n")
-  f:close()
-  return pid
-end
 
 -- Listed by a shell os.execute waits for: a listing read through io.popen would race with
 -- popen's own pipe.
