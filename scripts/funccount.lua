@@ -14,6 +14,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-r", "--regexp", "regexp", "flag", "use regular expressions. Default is \"*\" wildcards only."},
   {"-D", "--debug", "debug", "flag", "print BPF program before starting (for debugging purposes)"},
   {"-c", "--cpu", "cpu", "number", "trace this CPU only"},
+  positional = {{"pattern", "list", "search expression for events"}},
   examples = [[examples:
     funccount.lua 'vfs_*'             # count kernel fns starting with "vfs"
     funccount.lua -r '^vfs.*'         # same as above, using regular expressions

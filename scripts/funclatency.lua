@@ -16,6 +16,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-r", "--regexp", "regexp", "flag", "use regular expressions. Default is \"*\" wildcards only."},
   {"-l", "--level", "level", "number", "set the level of nested or recursive functions"},
   {"-v", "--verbose", "verbose", "flag", "print the BPF program (for debugging purposes)"},
+  positional = {{"pattern", "string", "search expression for functions"}},
   examples = [[examples:
     funclatency.lua do_sys_open       # time the do_sys_open() kernel function
     funclatency.lua c:read            # time the read() C library function

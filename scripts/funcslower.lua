@@ -18,6 +18,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-f", "--folded", "folded", "flag", "output folded format, one line per stack (for flame graphs)"},
   {"-U", "--user-stack", "user_stack", "flag", "output user stack trace"},
   {"-K", "--kernel-stack", "kernel_stack", "flag", "output kernel stack trace"},
+  positional = {{"function", "list", "function(s) to trace"}},
   examples = [[examples:
   funcslower.lua vfs_write        # trace vfs_write calls slower than 1ms
   funcslower.lua -m 10 vfs_write  # same, but slower than 10ms

@@ -21,6 +21,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-d", "--delimited", "delimited", "flag", "insert delimiter between kernel/user stacks"},
   {"-f", "--folded", "folded", "flag", "output folded format"},
   {nil, "--debug", "debug", "flag", "print BPF program before starting (for debugging purposes)"},
+  positional = {{"pattern", "string", "search expression for events"}},
   examples = [[examples:
     stackcount.lua submit_bio         # count kernel stack traces for submit_bio
     stackcount.lua -d ip_output       # include a user/kernel stack delimiter

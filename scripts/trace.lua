@@ -38,6 +38,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-I", "--include", "include", "list",
     "additional header files to include in the BPF program", metavar = "header"},
   {"-A", "--aggregate", "aggregate", "flag", "aggregate amount of each trace"},
+  positional = {{"probe", "list", "probe specifier (see examples)"}},
   examples = [=[probe: [{p,r}]:[library]:function[(signature)] [(filter)] ["format"[, arg...]]
        t:category:event [(filter)] ["format"[, arg...]]   (u: USDT probes are not supported yet)
   arguments: arg1..arg6, retval, $uid, $gid, $pid, $tgid, $cpu, $task, signature names,

@@ -8,26 +8,50 @@
 --     {"-I", "--include", "include", "list", "a header (repeatable)", metavar = "HEADER"},
 --     positional = {{"interval", "number", "output interval, in seconds"},
 --                   {"count", "number", "number of outputs"}},   -- bcc's [interval] [count]
+--     -- or a last {"pattern", "list", "...", required = true}: bcc's nargs="+", a list
+
 --     examples = "examples:\n    opensnoop.lua -p 181   # only trace PID 181",
 --   })
--- Long options also take their value as --pid=123. Without a positional list, positional
--- arguments are left in opts[1..n].
+-- Long options also take their value as --pid=123. Positional arguments are also left in
+-- opts[1..n].
 local M = {}
+
+-- The usage laid out as Python's argparse lays out bcc's: sections for the positional
+-- arguments and the options, each option with its value name after every spelling
+-- ("-p PID, --pid PID"), so the tools' -h reads (and parses) as bcc's does.
+local function help_entry(names, text)
+  if #names <= 21 then
+    return string.format("  %-22s%s", names, text)
+  end
+  return "  " .. names .. "\n" .. string.rep(" ", 24) .. text
+end
 
 local function help(spec)
   local lines = {"usage: " .. spec.usage}
   if spec.description then
+    lines[#lines + 1] = ""
     lines[#lines + 1] = spec.description
   end
-  for _, p in ipairs(spec.positional or {}) do
-    lines[#lines + 1] = string.format("  %-24s %s", p[1], p[3])
+  if spec.positional then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "positional arguments:"
+    for _, p in ipairs(spec.positional) do
+      lines[#lines + 1] = help_entry(p.metavar or p[1], p[3])
+    end
   end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "options:"
+  lines[#lines + 1] = help_entry("-h, --help", "show this help message and exit")
   for _, o in ipairs(spec) do
     local takes = o[4] == "flag" and "" or (" " .. (o.metavar or o[3]:upper()))
-    local names = o[1] and (o[1] .. ", " .. o[2]) or o[2]
-    lines[#lines + 1] = string.format("  %-24s %s", names .. takes, o[5])
+    local names = {}
+    for n = 1, 2 do
+      if o[n] then
+        names[#names + 1] = o[n] .. takes
+      end
+    end
+    lines[#lines + 1] = help_entry(table.concat(names, ", "), o[5])
   end
-  lines[#lines + 1] = string.format("  %-24s %s", "-h, --help", "show this help")
   if spec.examples then
     lines[#lines + 1] = ""
     lines[#lines + 1] = spec.examples
@@ -96,22 +120,30 @@ function M.parse(argv, spec)
     end
     i = i + 1
   end
+  for n, a in ipairs(positional) do
+    opts[n] = a
+  end
   if not spec.positional then
-    for n, a in ipairs(positional) do
-      opts[n] = a
-    end
     return opts
   end
-  if #positional > #spec.positional then
+  local last = spec.positional[#spec.positional]
+  local takes_rest = last[2] == "list"
+  if #positional > #spec.positional and not takes_rest then
     fail("unrecognized arguments: " .. table.concat(positional, " ", #spec.positional + 1))
   end
   for n, a in ipairs(positional) do
-    local p = spec.positional[n]
+    local p = spec.positional[math.min(n, #spec.positional)]
     local v = a
     if p[2] == "number" then
       v = tonumber(a) or fail("argument " .. p[1] .. ": needs a number, not '" .. a .. "'")
+    elseif p[2] == "list" then  -- bcc's nargs="+": this and every later argument
+      v = opts[p[1]] or {}
+      v[#v + 1] = a
     end
     opts[p[1]] = v
+  end
+  if takes_rest and last.required and not opts[last[1]] then
+    fail("the following arguments are required: " .. last[1])
   end
   return opts
 end
