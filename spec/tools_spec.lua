@@ -87,12 +87,66 @@ describe("tools", function()
       assert.not_matches("/etc/hostname", text, 1, true)
     end)
 
+    it("-T, -U and -e add bcc's TIME(s), UID and FLAGS columns; -f keeps the flags asked for", function()
+      local text, status = h.run_script("bpflua scripts/opensnoop.lua -T -U -e -f O_WRONLY -n sh",
+        "PATH", "sh -c 'echo > " .. marker .. "-w; cat " .. marker .. "-w' ; rm -f " .. marker .. "-w")
+      assert.are.equal(130, status, text)
+      assert.matches("TIME(s)       UID   PID    COMM               FD ERR FLAGS    PATH", text, 1, true)
+      -- the shell's "echo >" opens with O_WRONLY|O_CREAT|O_TRUNC (01101); cat's read-only open
+      -- is filtered out by -f O_WRONLY
+      local seconds, uid, flags = text:match("\n(%d+%.%d+) +(%d+) +%d+ +sh +%d+ +0 (%d+) " ..
+        marker:gsub("%-", "%%-") .. "%-w\n")
+      assert.is_truthy(seconds, text)
+      assert.are.equal("0", uid)
+      assert.are.equal(8, #flags)
+      assert.are.equal(1, bit.band(tonumber(flags, 8), 3), flags)
+      assert.is_true(tonumber(seconds) < 5, seconds)
+      for _, row in ipairs(rows_after(text, "PATH")) do
+        assert.are.equal(1, bit.band(tonumber(row:match(" (%d%d%d%d%d%d%d%d) ")), 1), row)
+      end
+      local _, err, bad = h.run("bpflua scripts/opensnoop.lua -f O_BOGUS")
+      assert.are.equal(2, bad)
+      assert.matches("Bad flag: O_BOGUS", err, 1, true)
+    end)
+
+    it("-F prints a relative path from the opener's directory, and from a directory fd", function()
+      local dir = marker .. "-dir"
+      local text, status = h.run_script("bpflua scripts/opensnoop.lua -F -n cat", "PATH",
+        "mkdir -p " .. dir .. "/sub; cd " .. dir .. "/sub && cat ../rel 2>/dev/null; " ..
+        "cd /; cat etc/hostname > /dev/null; rm -rf " .. dir)
+      assert.are.equal(130, status, text)
+      assert.matches("cat +%-1   2 " .. dir:gsub("%-", "%%-") .. "/sub/%.%./rel\n", text)
+      assert.matches("cat +%d+   0 /etc/hostname\n", text)
+      local py = h.run("command -v python3")
+      if py ~= "" then   -- openat(dirfd, "name"): the path starts at dirfd's directory
+        local text2 = h.run_script("bpflua scripts/opensnoop.lua -F -n python3", "PATH",
+          "python3 -c \"import os; d = os.open('/etc', os.O_RDONLY); os.close(os.open('hostname', " ..
+          "os.O_RDONLY, dir_fd=d))\"")
+        assert.matches("python3 +%d+   0 /etc/hostname\n", text2)
+      end
+    end)
+
+    it("-t traces one thread and prints TID; -u one user", function()
+      local text, status = h.run_script(
+        gated(fifo, "cat " .. marker .. "-tid") .. "bpflua scripts/opensnoop.lua -t $wp -u 0", "PATH",
+        "cat " .. marker .. "-other 2>/dev/null; echo go > " .. fifo)
+      assert.are.equal(130, status, text)
+      local wp = gated_pid(fifo)
+      assert.matches("TID    COMM", text, 1, true)
+      assert.matches(wp .. " +cat +%-1   2 " .. marker:gsub("%-", "%%-") .. "%-tid", text)
+      assert.not_matches("-other", text, 1, true)
+      local none = h.run_script("bpflua scripts/opensnoop.lua -u 4242 -n cat", "PATH",
+        "cat " .. marker .. "-uid 2>/dev/null")
+      assert.matches("PID    COMM", none, 1, true)
+      assert.not_matches("-uid", none, 1, true)
+    end)
+
     it("-h prints the usage and exits 0; a bad option exits 2", function()
       local out, _, status = h.run("bpflua scripts/opensnoop.lua -h")
       assert.are.equal(0, status)
       assert.matches("usage: opensnoop.lua", out, 1, true)
-      assert.matches("-p, --pid PID", out, 1, true)
-      assert.matches("-d, --duration SECONDS", out, 1, true)
+      assert.matches("-p PID, --pid PID", out, 1, true)
+      assert.matches("-d DURATION, --duration DURATION", out, 1, true)
       local _, err, bad = h.run("bpflua scripts/opensnoop.lua --bogus")
       assert.are.equal(2, bad)
       assert.matches("opensnoop.lua: unknown option --bogus", err, 1, true)
