@@ -28,10 +28,10 @@ local opts = require("bpflua.args").parse(arg, {
   {"-I", "--include", "include", "list",
     "additional header files to include in the BPF program", metavar = "header"},
   examples = [=[Probe specifier syntax:
-        {p,r,t}:{[library],category}:function(signature)[:type[,type...]:expr[,expr...][:filter]][#label]
+        {p,r,t,u}:{[library],category}:function(signature)[:type[,type...]:expr[,expr...][:filter]][#label]
 Where:
-        p,r,t      -- probe at function entry, function exit, kernel tracepoint
-                      (u, USDT probes, are not supported yet)
+        p,r,t,u    -- probe at function entry, function exit, kernel tracepoint,
+                      or USDT probe
                       in exit probes: can use $retval, $entry(param), $latency
         library    -- the library that contains the function
                       (leave empty for kernel functions: they need kprobes)
@@ -187,7 +187,8 @@ int %s(struct pt_regs *ctx) {
   if (!(%s)) return 0;
 %s
   return 0;
-}]], heading, spec.param_decls(p), spec.pid_filter(opts.pid, opts.tid), table.concat(prefix, "\n"),
+}]], heading, p.type == "u" and spec.usdt_arg_decls(p, p.filter, unpack(p.exprs)) or spec.param_decls(p),
+    spec.pid_filter(opts.pid, opts.tid), table.concat(prefix, "\n"),
     key, c_expr(p.filter), collect)
   return table.concat(text, "\n")
 end
@@ -205,9 +206,6 @@ local function start()
   end
   local texts = {}
   for n, p in ipairs(probes) do
-    if p.type == "u" then
-      error("error in probe '" .. p.raw .. "': USDT probes are not supported yet", 0)
-    end
     texts[n] = probe_program(p, n)
   end
   local program = spec.includes(opts.include, os.getenv("PWD") or ".") .. "\n" ..
@@ -215,9 +213,15 @@ local function start()
   if opts.verbose then
     print(program)
   end
-  local b = BPF{text = program}
+  local contexts = {}
   for _, p in ipairs(probes) do
-    if p.type ~= "t" then
+    if p.type == "u" then
+      contexts[#contexts + 1] = spec.usdt_context(p, p.name, opts.pid)
+    end
+  end
+  local b = BPF{text = program, usdt_contexts = #contexts > 0 and contexts or nil}
+  for _, p in ipairs(probes) do
+    if p.type ~= "t" and p.type ~= "u" then
       spec.attach(b, p, p.name, opts.pid)
     end
     if p.entry_name then

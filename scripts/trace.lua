@@ -40,7 +40,8 @@ local opts = require("bpflua.args").parse(arg, {
   {"-A", "--aggregate", "aggregate", "flag", "aggregate amount of each trace"},
   positional = {{"probe", "list", "probe specifier (see examples)"}},
   examples = [=[probe: [{p,r}]:[library]:function[(signature)] [(filter)] ["format"[, arg...]]
-       t:category:event [(filter)] ["format"[, arg...]]   (u: USDT probes are not supported yet)
+       t:category:event [(filter)] ["format"[, arg...]]
+       u:library:probe [(filter)] ["format"[, arg...]]
   arguments: arg1..arg6, retval, $uid, $gid, $pid, $tgid, $cpu, $task, signature names,
   args->field in tracepoints; STRCMP("text", expr) compares a string; format: %s %d %u %x
   %ld %lu %lx %lld %llu %llx %hd %hu %c %K (kernel symbol) %U (user symbol)
@@ -127,6 +128,8 @@ local function probe_program(p, n)
   else
     heading = string.format("int %s(struct pt_regs *ctx)", p.name)
   end
+  local decls = p.type == "u" and spec.usdt_arg_decls(p, p.filter, unpack(p.values)) or
+    spec.param_decls(p)
   local exclude_self = not opts.include_self and not opts.tgid and not opts.tid and ffi.C.getpid()
   return string.format([[
 struct %s_data {
@@ -167,7 +170,7 @@ BPF_RINGBUF_OUTPUT(%s_events, %d);
 }
 ]], p.name, table.concat(fields, "\n"), p.name, opts.buffer_pages,
     stacks and string.format("BPF_STACK_TRACE(%s_stacks, 1024);", p.name) or "",
-    heading, spec.param_decls(p), spec.pid_filter(opts.tgid, opts.tid, exclude_self),
+    heading, decls, spec.pid_filter(opts.tgid, opts.tid, exclude_self),
     opts.uid and string.format("  if (__uid != %d) return 0;", opts.uid) or "",
     p.filter_c, p.name, p.name, p.name,
     time_field and "bpf_ktime_get_ns()" or "0",
@@ -182,11 +185,7 @@ end
 local function start()
   local probes, texts = {}, {}
   for n, text in ipairs(opts) do
-    local p = spec.parse_trace(text)
-    if p.type == "u" then
-      error("error in probe '" .. text .. "': USDT probes are not supported yet", 0)
-    end
-    probes[n] = p
+    probes[n] = spec.parse_trace(text)
   end
   for n, p in ipairs(probes) do
     texts[n] = probe_program(p, n)
@@ -196,9 +195,15 @@ local function start()
   if opts.verbose then
     print(program)
   end
-  local b = BPF{text = program}
+  local contexts = {}
   for _, p in ipairs(probes) do
-    if p.type ~= "t" then
+    if p.type == "u" then
+      contexts[#contexts + 1] = spec.usdt_context(p, p.name, opts.tgid)
+    end
+  end
+  local b = BPF{text = program, usdt_contexts = #contexts > 0 and contexts or nil}
+  for _, p in ipairs(probes) do
+    if p.type ~= "t" and p.type ~= "u" then
       spec.attach(b, p, p.name, opts.tgid)
     end
   end

@@ -215,9 +215,10 @@ describe("trace and argdist", function()
       local _, err2, bad2 = h.run([[bpflua scripts/trace.lua 'p:c:no_such_function_xyz']])
       assert.are.equal(1, bad2)
       assert.matches("no_such_function_xyz", err2, 1, true)
-      local _, err3, bad3 = h.run([[bpflua scripts/trace.lua 'u:c:some_probe']])
+      local _, err3, bad3 = h.run([[bpflua scripts/trace.lua 'u:c:no_such_usdt_probe']])
       assert.are.equal(1, bad3)
-      assert.matches("USDT probes are not supported yet", err3, 1, true)
+      assert.matches("error in probe 'u:c:no_such_usdt_probe': enable_probe: no USDT probe 'no_such_usdt_probe'",
+        err3, 1, true)
       local _, err4, bad4 = h.run([[bpflua scripts/trace.lua -p 1 -L 1 c:malloc]])
       assert.are.equal(1, bad4)
       assert.matches("only one of -p and -L", err4, 1, true)
@@ -240,9 +241,10 @@ describe("trace and argdist", function()
       local out, _, status = h.run("bpflua scripts/trace.lua -h")
       assert.are.equal(0, status)
       assert.matches("usage: trace.lua [-h] [-b BUFFER_PAGES] [-p PID] [-L TID]", out, 1, true)
-      for _, line in ipairs({"-Z, --string-size STRING_SIZE", "-M, --max-events MAX_EVENTS",
-                             "-I, --include header", "-c, --cgroup-path CGROUP_PATH",
-                             "not supported", "t:category:event", "$tgid"}) do
+      for _, line in ipairs({"-Z STRING_SIZE, --string-size STRING_SIZE",
+                             "-M MAX_EVENTS, --max-events MAX_EVENTS",
+                             "-I header, --include header", "-c CGROUP_PATH, --cgroup-path CGROUP_PATH",
+                             "not supported", "t:category:event", "u:library:probe", "$tgid"}) do
         assert.matches(line, out, 1, true)
       end
     end)
@@ -286,7 +288,7 @@ describe("trace and argdist", function()
       local out, _, status = h.run("bpflua scripts/argdist.lua -h")
       assert.are.equal(0, status)
       assert.matches("usage: argdist.lua [-h] [-p PID]", out, 1, true)
-      assert.matches("{p,r,t}:{[library],category}:function(signature)[:type[,type...]:expr[,expr...][:filter]][#label]",
+      assert.matches("{p,r,t,u}:{[library],category}:function(signature)[:type[,type...]:expr[,expr...][:filter]][#label]",
         out, 1, true)
       local _, err, bad = h.run("bpflua scripts/argdist.lua -C 'p:c:malloc(size_t size):int,int:size'")
       assert.are.equal(1, bad)
@@ -294,6 +296,63 @@ describe("trace and argdist", function()
       local _, err2, bad2 = h.run("bpflua scripts/argdist.lua")
       assert.are.equal(1, bad2)
       assert.matches("at least one specifier is required", err2, 1, true)
+    end)
+  end)
+
+  describe("USDT probes (u:)", function()
+    local probes
+
+    setup(function()
+      probes = require("spec.usdt.build").probes() .. "/probes"
+    end)
+
+    -- Runs tool until ready, then spec/usdt/probes firing each of its probes `times` times
+    -- (iteration i passes values made from i).
+    local function with_probes(tool, ready, times)
+      return h.run_script("bpflua scripts/" .. tool, ready,
+        string.format("echo 'go %d' | %s > /dev/null", times, probes))
+    end
+
+    it("trace prints a USDT probe's arguments, filtered, by its name or provider:name", function()
+      local text, status = with_probes("trace.lua " ..
+        "'u:" .. probes .. ":registers (arg3 < -100000) \"%d %u %d %llu\", arg1, arg2, arg3, arg4' " ..
+        "'u:" .. probes .. ":bpflua_test:memory \"local=%d global=%d\", arg1, arg2'", "FUNC", 3)
+      assert.are.equal(130, status, text)
+      local rows = rows_after(text, "FUNC")
+      -- registers(s8 = -i-1, u16 = 60000+i, s32 = -100000-i, u64 = 2^32+i); the filter drops i = 0
+      assert.are.equal(2, count_matching(rows, "probes +registers +"), text)
+      assert.are.equal(1, count_matching(rows, "registers +%-2 60001 %-100001 4294967297$"), text)
+      assert.are.equal(1, count_matching(rows, "registers +%-3 60002 %-100002 4294967298$"), text)
+      assert.are.equal(3, count_matching(rows, "memory +local=%-4%d global=100%d$"), text)
+      assert.are.equal(1, count_matching(rows, "memory +local=%-44 global=1002$"), text)
+    end)
+
+    it("trace -p takes u::probe from the process's own binaries", function()
+      local gate = dir .. "/usdt-gate"
+      local text, status = h.run_script(string.format(
+        "rm -f %s; mkfifo %s; %s < %s > /dev/null & wp=$!; exec 3>%s; " ..
+        "bpflua scripts/trace.lua -p $wp 'u::guarded \"i=%%d\", arg1'", gate, gate, probes, gate, gate),
+        "FUNC", "echo 'go 2' >&3")
+      assert.are.equal(130, status, text)
+      local rows = rows_after(text, "FUNC")
+      assert.are.equal(2, count_matching(rows, "probes +guarded +i=[01]$"), text)
+      local _, err, bad = h.run("bpflua scripts/trace.lua 'u::guarded'")
+      assert.are.equal(1, bad)
+      assert.matches("a USDT probe with no library needs -p PID", err, 1, true)
+    end)
+
+    it("argdist counts (-C) and histograms (-H) USDT arguments", function()
+      local count = "u:" .. probes .. ":registers():u64:arg4"
+      local text, status = with_probes("argdist.lua -c -i 1 -C '" .. count .. "' " ..
+        "-H 'u:" .. probes .. ":memory():s64:arg3#table values'", "]", 4)
+      assert.are.equal(130, status, text)
+      local report = last_report(text)
+      assert.matches(count:gsub("%p", "%%%0") .. "\n\tCOUNT      EVENT\n" ..
+        "\t1          arg4 = 4294967296\n\t1          arg4 = 4294967297\n" ..
+        "\t1          arg4 = 4294967298\n\t1          arg4 = 4294967299\n", report)
+      -- table[i & 7] = 7000 + i: four values in 4096 -> 8191
+      assert.matches("     table values        : count     distribution\n", report, 1, true)
+      assert.matches("      4096 -> 8191       : 4        |", report, 1, true)
     end)
   end)
 end)

@@ -416,6 +416,44 @@ function M.param_decls(p)
   return table.concat(lines, "\n")
 end
 
+-- A USDT probe's arguments named in any of texts, as locals read with bpf_usdt_readarg at
+-- the top of its function (bcc's trace and argdist give USDT arguments as arg1..arg6).
+function M.usdt_arg_decls(p, ...)
+  local used = table.concat({...}, "\n")
+  local lines = {}
+  for n, name in ipairs(ARG_NAMES) do
+    if used:find("%f[%w_$]" .. name .. "%f[^%w_]") then
+      lines[#lines + 1] = string.format("  u64 %s = 0; bpf_usdt_readarg(%d, ctx, &%s);", name, n, name)
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- A USDT context with p's probe ("u:library:[provider:]probe") enabled as fn_name: in
+-- library (a path, a library in the loader's cache, or a program on PATH), or with no
+-- library in every binary process pid has mapped.
+function M.usdt_context(p, fn_name, pid)
+  local ok, u = pcall(function()
+    if p.library == "" then
+      if not pid then
+        bail(p.raw, "a USDT probe with no library needs -p PID")
+      end
+      return require("bpflua.usdt").new{pid = pid}
+    end
+    local path = p.library:find("/", 1, true) and p.library or M.find_target(p)
+    return require("bpflua.usdt").new{path = path, pid = pid}
+  end)
+  if not ok then
+    error(tostring(u):find("^error in probe") and u or ("error in probe '" .. p.raw .. "': " .. tostring(u)), 0)
+  end
+  local probe = p.provider and (p.provider .. ":" .. p.func) or p.func
+  local enabled, err = pcall(u.enable_probe, u, {probe = probe, fn_name = fn_name})
+  if not enabled then
+    bail(p.raw, tostring(err))
+  end
+  return u
+end
+
 -- Whether an expression reads through a user-space pointer: the argument of a user
 -- function or a tracepoint field, or a parameter declared __user.
 function M.is_user_pointer(p, expr)
