@@ -377,24 +377,34 @@ describe("the tools' options and headers against bcc's", function()
       assert(h.require_bpf())
     end)
 
-    it("is one bcc's source prints, flushed at once into a file", function()
+    it("is one bcc's source prints, flushed at once into a pipe; Ctrl-C closes as bcc's", function()
       local report = {}
       local dir = h.tmpdir()
       for _, tool in ipairs(list) do
         if not header_allowed[tool] then
           local run = runs[tool] or {}
           local out = dir .. "/" .. tool
-          -- the tool's first line, as soon as it is written (stdout is a file, not a tty:
-          -- a line that waits for a full buffer never shows up), then Ctrl-C
-          h.run(string.format([[
-            bpflua scripts/%s.lua %s > %s 2>%s.err & tp=$!
+          -- the tool's first line, as soon as it is written into a pipe (a line that waits
+          -- for a full buffer never shows up before Ctrl-C), then Ctrl-C
+          local result = h.run(string.format([[
+            rm -f %s.pipe; mkfifo %s.pipe; cat %s.pipe > %s & cp=$!
+            bpflua scripts/%s.lua %s > %s.pipe 2>%s.err & tp=$!
             for i in $(seq 1 1200); do [ -s %s ] && break; kill -0 $tp 2>/dev/null || break; sleep 0.05; done
-            sleep 0.2; kill -INT $tp 2>/dev/null; wait $tp]], tool, run.args or "", out, out, out))
+            [ -s %s ] && echo flushed
+            kill -INT $tp 2>/dev/null; wait $tp; wait $cp]], out, out, out, out, tool, run.args or "",
+            out, out, out, out))
           local text = read(out) or ""
           local line = (text:match("^([^\n]*)\n") or ""):gsub("%s+$", "")
-          local statements = print_statements(read("/usr/sbin/" .. tool .. "-bpfcc"))
+          local source = read("/usr/sbin/" .. tool .. "-bpfcc")
+          local statements = print_statements(source)
+          -- bcc's closing line on Ctrl-C, where bcc prints one
+          if source:find('print("Detaching...")', 1, true) and not text:find("\nDetaching...\n", 1, true) then
+            report[#report + 1] = tool .. ": no 'Detaching...' after Ctrl-C"
+          end
           -- padded: bcc's column formats leave trailing blanks, ours are trimmed
-          if not bcc_prints(statements, line .. "        ") then
+          if not result:find("flushed", 1, true) then
+            report[#report + 1] = tool .. ": nothing came through the pipe before Ctrl-C"
+          elseif not bcc_prints(statements, line .. "        ") then
             report[#report + 1] = tool .. ": '" .. line .. "'" ..
               (line == "" and (" (stderr: " .. (read(out .. ".err") or "") .. ")") or "")
           end
