@@ -1,13 +1,15 @@
 -- execsnoop.lua: trace new programs (execve), as bcc's execsnoop does.
 local BPF = require("bpflua")
 local ffi = require("ffi")
-local opts = require("bpflua.args").parse(arg, {
-  usage = "execsnoop.lua [-h] [-T] [-t] [-x] [-u USER] [-q] [-n NAME] [-l LINE] [-U] [-C] [-M] " ..
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
+  usage = "execsnoop.lua [-h] [-T] [-t] [-x] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-u USER] [-q] [-n NAME] [-l LINE] [-U] [-C] [-M] " ..
     "[--max-args MAX_ARGS] [-P PPID] [-d SECONDS]",
   description = "Trace exec() syscalls",
   {"-T", "--time", "time", "flag", "include time column on output (HH:MM:SS)"},
   {"-t", "--timestamp", "timestamp", "flag", "include timestamp on output"},
   {"-x", "--fails", "fails", "flag", "include failed exec()s"},
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   {"-u", "--uid", "uid", "string", "trace this UID only", metavar = "USER"},
   {"-q", "--quote", "quote", "flag", "Add quotemarks (\") around arguments."},
   {"-n", "--name", "name", "string", "only print commands matching this name (regex), any arg"},
@@ -30,7 +32,8 @@ local opts = require("bpflua.args").parse(arg, {
     execsnoop.lua -q        # add "quotemarks" around arguments
     execsnoop.lua -n main   # only print command lines containing "main"
     execsnoop.lua -l tpkg   # only print command where arguments contains "tpkg"
-(bcc's --cgroupmap and --mntnsmap are not offered.)]],
+    execsnoop.lua --cgroupmap mappath  # only trace cgroups in this BPF map
+    execsnoop.lua --mntnsmap mappath   # only trace mount namespaces in the map]],
 })
 
 -- bcc's -n and -l are regular expressions: POSIX extended ones here (bpflua.patterns).
@@ -52,7 +55,7 @@ if opts.uid then
 end
 local max_args = opts.max_args or 20
 
-local b = BPF{text = [[
+local b = BPF{text = args.container_filter("execsnoop.lua", opts) .. [[
   #define ARG_LEN 128
   struct event {
     u32 pid; u32 ppid; s32 ret; u32 argc; u32 uid; u32 cpu;
@@ -65,6 +68,7 @@ local b = BPF{text = [[
   BPF_RINGBUF_OUTPUT(events, 64);
 
   TRACEPOINT_PROBE(syscalls, sys_enter_execve) {
+    if (container_should_be_filtered()) return 0;
     int zero = 0;
     struct event *e = scratch.lookup(&zero);
     if (!e) return 0;

@@ -2,14 +2,16 @@
 -- bcc's mountsnoop.
 local BPF = require("bpflua")
 local ffi = require("ffi")
-local opts = require("bpflua.args").parse(arg, {
-  usage = "mountsnoop.lua [-h] [-P]",
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
+  usage = "mountsnoop.lua [-h] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-P]",
   description = "trace mount() and umount() syscalls",
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   {"-P", "--parent_process", "parent", "flag", "also snoop the parent process"},
   examples = [[examples:
     mountsnoop.lua       # trace mount() and umount() system-wide
     mountsnoop.lua -P    # also show each caller's parent
-(bcc's --cgroupmap and --mntnsmap, and the fsopen/fsmount/move_mount calls, are not offered.)]],
+(bcc's fsopen/fsmount/move_mount calls are not traced.)]],
 })
 
 -- include/uapi/linux/mount.h
@@ -83,7 +85,7 @@ local function result(ret)
   return name and ("-" .. name) or tostring(ret)
 end
 
-local b = BPF{text = [[
+local b = BPF{text = args.container_filter("mountsnoop.lua", opts) .. [[
   #define STR_LEN 256
   struct call {
     u64 flags;
@@ -98,6 +100,7 @@ local b = BPF{text = [[
 
   static struct call *entered(u32 is_umount, u64 flags)
   {
+    if (container_should_be_filtered()) return 0;
     int zero = 0;
     struct call *c = scratch.lookup(&zero);
     if (!c) return 0;

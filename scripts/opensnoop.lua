@@ -3,7 +3,8 @@ local BPF = require("bpflua")
 local ffi = require("ffi")
 local args = require("bpflua.args")
 local opts = args.parse(arg, {
-  usage = "opensnoop.lua [-h] [-T] [-U] [-x] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] " ..
+  usage = "opensnoop.lua [-h] [-T] [-U] [-x] [-p PID] [-t TID] [--cgroupmap CGROUPMAP] " ..
+    "[--mntnsmap MNTNSMAP] [-u UID] [-d DURATION] [-n NAME] " ..
     "[-e] [-f FLAG_FILTER] [-F] [-b BUFFER_PAGES]",
   description = "Trace open() syscalls",
   {"-T", "--timestamp", "timestamp", "flag", "include timestamp on output"},
@@ -11,6 +12,7 @@ local opts = args.parse(arg, {
   {"-x", "--failed", "failed", "flag", "only show failed opens"},
   {"-p", "--pid", "pid", "number", "trace this PID only"},
   {"-t", "--tid", "tid", "number", "trace this TID only"},
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   {"-u", "--uid", "uid", "number", "trace this UID only"},
   {"-d", "--duration", "duration", "number", "total duration of trace in seconds"},
   {"-n", "--name", "name", "string", "only print process names containing this name"},
@@ -33,7 +35,8 @@ local opts = args.parse(arg, {
     opensnoop.lua -e                     # show extended fields
     opensnoop.lua -f O_WRONLY -f O_RDWR  # only print calls for writing
     opensnoop.lua -F                     # show full path for an open file with relative path
-(bcc's --cgroupmap and --mntnsmap, which take maps pinned by bcc's own tooling, are not offered.)]],
+    opensnoop.lua --cgroupmap mappath    # only trace cgroups in this BPF map
+    opensnoop.lua --mntnsmap mappath     # only trace mount namespaces in the map]],
 })
 
 local function usage_error(message)
@@ -81,7 +84,7 @@ local function has_tracepoint(name)
   return f ~= nil
 end
 
-local b = BPF{text = [[
+local b = BPF{text = args.container_filter("opensnoop.lua", opts) .. [[
   #define AT_FDCWD -100
   #define MAX_DIRS 32
   #define NAME_LEN 64
@@ -101,6 +104,7 @@ local b = BPF{text = [[
     if (TID && (u32)id != TID) return 0;
     if (UID >= 0 && (u32)bpf_get_current_uid_gid() != UID) return 0;
     if (FLAGS && !(flags & FLAGS)) return 0;
+    if (container_should_be_filtered()) return 0;
     struct pending p = {bpf_ktime_get_ns(), filename, dfd, flags};
     u32 tid = id;
     entering.update(&tid, &p);

@@ -3,10 +3,11 @@
 --   bpflua scripts/profile.lua -af 10 > out.folded; flamegraph.pl out.folded > out.svg
 local BPF = require("bpflua")
 local ffi = require("ffi")
-local opts = require("bpflua.args").parse(arg, {
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
   usage = "profile.lua [-h] [-p PID | -L TID] [-U | -K] [-F FREQUENCY | -c COUNT] [-d] [-a] " ..
     "[-I] [-f] [--hash-storage-size HASH_STORAGE_SIZE] [--stack-storage-size STACK_STORAGE_SIZE] " ..
-    "[-C CPU] [duration]",
+    "[-C CPU] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [duration]",
   description = "Profile CPU stack traces at a timed interval",
   {"-p", "--pid", "pids", "string", "profile processes with one or more comma-separated PIDs only", metavar = "PID"},
   {"-L", "--tid", "tids", "string", "profile threads with one or more comma-separated TIDs only", metavar = "TID"},
@@ -23,6 +24,7 @@ local opts = require("bpflua.args").parse(arg, {
   {nil, "--stack-storage-size", "stack_storage_size", "number",
     "the number of unique stack traces that can be stored and displayed (default 16384)"},
   {"-C", "--cpu", "cpu", "number", "cpu number to run profile on"},
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   positional = {{"duration", "number", "duration of trace, in seconds"}},
   examples = [[examples:
     profile.lua             # profile stack traces at 49 Hertz until Ctrl-C
@@ -34,7 +36,7 @@ local opts = require("bpflua.args").parse(arg, {
     profile.lua -L 185      # only profile thread with TID 185
     profile.lua -U          # only show user space stacks (no kernel)
     profile.lua -K          # only show kernel space stacks (no user)
-(bcc's --cgroupmap, --mntnsmap and -A are not offered.)]],
+(bcc's -A is not offered.)]],
 })
 if (opts.user_only and opts.kernel_only) or (opts.pids and opts.tids) or (opts.frequency and opts.count) then
   io.stderr:write("profile.lua: -U/-K, -p/-L and -F/-c exclude each other\n")
@@ -45,7 +47,7 @@ local function id_filter(list, v)
   return require("bpflua.args").id_filter("profile.lua", list, v)
 end
 
-local b = BPF{text = [[
+local b = BPF{text = args.container_filter("profile.lua", opts) .. [[
   struct key_t {
     u32 pid;
     u32 tgid;
@@ -62,6 +64,8 @@ local b = BPF{text = [[
     if (!INCLUDE_IDLE && pid == 0)
       return 0;
     if (!(PID_FILTER) || !(TID_FILTER))
+      return 0;
+    if (container_should_be_filtered())
       return 0;
     struct key_t key = {.pid = pid, .tgid = tgid};
     bpf_get_current_comm(&key.name, sizeof(key.name));

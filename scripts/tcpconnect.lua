@@ -4,8 +4,10 @@
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local inet = require("bpflua.inet")
-local opts = require("bpflua.args").parse(arg, {
-  usage = "tcpconnect.lua [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c]",
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
+  usage = "tcpconnect.lua [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c] " ..
+    "[--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP]",
   description = "Trace TCP connects",
   {"-t", "--timestamp", "timestamp", "flag", "include timestamp on output"},
   {"-p", "--pid", "pid", "number", "trace this PID only"},
@@ -16,6 +18,7 @@ local opts = require("bpflua.args").parse(arg, {
   {"-U", "--print-uid", "print_uid", "flag", "include UID on output"},
   {"-u", "--uid", "uid", "number", "trace this UID only"},
   {"-c", "--count", "count", "flag", "count connects per src ip and dest ip/port"},
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   examples = [[examples:
     tcpconnect.lua           # trace all TCP connect()s
     tcpconnect.lua -t        # include timestamps
@@ -28,7 +31,7 @@ local opts = require("bpflua.args").parse(arg, {
     tcpconnect.lua -u 1000   # only trace UID 1000
     tcpconnect.lua -c        # count connects per src ip and dest ip/port
     tcpconnect.lua -L        # include LPORT while printing outputs
-(bcc's -d, --cgroupmap and --mntnsmap are not offered.)]],
+(bcc's -d, the DNS query behind each connect, is not offered yet.)]],
 })
 if opts.ipv4 and opts.ipv6 then
   io.stderr:write("tcpconnect.lua: -4 and -6 exclude each other\n")
@@ -40,7 +43,7 @@ if not ok then
   os.exit(2)
 end
 
-local b = BPF{text = [[
+local b = BPF{text = args.container_filter("tcpconnect.lua", opts) .. [[
   struct connector { u64 ts_us; u32 pid, uid; char task[TASK_COMM_LEN]; };
   struct event {
     u64 ts_us;
@@ -65,6 +68,7 @@ local b = BPF{text = [[
       struct connector c = {.ts_us = bpf_ktime_get_ns() / 1000, .pid = id >> 32,
                             .uid = (u32)bpf_get_current_uid_gid()};
       if ((PID && c.pid != PID) || (UID >= 0 && c.uid != UID)) return 0;
+      if (container_should_be_filtered()) return 0;
       bpf_get_current_comm(&c.task, sizeof(c.task));
       connecting.update(&sk, &c);
       return 0;

@@ -22,46 +22,33 @@ local allowed = {
     why = "bcc's oomkill takes no options; ours prints its usage on -h rather than tracing",
   },
   execsnoop = {
-    missing = {["--cgroupmap"] = true, ["--mntnsmap"] = true},
     extra = {["-C"] = true, ["--print-cpu"] = true, ["-M"] = true, ["--print-pcomm"] = true,
       ["-d"] = true, ["--duration"] = true},
-    why = "--cgroupmap/--mntnsmap need a map pinned by bcc's own tooling (said in -h); " ..
-      "-C/-M are newer bcc's (tools/execsnoop.py upstream); -d bounds a run for scripts",
+    why = "-C/-M are newer bcc's (tools/execsnoop.py upstream); -d bounds a run for scripts",
   },
   memleak = {
     extra = {["--sort"] = true, ["--symbols-prefix"] = true},
     why = "newer bcc (tools/memleak.py upstream) has --sort and --symbols-prefix",
-  },
-  mountsnoop = {
-    missing = {["--cgroupmap"] = true, ["--mntnsmap"] = true},
-    why = "--cgroupmap/--mntnsmap need a map pinned by bcc's own tooling (said in -h)",
   },
   offcputime = {
     extra = {["-s"] = true, ["--offset"] = true},
     why = "newer bcc (tools/offcputime.py upstream) has -s/--offset",
   },
   profile = {
-    missing = {["--cgroupmap"] = true, ["--mntnsmap"] = true},
     extra = {["--hash-storage-size"] = true},
-    why = "--cgroupmap/--mntnsmap need a map pinned by bcc's own tooling (said in -h); " ..
-      "--hash-storage-size is newer bcc's (tools/profile.py upstream)",
+    why = "--hash-storage-size is newer bcc's (tools/profile.py upstream)",
   },
   statsnoop = {
     extra = {["-s"] = true, ["--sysname"] = true},
     why = "newer bcc (tools/statsnoop.py upstream) has -s/--sysname",
   },
   tcpconnect = {
-    missing = {["--cgroupmap"] = true, ["--mntnsmap"] = true, ["-d"] = true, ["--dns"] = true},
-    why = "--cgroupmap/--mntnsmap need a map pinned by bcc's own tooling (said in -h); " ..
-      "-d/--dns (the getaddrinfo() query behind each connect) is not written yet",
+    missing = {["-d"] = true, ["--dns"] = true},
+    why = "-d/--dns (the getaddrinfo() query behind each connect) is not written yet (said in -h)",
   },
   tcpstates = {
     missing = {["-Y"] = true, ["--journal"] = true},
     why = "logging to the systemd journal needs python-systemd's binding; said in -h",
-  },
-  opensnoop = {
-    missing = {["--cgroupmap"] = true, ["--mntnsmap"] = true},
-    why = "--cgroupmap/--mntnsmap need a map pinned by bcc's own tooling (said in -h)",
   },
 }
 

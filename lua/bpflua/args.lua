@@ -166,4 +166,52 @@ function M.id_filter(program, list, v)
   return "(" .. table.concat(terms, " || ") .. ")"
 end
 
+-- bcc's --cgroupmap and --mntnsmap, the options of the tools that take them.
+M.CONTAINER_OPTIONS = {
+  {nil, "--cgroupmap", "cgroupmap", "string", "trace cgroups in this BPF map only", metavar = "CGROUPMAP"},
+  {nil, "--mntnsmap", "mntnsmap", "string", "trace mount namespaces in this BPF map only",
+    metavar = "MNTNSMAP"},
+}
+
+-- The C of those options, as bcc's containers.py writes it: container_should_be_filtered()
+-- is true for a task outside the cgroups (keys: cgroup ids) of the hash map pinned at
+-- --cgroupmap, or outside the mount namespaces (keys: the namespaces' inode numbers) of the
+-- one at --mntnsmap; always false without them. The maps are the user's (bpftool map
+-- create ... or BPF_TABLE_PINNED); a path with none pinned there prints program's error and
+-- exits 2, rather than filtering on an empty map made in its place.
+function M.container_filter(program, opts)
+  local function pinned(option, path)
+    local f = io.open(path)
+    if not f then
+      io.stderr:write(program .. ": error: " .. option .. ": no BPF map pinned at " .. path .. "\n")
+      os.exit(2)
+    end
+    f:close()
+    return (path:gsub('[\\"]', "\\%0"))
+  end
+  local text = {}
+  if opts.cgroupmap then
+    text[#text + 1] = string.format([[
+BPF_TABLE_PINNED("hash", u64, u64, cgroupset, 1024, "%s");
+static inline int __cgroup_filtered(void) {
+  u64 id = bpf_get_current_cgroup_id();
+  return cgroupset.lookup(&id) == NULL;
+}]], pinned("--cgroupmap", opts.cgroupmap))
+  end
+  if opts.mntnsmap then
+    text[#text + 1] = string.format([[
+BPF_TABLE_PINNED("hash", u64, u32, mount_ns_set, 1024, "%s");
+static inline int __mntns_filtered(void) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  u64 id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+  return mount_ns_set.lookup(&id) == NULL;
+}]], pinned("--mntnsmap", opts.mntnsmap))
+  end
+  text[#text + 1] = string.format([[
+static inline int container_should_be_filtered(void) {
+  return %s || %s;
+}]], opts.cgroupmap and "__cgroup_filtered()" or "0", opts.mntnsmap and "__mntns_filtered()" or "0")
+  return table.concat(text, "\n") .. "\n"
+end
+
 return M
