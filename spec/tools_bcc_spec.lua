@@ -228,6 +228,44 @@ describe("bcc's tools", function()
         tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port) .. "; " .. tcp_roundtrip(port))
       assert.matches("\n127%.0%.0%.1 +127%.0%.0%.1 +" .. port .. " +3 *\n", counted)
     end)
+
+    -- A DNS server on 127.0.0.1:53 answering one A query with address, and a client that
+    -- resolves name through it (recvfrom, or recvmsg with how = "recvmsg") and connects to
+    -- the answer's closed port 9.
+    local function resolve_and_connect(name, address, how)
+      return string.format([[python3 -c "
+import socket, struct, threading
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); srv.bind(('127.0.0.1', 53))
+def serve():
+    q, peer = srv.recvfrom(512)
+    answer = b'\\xc0\\x0c' + struct.pack('>HHIH', 1, 1, 60, 4) + socket.inet_aton('%s')
+    srv.sendto(q[:2] + struct.pack('>HHHHH', 0x8180, 1, 1, 0, 0) + q[12:] + answer, peer)
+threading.Thread(target=serve).start()
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+qname = b''.join(bytes([len(p)]) + p.encode() for p in '%s'.split('.')) + b'\\0'
+c.sendto(b'\\x12\\x34\\x01\\0\\0\\x01' + b'\\0' * 6 + qname + b'\\0\\x01\\0\\x01', ('127.0.0.1', 53))
+data = c.recvmsg(512)[0] if '%s' == 'recvmsg' else c.recvfrom(512)[0]
+try: socket.create_connection((socket.inet_ntoa(data[-4:]), 9))
+except OSError: pass
+"]], address, name, how)
+    end
+
+    it("-d names each connect's address with the DNS query that answered it", function()
+      local tag = "t" .. h.unique() .. ".bpflua.example"
+      local text, status = h.run_script("bpflua scripts/tcpconnect.lua -d -P 9", "QUERY",
+        resolve_and_connect("www." .. tag, "127.0.0.9", "recvfrom") .. "; " ..
+        resolve_and_connect("mail." .. tag, "127.0.0.10", "recvmsg") .. "; " ..
+        "bash -c 'echo > /dev/tcp/127.0.0.1/9' 2>/dev/null; bash -c 'echo > /dev/tcp/127.0.0.11/9' 2>/dev/null")
+      assert.are.equal(130, status, text)
+      assert.matches("PID     COMM         IP SADDR            DADDR            DPORT  QUERY\n", text, 1, true)
+      assert.matches("python3 +4  127%.0%.0%.1 +127%.0%.0%.9 +9 +www%." .. escape(tag) .. "\n", text)
+      assert.matches("python3 +4  127%.0%.0%.1 +127%.0%.0%.10 +9 +mail%." .. escape(tag) .. "\n", text)
+      assert.matches("bash +4  127%.0%.0%.1 +127%.0%.0%.1 +9 +localhost\n", text)
+      assert.matches("bash +4  127%.0%.0%.1 +127%.0%.0%.11 +9 +No DNS Query\n", text)
+      local _, err, bad = h.run("bpflua scripts/tcpconnect.lua -d -c")
+      assert.are.equal(1, bad)
+      assert.matches("you may not specify -d/--dns with -c/--count", err, 1, true)
+    end)
   end)
 
   describe("tcplife.lua", function()
@@ -297,10 +335,11 @@ describe("bcc's tools", function()
       softirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [count]",
       hardirqs = "[-T] [-N] [-C] [-d] [-c CPU] [interval] [outputs]",
       tcpstates = "[-T] [-t] [-w] [-s] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
-      mountsnoop = "[-P]",
+      mountsnoop = "[--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-P]",
       runqlen = "[-T] [-O] [-C] [interval] [count]",
       biosnoop = "[-Q] [-d DISK] [-P]",
-      tcpconnect = "[-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c]",
+      tcpconnect = "[-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID] [-c] " ..
+        "[--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]",
       cpudist = "[-O] [-T] [-m] [-P] [-L] [-p PID] [-I] [-e] [interval] [count]",
       tcplife = "[-T] [-t] [-w] [-s] [-p PID] [-L LOCALPORT] [-D REMOTEPORT] [-4 | -6]",
     }) do

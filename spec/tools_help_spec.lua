@@ -42,10 +42,6 @@ local allowed = {
     extra = {["-s"] = true, ["--sysname"] = true},
     why = "newer bcc (tools/statsnoop.py upstream) has -s/--sysname",
   },
-  tcpconnect = {
-    missing = {["-d"] = true, ["--dns"] = true},
-    why = "-d/--dns (the getaddrinfo() query behind each connect) is not written yet (said in -h)",
-  },
   tcpstates = {
     missing = {["-Y"] = true, ["--journal"] = true},
     why = "logging to the systemd journal needs python-systemd's binding; said in -h",
