@@ -3,12 +3,15 @@
 -- hotspot:gc__begin/gc__end).
 local BPF = require("bpflua")
 local opts = require("bpflua.args").parse(arg, {
-  usage = "ugc.lua [-l LANGUAGE] [-m] [-M MINIMUM] [-d SECONDS] PID",
+  usage = "ugc.lua [-h] [-l LANGUAGE] [-v] [-m] [-M MINIMUM] [-F FILTER] [-d SECONDS] pid",
   description = "Print each garbage collection of process PID: when it started, how long it took.",
   {"-l", "--language", "language", "string", "python or java (default: from the program's name)"},
-  {"-m", "--milliseconds", "milliseconds", "flag", "print durations in milliseconds"},
-  {"-M", "--minimum", "minimum", "number", "print collections at least this long (us, or ms with -m)"},
+  {"-v", "--verbose", "verbose", "flag", "verbose mode: print the BPF program (for debugging purposes)"},
+  {"-m", "--milliseconds", "milliseconds", "flag", "report times in milliseconds (default is microseconds)"},
+  {"-M", "--minimum", "minimum", "number", "display only GCs at least this long (us, or ms with -m)"},
+  {"-F", "--filter", "filter", "string", "display only GCs whose description contains this text"},
   {"-d", "--duration", "duration", "number", "stop after this many seconds", metavar = "SECONDS"},
+  positional = {{"pid", "string", "process id to attach to"}},
 })
 local pid = tonumber(opts[1])
 if not pid then
@@ -58,7 +61,7 @@ end
 local u = BPF.USDT{pid = pid}
 u:enable_probe{probe = lang.begin, fn_name = "trace_gc_begin"}
 u:enable_probe{probe = lang.finish, fn_name = "trace_gc_end"}
-local b = BPF{text = [[
+local text = [[
   struct gc_event { u64 start_ns; u64 elapsed_ns; s64 field1; s64 field2; };
   BPF_HASH(started, u32, struct gc_event);
   BPF_RINGBUF_OUTPUT(events, 16);
@@ -84,7 +87,11 @@ local b = BPF{text = [[
     events.ringbuf_output(&e, sizeof(e), 0);
     return 0;
   }
-]], cflags = {
+]]
+if opts.verbose then
+  print(text)
+end
+local b = BPF{text = text, cflags = {
   "-DREAD_BEGIN=" .. lang.read_begin, "-DREAD_END=" .. lang.read_end,
   "-DMINIMUM_NS=" .. math.floor((opts.minimum or 0) * (opts.milliseconds and 1e6 or 1e3)) .. "ULL",
 }, usdt_contexts = {u}}
@@ -95,8 +102,12 @@ local first
 events:open_ring_buffer(function(_, data)
   local e = events:event(data)
   first = first or e.start_ns
+  local description = lang.describe(e)
+  if opts.filter and not description:find(opts.filter, 1, true) then
+    return
+  end
   print(string.format("%-8.3f %-8.2f %s", tonumber(e.start_ns - first) / 1e9,
-    tonumber(e.elapsed_ns) / unit, lang.describe(e)))
+    tonumber(e.elapsed_ns) / unit, description))
 end)
 
 io.stdout:setvbuf("line")

@@ -4,10 +4,12 @@
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local opts = require("bpflua.args").parse(arg, {
-  usage = "uthreads.lua [-l LANGUAGE] [-d SECONDS] PID",
+  usage = "uthreads.lua [-h] [-l LANGUAGE] [-v] [-d SECONDS] pid",
   description = "Print the threads process PID starts (and, for Java, stops).",
   {"-l", "--language", "language", "string", "java or none (pthread_create; default: from the program's name)"},
+  {"-v", "--verbose", "verbose", "flag", "verbose mode: print the BPF program (for debugging purposes)"},
   {"-d", "--duration", "duration", "number", "stop after this many seconds", metavar = "SECONDS"},
+  positional = {{"pid", "string", "process id to attach to"}},
 })
 local pid = tonumber(opts[1])
 if not pid then
@@ -61,6 +63,9 @@ local text = [[
   }
 ]]
 
+if opts.verbose then
+  print(text)
+end
 local b
 if language == "java" then
   local u = BPF.USDT{pid = pid}

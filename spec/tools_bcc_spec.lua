@@ -50,7 +50,8 @@ describe("bcc's tools", function()
   describe("killsnoop.lua", function()
     it("prints kill() calls with signal, target and result; -s filters signals", function()
       local text, status = h.run_script("bpflua scripts/killsnoop.lua -s TERM,0", "RESULT",
-        "sleep 30 & sp=$!; echo $sp > " .. marker .. "-t; kill -0 $sp; kill -USR1 $sp; " ..
+        -- the target ignores USR1 (kept across exec), so that TERM still finds it alive
+        "(trap '' USR1; exec sleep 30) & sp=$!; echo $sp > " .. marker .. "-t; kill -0 $sp; kill -USR1 $sp; " ..
         "kill -TERM $sp; kill -TERM 999999999 2>/dev/null; wait $sp")
       assert.are.equal(130, status, text)
       assert.matches("TIME +PID +COMM +SIG +TPID +RESULT\n", text)
@@ -103,15 +104,17 @@ describe("bcc's tools", function()
 
   describe("runqlen.lua", function()
     it("sees CPU 0's queue occupied while three busy processes share it", function()
-      -- pure spinners: a loop that forks (date) would leave the queue while it waits
-      local busy = "timeout 3 taskset -c 0 sh -c 'while :; do :; done'"
-      local out, err, status = h.run(busy .. " & " .. busy .. " & " .. busy ..
-        " & sleep 0.3; bpflua scripts/runqlen.lua -O -C 1 1; wait")
+      -- pure spinners: a loop that forks (date) would leave the queue while it waits; they
+      -- spin until the tool has ended, however long its start takes on a loaded machine
+      local busy = "timeout 120 taskset -c 0 sh -c 'while :; do :; done'"
+      local spin = busy .. " & b1=$!; " .. busy .. " & b2=$!; " .. busy .. " & b3=$!; sleep 0.3; "
+      local stop = "; s=$?; kill $b1 $b2 $b3; wait; exit $s"
+      local out, err, status = h.run(spin .. "bpflua scripts/runqlen.lua -O -C 1 1" .. stop)
       assert.are.equal(0, status, err)
       assert.matches("Sampling run queue length... Hit Ctrl-C to end.", out, 1, true)
       local occupied = tonumber(out:match("runqocc, CPU 0 +([%d.]+)%%"))
       assert.is_true(occupied >= 50, out)
-      local hist = h.run(busy .. " & " .. busy .. " & " .. busy .. " & sleep 0.3; bpflua scripts/runqlen.lua -C 1 1; wait")
+      local hist = h.run(spin .. "bpflua scripts/runqlen.lua -C 1 1" .. stop)
       assert.matches("\ncpu = 0\n     runqlen       : count     distribution\n", hist, 1, true)
       local cpu0 = hist:match("\ncpu = 0\n(.-)\n\n") or hist:match("\ncpu = 0\n(.*)")
       assert.is_true(tonumber(cpu0:match("\n +2 +: (%d+)")) > 0, hist)
@@ -156,12 +159,17 @@ describe("bcc's tools", function()
 
   describe("bitesize.lua", function()
     it("sorts each process's I/O by size: 40 direct 16 KiB reads by dd", function()
-      h.run("dd if=/dev/zero of=" .. marker .. "-data bs=1M count=2 2>/dev/null; sync")
-      local text, status = h.run_script("bpflua scripts/bitesize.lua -c dd", "Hit Ctrl-C",
-        "dd if=" .. marker .. "-data of=/dev/null bs=16k count=40 iflag=direct 2>/dev/null")
+      -- dd under a name of this run's own: other runs of this spec read with dd at once
+      local dd = "dd" .. h.getpid()
+      local bin = marker .. "-bin"
+      h.run("mkdir -p " .. bin .. "; cp /bin/dd " .. bin .. "/" .. dd .. "; dd if=/dev/zero of=" ..
+        marker .. "-data bs=1M count=2 2>/dev/null; sync")
+      local text, status = h.run_script("bpflua scripts/bitesize.lua -c " .. dd, "Hit Ctrl-C",
+        bin .. "/" .. dd .. " if=" .. marker .. "-data of=/dev/null bs=16k count=40 iflag=direct 2>/dev/null")
       os.remove(marker .. "-data")
+      h.run("rm -rf " .. bin)
       assert.are.equal(130, status, text)
-      assert.matches("Process Name = dd\n", text, 1, true)
+      assert.matches("Process Name = " .. dd .. "\n", text, 1, true)
       assert.not_matches("Process Name = [^d]", text)
       assert.are.equal(40, bucket(text, 16, 31), text)
     end)

@@ -17,6 +17,18 @@ local allowed = {
     extra = {["-h"] = true, ["--help"] = true, ["-c"] = true, ["--comm"] = true},
     why = "newer bcc (tools/bitesize.py upstream) has -c/--comm and -h",
   },
+  ucalls = {
+    extra = {["-d"] = true, ["--duration"] = true},
+    why = "-d bounds a run for scripts",
+  },
+  ugc = {
+    extra = {["-d"] = true, ["--duration"] = true},
+    why = "-d bounds a run for scripts",
+  },
+  uthreads = {
+    extra = {["-d"] = true, ["--duration"] = true},
+    why = "-d bounds a run for scripts",
+  },
   oomkill = {
     extra = {["-h"] = true, ["--help"] = true},
     why = "bcc's oomkill takes no options; ours prints its usage on -h rather than tracing",
@@ -58,6 +70,9 @@ local runs = {
   stackcount = {args = "t:syscalls:sys_enter_getpriority"},
   trace = {args = "t:syscalls:sys_enter_getpriority"},
   memleak = {args = "-c true"},
+  -- the shell that runs the tool: its syscalls (ucalls), its threads (uthreads)
+  ucalls = {args = "-l none -S $$"},
+  uthreads = {args = "-l none $$"},
 }
 
 -- First lines that differ from bcc's on purpose.
@@ -70,6 +85,7 @@ local header_allowed = {
   -- bcc's memleak -c prints the pid it started; ours runs the command the same way but
   -- the pid differs run to run, so the first line is not comparable.
   memleak = "first line carries the pid of the command it started",
+  ugc = "needs a Python or Java process to attach to; spec/usdt_spec.lua runs it on one",
 }
 
 -- The options and positional arguments of an argparse-style usage text (bcc's and ours:
@@ -104,12 +120,25 @@ local function read(path)
   return text
 end
 
+-- bcc's program of that name: Debian installs most as /usr/sbin/NAME-bpfcc, the
+-- language tools of bcc's tools/lib (ucalls, ugc, uthreads) as /usr/sbin/NAME.
+local function bcc_program(name)
+  local suffixed = "/usr/sbin/" .. name .. "-bpfcc"
+  if read(suffixed) then
+    return suffixed
+  end
+  local plain = read("/usr/sbin/" .. name)
+  if plain and plain:match("^#![^\n]*python") and plain:find("from bcc import", 1, true) then
+    return "/usr/sbin/" .. name
+  end
+end
+
 -- scripts/NAME.lua with a bcc counterpart, sorted.
 local function tools()
   local list = {}
   local out = h.run("ls scripts/*.lua")
   for name in out:gmatch("scripts/([%w_]+)%.lua") do
-    if read("/usr/sbin/" .. name .. "-bpfcc") then
+    if bcc_program(name) then
       list[#list + 1] = name
     end
   end
@@ -317,7 +346,7 @@ describe("the tools' options and headers against bcc's", function()
     for _, tool in ipairs(list) do
       local ours, _, status = h.run("bpflua scripts/" .. tool .. ".lua -h")
       assert.are.equal(0, status, tool .. " -h")
-      local theirs = h.run("/usr/sbin/" .. tool .. "-bpfcc -h 2>&1 </dev/null | head -c 20000")
+      local theirs = h.run(bcc_program(tool) .. " -h 2>&1 </dev/null | head -c 20000")
       local our_options, our_positionals = parse_help(ours)
       assert.is_true(our_options["-h"], tool .. ": -h parsed from our usage")
       local bcc_options, bcc_positionals = parse_help(theirs)
@@ -336,7 +365,7 @@ describe("the tools' options and headers against bcc's", function()
     local stale = {}
     for tool, allow in pairs(allowed) do
       local ours = h.run("bpflua scripts/" .. tool .. ".lua -h")
-      local theirs = h.run("/usr/sbin/" .. tool .. "-bpfcc -h 2>&1 </dev/null | head -c 20000")
+      local theirs = h.run(bcc_program(tool) .. " -h 2>&1 </dev/null | head -c 20000")
       local our_options = parse_help(ours)
       local bcc_options = parse_help(theirs)
       assert.is_truthy(allow.why, tool)
@@ -378,7 +407,7 @@ describe("the tools' options and headers against bcc's", function()
             out, out, out, out))
           local text = read(out) or ""
           local line = (text:match("^([^\n]*)\n") or ""):gsub("%s+$", "")
-          local source = read("/usr/sbin/" .. tool .. "-bpfcc")
+          local source = read(bcc_program(tool))
           local statements = print_statements(source)
           -- bcc's closing line on Ctrl-C, where bcc prints one
           if source:find('print("Detaching...")', 1, true) and not text:find("\nDetaching...\n", 1, true) then

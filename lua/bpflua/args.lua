@@ -60,8 +60,11 @@ local function help(spec)
 end
 
 -- Returns the options (positional arguments in opts[1..n]); prints the usage and exits on
--- -h (status 0) or on a bad argument (status 2, as argparse does).
+-- -h (status 0) or on a bad argument (status 2, as argparse does). It also makes standard
+-- output line-buffered, before the tool prints anything (a -v program, a header): a tool's
+-- lines go out as they happen, into a pipe too (tool | grep x), as bcc's do.
 function M.parse(argv, spec)
+  io.stdout:setvbuf("line")
   local opts, i = {}, 1
   for _, o in ipairs(spec) do
     opts[o[3]] = o.default
