@@ -8,10 +8,6 @@ local h = require("spec.helpers")
 
 -- Options (and positionals) ours may lack, or add, tool by tool; each with why.
 local allowed = {
-  biolatency = {
-    missing = {["-j"] = true, ["--json"] = true},
-    why = "bcc's JSON histogram output is being built on its own branch (tables)",
-  },
   bitesize = {
     -- bcc 0.26's bitesize takes no options at all (its -h starts tracing).
     extra = {["-h"] = true, ["--help"] = true, ["-c"] = true, ["--comm"] = true},
