@@ -96,6 +96,7 @@ local b = BPF{text = args.container_filter("opensnoop.lua", opts) .. [[
     char dir[MAX_DIRS][NAME_LEN];   /* -F: the directory's names, innermost first */
   };
   BPF_HASH(entering, u32, struct pending);
+  BPF_PERCPU_ARRAY(scratch, struct event, 1);
   BPF_RINGBUF_OUTPUT(events, PAGES);
 
   static int enter(const char *filename, int dfd, int flags) {
@@ -175,7 +176,10 @@ local b = BPF{text = args.container_filter("opensnoop.lua", opts) .. [[
     u32 tid = id;
     struct pending *p = entering.lookup(&tid);
     if (!p) return 0;
-    struct event *e = events.ringbuf_reserve(sizeof(*e));
+    /* Built aside and sent as long as it is: the directory names only when -F found a
+       relative path, so that a burst of opens fits the ring buffer. */
+    int zero = 0;
+    struct event *e = scratch.lookup(&zero);
     if (e) {
       e->ts = p->ts;
       e->pid = id >> 32;
@@ -188,7 +192,10 @@ local b = BPF{text = args.container_filter("opensnoop.lua", opts) .. [[
       bpf_probe_read_user_str(e->path, sizeof(e->path), p->filename);
       if (FULL_PATH)
         full_path(e, p->filename, p->dfd);
-      events.ringbuf_submit(e, 0);
+      u32 size = offsetof(struct event, dir) + (e->dirs & (MAX_DIRS - 1)) * NAME_LEN;
+      if (e->dirs >= MAX_DIRS)
+        size = sizeof(*e);
+      events.ringbuf_output(e, size, 0);
     }
     entering.delete(&tid);
     return 0;
