@@ -58,4 +58,20 @@ function M.header(timestamp)
   end
 end
 
+-- The top of a screen of bcc's top-like tools (biotop, filetop): the screen cleared (as
+-- `clear` does) or, with noclear, a blank line; then the time and the load average.
+function M.top_header(noclear)
+  if noclear then
+    print()
+  else
+    io.write("\27[H\27[2J")
+  end
+  local f = io.open("/proc/loadavg")
+  local loadavg = f and f:read("*a") or "\n"
+  if f then
+    f:close()
+  end
+  print(string.format("%-8s loadavg: %s", os.date("%H:%M:%S"), loadavg))
+end
+
 return M
