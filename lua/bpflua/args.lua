@@ -217,4 +217,12 @@ static inline int container_should_be_filtered(void) {
   return table.concat(text, "\n") .. "\n"
 end
 
+-- Ends the tool with "program: message" on stderr and status 1, for an error bpflua raised
+-- (an attach the kernel refused): its "file:line:" prefix says nothing to the tool's user.
+function M.fail(program, err)
+  local message = tostring(err):gsub("^[^\n]-:%d+: ", "")
+  io.stderr:write(program .. ": " .. message .. "\n")
+  os.exit(1)
+end
+
 return M

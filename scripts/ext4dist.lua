@@ -1,0 +1,117 @@
+-- ext4dist.lua: latency of ext4's reads, writes, opens and fsyncs as a histogram per
+-- operation, as bcc's ext4dist.
+-- Probes: kprobes and kretprobes on ext4_file_read_iter (generic_file_read_iter on kernels
+-- before 4.10, filtered to ext4's files), ext4_file_write_iter, ext4_file_open and
+-- ext4_sync_file, as bcc. A kernel without kprobes cannot run it.
+local BPF = require("bpflua")
+local args = require("bpflua.args")
+local intervals = require("bpflua.intervals")
+local opts = args.parse(arg, {
+  usage = "ext4dist.lua [-h] [-T] [-m] [-p PID] [interval] [count]",
+  description = "Summarize ext4 operation latency",
+  {"-T", "--notimestamp", "notimestamp", "flag", "don't include timestamp on interval output"},
+  {"-m", "--milliseconds", "milliseconds", "flag", "output in milliseconds"},
+  {"-p", "--pid", "pid", "number", "trace this PID only"},
+  positional = {{"interval", "number", "output interval, in seconds"},
+                {"count", "number", "number of outputs"}},
+  examples = [[examples:
+    ext4dist.lua            # show operation latency as a histogram
+    ext4dist.lua -p 181     # trace PID 181 only
+    ext4dist.lua 1 10       # print 1 second summaries, 10 times
+    ext4dist.lua -m 5       # 5s summaries, milliseconds
+Probes ext4's file operations with kprobes and kretprobes, as bcc does: it needs a kernel with
+kprobes and ext4 loaded.]],
+})
+
+-- Before 4.10 ext4 read through generic_file_read_iter: that is traced for ext4's files only,
+-- known by their file operations (whose address needs CONFIG_KALLSYMS_ALL).
+local read_fn, read_entry, ext4_file_operations = "ext4_file_read_iter", "trace_entry", "0"
+if #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
+  read_fn, read_entry = "generic_file_read_iter", "trace_read_entry"
+  for line in io.lines("/proc/kallsyms") do
+    local addr, name = line:match("^(%x+) %a (%S+)")
+    if name == "ext4_file_operations" then
+      ext4_file_operations = "0x" .. addr
+      break
+    end
+  end
+  if ext4_file_operations == "0" then
+    print("ERROR: no ext4_file_operations in /proc/kallsyms. Exiting.")
+    print("HINT: the kernel should be built with CONFIG_KALLSYMS_ALL.")
+    os.exit(1)
+  end
+end
+
+local b = BPF{text = [[
+  #define OP_NAME_LEN 8
+  typedef struct dist_key { char op[OP_NAME_LEN]; u64 slot; } dist_key_t;
+  BPF_HASH(start, u32, u64, 10240);
+  BPF_HISTOGRAM(dist, dist_key_t);
+
+  static int start_timer(void)
+  {
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (PID && (pid_tgid >> 32) != PID) return 0;
+    u32 tid = pid_tgid;
+    u64 ts = bpf_ktime_get_ns();
+    start.update(&tid, &ts);
+    return 0;
+  }
+
+  int trace_entry(struct pt_regs *ctx) { return start_timer(); }
+
+  int trace_read_entry(struct pt_regs *ctx, struct kiocb *iocb)
+  {
+    if ((u64)BPF_CORE_READ(iocb, ki_filp, f_op) != EXT4_FILE_OPERATIONS) return 0;
+    return start_timer();
+  }
+
+  static int trace_return(const char *op)
+  {
+    u32 tid = bpf_get_current_pid_tgid();
+    u64 *tsp = start.lookup(&tid);
+    if (!tsp) return 0;   /* missed the start, or filtered */
+    u64 delta = bpf_ktime_get_ns() - *tsp;
+    start.delete(&tid);
+    if ((s64)delta < 0) return 0;
+    dist_key_t key = {.slot = bpf_log2l(delta / FACTOR)};
+    __builtin_memcpy(&key.op, op, sizeof(key.op));
+    dist.atomic_increment(key);
+    return 0;
+  }
+
+  int trace_read_return(struct pt_regs *ctx) { return trace_return("read\0\0\0"); }
+  int trace_write_return(struct pt_regs *ctx) { return trace_return("write\0\0"); }
+  int trace_open_return(struct pt_regs *ctx) { return trace_return("open\0\0\0"); }
+  int trace_fsync_return(struct pt_regs *ctx) { return trace_return("fsync\0\0"); }
+]], cflags = {"-DPID=" .. (opts.pid or 0), "-DFACTOR=" .. (opts.milliseconds and 1000000 or 1000),
+              "-DEXT4_FILE_OPERATIONS=" .. ext4_file_operations}}
+
+local ok, err = pcall(function()
+  b:attach_kprobe{event = read_fn, fn_name = read_entry}
+  b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_entry"}
+  b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_entry"}
+  b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_entry"}
+  b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
+  b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
+  b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
+  b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
+end)
+if not ok then
+  args.fail("ext4dist.lua", err)
+end
+
+local label = opts.milliseconds and "msecs" or "usecs"
+local dist = b["dist"]
+local function report()
+  print()
+  if opts.interval and not opts.notimestamp then
+    print(os.date("%H:%M:%S:"))
+  end
+  dist:print_log2_hist(label, "operation")
+  dist:clear()
+end
+
+io.stdout:setvbuf("line")
+print("Tracing ext4 operation latency... Hit Ctrl-C to end.")
+intervals.run{interval = opts.interval, count = opts.count, report = report}

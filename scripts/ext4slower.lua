@@ -1,0 +1,163 @@
+-- ext4slower.lua: ext4 reads, writes, opens and fsyncs slower than a threshold, with the
+-- file's name, as bcc's ext4slower.
+-- Probes: kprobes and kretprobes on ext4_file_read_iter (generic_file_read_iter on kernels
+-- before 4.10, filtered to ext4's files), ext4_file_write_iter, ext4_file_open and
+-- ext4_sync_file, as bcc. A kernel without kprobes cannot run it.
+local BPF = require("bpflua")
+local ffi = require("ffi")
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
+  usage = "ext4slower.lua [-h] [-j] [-p PID] [min_ms]",
+  description = "Trace common ext4 file operations slower than a threshold",
+  {"-j", "--csv", "csv", "flag", "just print fields: comma-separated values"},
+  {"-p", "--pid", "pid", "number", "trace this PID only"},
+  positional = {{"min_ms", "number", "minimum I/O duration to trace, in ms (default 10)"}},
+  examples = [[examples:
+    ext4slower.lua             # trace operations slower than 10 ms (default)
+    ext4slower.lua 1           # trace operations slower than 1 ms
+    ext4slower.lua -j 1        # ... 1 ms, parsable output (csv)
+    ext4slower.lua 0           # trace all operations (warning: verbose)
+    ext4slower.lua -p 185      # trace PID 185 only
+Probes ext4's file operations with kprobes and kretprobes, as bcc does: it needs a kernel with
+kprobes and ext4 loaded.]],
+})
+local min_ms = opts.min_ms or 10
+
+-- Before 4.10 ext4 read through generic_file_read_iter: that is traced for ext4's files only,
+-- known by their file operations (whose address needs CONFIG_KALLSYMS_ALL).
+local read_fn, ext4_file_operations = "ext4_file_read_iter", "0"
+if #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
+  read_fn = "generic_file_read_iter"
+  for line in io.lines("/proc/kallsyms") do
+    local addr, name = line:match("^(%x+) %a (%S+)")
+    if name == "ext4_file_operations" then
+      ext4_file_operations = "0x" .. addr
+      break
+    end
+  end
+  if ext4_file_operations == "0" then
+    print("ERROR: no ext4_file_operations in /proc/kallsyms. Exiting.")
+    print("HINT: the kernel should be built with CONFIG_KALLSYMS_ALL.")
+    os.exit(1)
+  end
+end
+
+local b = BPF{text = [[
+  struct val_t { u64 ts; u64 offset; struct file *fp; };
+  struct data_t {
+    u64 ts_us, type, offset, delta_us;
+    s64 size;
+    u32 pid;
+    char task[TASK_COMM_LEN];
+    char file[DNAME_INLINE_LEN];
+  };
+  BPF_HASH(entryinfo, u64, struct val_t, 10240);
+  BPF_RINGBUF_OUTPUT(events, 64);
+
+  static int entry(struct file *fp, u64 offset)
+  {
+    u64 id = bpf_get_current_pid_tgid();
+    if (PID && (id >> 32) != PID) return 0;
+    struct val_t val = {.ts = bpf_ktime_get_ns(), .offset = offset, .fp = fp};
+    if (fp)
+      entryinfo.update(&id, &val);
+    return 0;
+  }
+
+  int trace_read_entry(struct pt_regs *ctx, struct kiocb *iocb)
+  {
+    struct file *fp = BPF_CORE_READ(iocb, ki_filp);
+    if (EXT4_FILE_OPERATIONS && (u64)BPF_CORE_READ(fp, f_op) != EXT4_FILE_OPERATIONS) return 0;
+    return entry(fp, BPF_CORE_READ(iocb, ki_pos));
+  }
+
+  int trace_write_entry(struct pt_regs *ctx, struct kiocb *iocb)
+  {
+    return entry(BPF_CORE_READ(iocb, ki_filp), BPF_CORE_READ(iocb, ki_pos));
+  }
+
+  int trace_open_entry(struct pt_regs *ctx, struct inode *inode, struct file *file)
+  {
+    return entry(file, 0);
+  }
+
+  int trace_fsync_entry(struct pt_regs *ctx, struct file *file)
+  {
+    return entry(file, 0);
+  }
+
+  static int trace_return(struct pt_regs *ctx, int type)
+  {
+    u64 id = bpf_get_current_pid_tgid();
+    struct val_t *valp = entryinfo.lookup(&id);
+    if (!valp) return 0;   /* missed the entry, or filtered */
+    u64 ts = bpf_ktime_get_ns();
+    u64 delta_us = (ts - valp->ts) / 1000;
+    struct file *fp = valp->fp;
+    u64 offset = valp->offset;
+    entryinfo.delete(&id);
+    if (MIN_US && delta_us <= MIN_US) return 0;
+    struct dentry *de = BPF_CORE_READ(fp, f_path.dentry);
+    if (BPF_CORE_READ(de, d_name.len) == 0) return 0;
+    struct data_t *data = events.ringbuf_reserve(sizeof(struct data_t));
+    if (!data) return 0;
+    data->type = type;
+    data->size = PT_REGS_RC(ctx);
+    data->delta_us = delta_us;
+    data->pid = id >> 32;
+    data->ts_us = ts / 1000;
+    data->offset = offset;
+    bpf_get_current_comm(&data->task, sizeof(data->task));
+    bpf_probe_read_kernel_str(&data->file, sizeof(data->file), BPF_CORE_READ(de, d_name.name));
+    events.ringbuf_submit(data, 0);
+    return 0;
+  }
+
+  int trace_read_return(struct pt_regs *ctx) { return trace_return(ctx, 0); }
+  int trace_write_return(struct pt_regs *ctx) { return trace_return(ctx, 1); }
+  int trace_open_return(struct pt_regs *ctx) { return trace_return(ctx, 2); }
+  int trace_fsync_return(struct pt_regs *ctx) { return trace_return(ctx, 3); }
+]], cflags = {"-DPID=" .. (opts.pid or 0), "-DMIN_US=" .. math.floor(min_ms * 1000),
+              "-DEXT4_FILE_OPERATIONS=" .. ext4_file_operations}}
+
+local ok, err = pcall(function()
+  b:attach_kprobe{event = read_fn, fn_name = "trace_read_entry"}
+  b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_write_entry"}
+  b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_open_entry"}
+  b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_fsync_entry"}
+  b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
+  b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
+  b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
+  b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
+end)
+if not ok then
+  args.fail("ext4slower.lua", err)
+end
+
+io.stdout:setvbuf("line")
+if opts.csv then
+  print("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE")
+else
+  print(min_ms == 0 and "Tracing ext4 operations" or
+    string.format("Tracing ext4 operations slower than %d ms", min_ms))
+  print(string.format("%-8s %-14s %-6s %1s %-7s %-8s %7s %s", "TIME", "COMM", "PID", "T", "BYTES",
+    "OFF_KB", "LAT(ms)", "FILENAME"))
+end
+
+local TYPES = {[0] = "R", "W", "O", "S"}
+local events = b["events"]
+events:open_ring_buffer(function(_, data)
+  local e = events:event(data)
+  local kind = TYPES[tonumber(e.type)] or "R"
+  if opts.csv then
+    print(string.format("%d,%s,%d,%s,%d,%d,%d,%s", tonumber(e.ts_us), ffi.string(e.task), e.pid, kind,
+      tonumber(e.size), tonumber(e.offset), tonumber(e.delta_us), ffi.string(e.file)))
+    return
+  end
+  print(string.format("%-8s %-14.14s %-6s %1s %-7s %-8d %7.2f %s", os.date("%H:%M:%S"),
+    ffi.string(e.task), e.pid, kind, tonumber(e.size), math.floor(tonumber(e.offset) / 1024),
+    tonumber(e.delta_us) / 1000, ffi.string(e.file)))
+end)
+while true do
+  b:ring_buffer_poll()
+end
