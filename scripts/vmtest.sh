@@ -102,11 +102,14 @@ fi
 
 # Modules the initramfs needs to reach the shared root; their dependencies are added from
 # each module's own modinfo, as the package has no modules.dep. A module not in the package
-# is taken to be built into the kernel.
-wanted_modules="virtio_pci 9pnet_virtio 9p overlay"
+# is taken to be built into the kernel. loop and ext4 (with crc32c for its checksums) let
+# specs mount an ext4 image (the ext4 tools' specs).
+wanted_modules="virtio_pci 9pnet_virtio 9p overlay loop ext4 crc32c_generic"
+# A copy fetched for another list of modules is fetched again.
+fetched_for() { [ "$(cat "$1/modules/wanted" 2>/dev/null)" = "$wanted_modules" ]; }
 
 kdir=/var/cache/bpflua-vm/${kernel_pkg}_${version}
-if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ]; then
+if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "$kdir"; then
   log "fetching $kernel_pkg $version"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp" "${new:-}"' EXIT
@@ -149,8 +152,9 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ]; then
     place "$m"
   done
   printf '%s\n' "${order[@]}" > "$new/modules/order"
+  echo "$wanted_modules" > "$new/modules/wanted"
   # Another vmtest.sh may have fetched the same package meanwhile: keep its complete copy.
-  if [ -s "$kdir/vmlinuz" ] && [ -f "$kdir/modules/order" ]; then
+  if [ -s "$kdir/vmlinuz" ] && [ -f "$kdir/modules/order" ] && fetched_for "$kdir"; then
     rm -rf "$new"
   else
     rm -rf "$kdir"
