@@ -1,0 +1,162 @@
+-- bcc's kprobe tools written for bpflua (cachestat, vfsstat, filelife, fileslower, filetop,
+-- ext4dist, ext4slower), and capable and drsnoop where only the VM can make what they trace,
+-- each run against a workload of this spec on an ext4 image of its own, its output checked
+-- against what the workload did. The development kernel has no kprobes
+-- (spec/tools_system_spec.lua checks the tools' one-line error there), so this runs in
+-- Debian's 6.1 kernel under scripts/vmtest.sh (which loads loop and ext4); tagged #vm.
+local h = require("spec.helpers")
+local runner = require("spec.tool_runner")
+
+local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
+
+-- The sum of column n (1-based, blank-separated) over the lines of text that match pattern.
+local function column_sum(text, pattern, n)
+  local sum = 0
+  for line in text:gmatch("[^\n]+") do
+    if line:find(pattern) then
+      local fields = {}
+      for f in line:gmatch("%S+") do
+        fields[#fields + 1] = f
+      end
+      sum = sum + (tonumber(fields[n]) or 0)
+    end
+  end
+  return sum
+end
+
+-- The total count of a log2 histogram's section "operation = name".
+local function section_count(text, name)
+  local section = text:match("\noperation = " .. name .. "\n(.-)\n\n") or
+    text:match("\noperation = " .. name .. "\n(.*)") or ""
+  local total = 0
+  for n in section:gmatch("%d+ %-> %d+%s+: (%d+)") do
+    total = total + tonumber(n)
+  end
+  return total
+end
+
+describe("bcc's kprobe tools #kernel #vm", function()
+  local dir, unmount
+  setup(function()
+    assert(h.require_kprobes())
+    dir, unmount = runner.ext4_mount("kprobe-tools")
+    h.run("dd if=/dev/urandom of=" .. dir .. "/input bs=4k count=100 2>/dev/null; sync")
+  end)
+  teardown(function()
+    if unmount then
+      unmount()
+    end
+  end)
+
+  local it = has_kprobes and it or function() end
+  -- 100 reads of 4 KiB from an ext4 file, 100 writes of 4 KiB to another, one fsync
+  local function copy(to)
+    return string.format("exec dd if=%s/input of=%s/%s bs=4k count=100 conv=fsync 2>/dev/null", dir, dir, to)
+  end
+
+  it("vfsstat: counts one process's reads, writes and fsyncs", function()
+    local text, status = runner.run("bpflua scripts/vfsstat.lua -p $WPID", "CREATE/s", copy("vfsstat"))
+    assert.are.equal(130, status, text)
+    assert.matches("TIME         READ/s  WRITE/s  FSYNC/s   OPEN/s CREATE/s\n", text, 1, true)
+    -- dd's own 100 reads and writes, and those of the dynamic loader and locale setup
+    local reads = column_sum(text, "^%d%d:%d%d:%d%d:", 2)
+    local writes = column_sum(text, "^%d%d:%d%d:%d%d:", 3)
+    assert.is_true(reads >= 100 and reads <= 110, text)
+    assert.is_true(writes >= 100 and writes <= 105, text)
+    assert.are.equal(1, column_sum(text, "^%d%d:%d%d:%d%d:", 4), text)
+    assert.is_true(column_sum(text, "^%d%d:%d%d:%d%d:", 5) >= 2, text)
+  end)
+
+  it("filetop: one process's reads and writes by file", function()
+    local text, status, pid = runner.run("bpflua scripts/filetop.lua -C -p $WPID 60", "Hit Ctrl-C",
+      copy("filetop"))
+    assert.are.equal(130, status, text)
+    assert.matches("TID     COMM             READS  WRITES R_Kb    W_Kb    T FILE\n", text, 1, true)
+    assert.matches("\n" .. pid .. " +dd +100 +0 +400 +0 +R input\n", text)
+    assert.matches("\n" .. pid .. " +dd +0 +100 +0 +400 +R filetop\n", text)
+    assert.matches("\nDetaching...\n", text, 1, true)
+  end)
+
+  it("fileslower: every synchronous read and write of a process with min_ms 0; -a adds other files", function()
+    local text, status, pid = runner.run("bpflua scripts/fileslower.lua -p $WPID 0", "FILENAME",
+      copy("fileslower"))
+    assert.are.equal(130, status, text)
+    assert.matches("Tracing sync read/writes slower than 0 ms\n" ..
+      "TIME(s)  COMM           TID    D BYTES   LAT(ms) FILENAME\n", text, 1, true)
+    local _, reads = text:gsub("\n[%d.]+ +dd +" .. pid .. " +R 4096 +[%d.]+ input", "")
+    local _, writes = text:gsub("\n[%d.]+ +dd +" .. pid .. " +W 4096 +[%d.]+ fileslower", "")
+    assert.are.equal(100, reads, text)
+    assert.are.equal(100, writes, text)
+    local all = runner.run("bpflua scripts/fileslower.lua -a -p $WPID 0", "FILENAME",
+      "exec dd if=" .. dir .. "/input of=/dev/null bs=4k count=10 2>/dev/null")
+    local _, nulls = all:gsub(" W 4096 +[%d.]+ null\n", "")
+    assert.are.equal(10, nulls, all)
+  end)
+
+  it("filelife: a file's age when it is deleted, with the deleting process", function()
+    local name = "short-lived-" .. h.unique()
+    local text, status, pid = runner.run("bpflua scripts/filelife.lua", "FILE",
+      string.format("touch %s/%s; sleep 1; exec rm %s/%s", dir, name, dir, name))
+    assert.are.equal(130, status, text)
+    assert.matches("TIME     PID     COMM             AGE(s)  FILE\n", text, 1, true)
+    local age = tonumber(text:match("\n%d%d:%d%d:%d%d " .. pid .. " +rm +([%d.]+) +" .. runner.escape(name) .. "\n"))
+    assert.is_not_nil(age, text)
+    assert.is_true(age >= 1 and age < 5, text)
+  end)
+
+  it("ext4dist: one process's ext4 reads, writes, opens and fsyncs as histograms", function()
+    local text, status = runner.run("bpflua scripts/ext4dist.lua -p $WPID", "Hit Ctrl-C", copy("ext4dist"))
+    assert.are.equal(130, status, text)
+    assert.matches("Tracing ext4 operation latency... Hit Ctrl-C to end.\n", text, 1, true)
+    assert.matches("\noperation = read\n     usecs               : count     distribution\n", text, 1, true)
+    assert.are.equal(100, section_count(text, "read"), text)
+    assert.are.equal(100, section_count(text, "write"), text)
+    assert.are.equal(2, section_count(text, "open"), text)
+    assert.are.equal(1, section_count(text, "fsync"), text)
+  end)
+
+  it("ext4slower: each ext4 operation of a process with min_ms 0, as CSV with -j", function()
+    local text, status, pid = runner.run("bpflua scripts/ext4slower.lua -j -p $WPID 0", "ENDTIME_us",
+      copy("ext4slower"))
+    assert.are.equal(130, status, text)
+    assert.matches("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE\n", text, 1, true)
+    local offsets = 0
+    for offset in text:gmatch("\n%d+,dd," .. pid .. ",R,4096,(%d+),%d+,input") do
+      offsets = offsets + tonumber(offset)
+    end
+    assert.are.equal(4096 * (0 + 99) * 100 / 2, offsets, text) -- each of the 100 reads, in order
+    local _, writes = text:gsub("\n%d+,dd," .. pid .. ",W,4096,%d+,%d+,ext4slower", "")
+    assert.are.equal(100, writes, text)
+    assert.matches("\n%d+,dd," .. pid .. ",O,0,0,%d+,input\n", text)
+    assert.matches("\n%d+,dd," .. pid .. ",S,0,0,%d+,ext4slower\n", text)
+    local plain = runner.run("bpflua scripts/ext4slower.lua -p $WPID 10000", "FILENAME", copy("ext4slower-2"))
+    assert.matches("Tracing ext4 operations slower than 10000 ms\n" ..
+      "TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME\n$", plain)
+  end)
+
+  it("cachestat: misses when a file is read from disk, hits when it is read again", function()
+    local file = dir .. "/cached"
+    h.run("dd if=/dev/urandom of=" .. file .. " bs=1M count=4 2>/dev/null; sync")
+    local text, status = runner.run("bpflua scripts/cachestat.lua -T", "CACHED_MB",
+      "sync; echo 3 > /proc/sys/vm/drop_caches; cat " .. file .. " > /dev/null; sleep 1.5; cat " ..
+      file .. " > /dev/null")
+    assert.are.equal(130, status, text)
+    assert.matches("TIME         HITS   MISSES  DIRTIES HITRATIO   BUFFERS_MB  CACHED_MB\n", text, 1, true)
+    assert.matches("\nDetaching...\n", text, 1, true)
+    -- 1024 pages of 4 KiB read from disk, then from the cache (and what else ran meanwhile)
+    local rows = "^%d%d:%d%d:%d%d +%d+ +%d+ +%d+ +[%d.]+%% +%d+ +%d+$"
+    assert.is_true(column_sum(text, rows, 3) >= 1024, text)
+    assert.is_true(column_sum(text, rows, 2) >= 1024, text)
+  end)
+
+  it("capable: the kprobe tells audited checks (AUDIT 1) and -v adds the others", function()
+    local text, status, pid = runner.run("bpflua scripts/capable.lua -v -p $WPID", "AUDIT",
+      "exec nice -n -5 true")
+    assert.are.equal(130, status, text)
+    assert.matches("\n%d%d:%d%d:%d%d +0 +" .. pid .. " +nice +23 +CAP_SYS_NICE +1 *\n", text)
+    -- mmap's and brk's memory accounting asks for CAP_SYS_ADMIN without audit
+    assert.matches("\n%d%d:%d%d:%d%d +0 +" .. pid .. " +%S+ +21 +CAP_SYS_ADMIN +0 *\n", text)
+    local quiet = runner.run("bpflua scripts/capable.lua -p $WPID", "AUDIT", "exec nice -n -5 true")
+    assert.not_matches(" 0 *\n", quiet)
+  end)
+end)
