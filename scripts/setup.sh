@@ -28,6 +28,8 @@ packages+=(iproute2)
 packages+=(lua-cjson)
 # Symbols specs: libc's separate debug file (BPF.sym names its static functions from it).
 packages+=(libc6-dbg)
+# ext4 tools' specs: an ext4 image (mkfs.ext4), loop-mounted.
+packages+=(e2fsprogs)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
