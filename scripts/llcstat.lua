@@ -15,7 +15,9 @@ local opts = require("bpflua.args").parse(arg, {
   examples = [[examples:
     llcstat.lua             # sample for 10 seconds, then summarize by PID and CPU
     llcstat.lua 20 -c 1000  # 20 seconds, sampling one in 1000 events
-    llcstat.lua -t          # by PID/TID]],
+    llcstat.lua -t          # by PID/TID
+Samples the hardware cache events (PERF_COUNT_HW_CACHE_REFERENCES and _MISSES) as bcc does;
+virtual machines rarely have them, and then it says so and ends.]],
 })
 local duration = opts.duration or 10
 if opts.sample_period < 1 or opts.sample_period % 1 ~= 0 then
