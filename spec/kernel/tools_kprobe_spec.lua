@@ -149,6 +149,21 @@ describe("bcc's kprobe tools #kernel #vm", function()
     assert.is_true(column_sum(text, rows, 2) >= 1024, text)
   end)
 
+  it("drsnoop: a process that runs the machine out of memory reclaims directly", function()
+    -- In the VM only: on a shared machine running out of memory would hurt others. The
+    -- workload grows until the OOM killer ends it (it offers itself: oom_score_adj 1000);
+    -- before that, its allocations find no free memory and reclaim it themselves.
+    local text, status, pid = runner.run("bpflua scripts/drsnoop.lua -T -p $WPID", "PAGES",
+      "echo 1000 > /proc/self/oom_score_adj; exec python3 -c \"a = []\nwhile True: a.append(b'x' * (8 << 20))\"")
+    assert.are.equal(130, status, text)
+    assert.matches("TIME(s)       COMM           PID     LAT(ms) PAGES\n", text, 1, true)
+    local _, reclaims = text:gsub("\n[%d.]+ +python3 +" .. pid .. " +[%d.]+ +%d+", "")
+    assert.is_true(reclaims >= 1, text)
+    -- -p: no one else's
+    local others = text:gsub("\n[%d.]+ +python3 +" .. pid .. " [^\n]*", "")
+    assert.not_matches("\n[%d.]+ +%S+ +%d+ +[%d.]+ +%d+\n", others)
+  end)
+
   it("capable: the kprobe tells audited checks (AUDIT 1) and -v adds the others", function()
     local text, status, pid = runner.run("bpflua scripts/capable.lua -v -p $WPID", "AUDIT",
       "exec nice -n -5 true")
