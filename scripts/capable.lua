@@ -91,14 +91,11 @@ local b = BPF{text = [[
   {
     return check(ctx, cap, (cap_opt & 0x2) == 0, (cap_opt & 0x4) != 0);
   }
-
-  #if !HAS_KPROBES
+]] .. (has_kprobes and "" or [[
   TRACEPOINT_PROBE(capability, cap_capable) { return check(args, args->cap, -1, -1); }
-  #endif
-]], cflags = {"-DPID=" .. (opts.pid or 0), "-DVERBOSE=" .. (opts.verbose and 1 or 0),
+]]), cflags = {"-DPID=" .. (opts.pid or 0), "-DVERBOSE=" .. (opts.verbose and 1 or 0),
               "-DSELF=" .. ffi.C.getpid(), "-DKERNEL_STACKS=" .. (opts.kernel_stack and 1 or 0),
-              "-DUSER_STACKS=" .. (opts.user_stack and 1 or 0), "-DUNIQUE=" .. (opts.unique and 1 or 0),
-              "-DHAS_KPROBES=" .. (has_kprobes and 1 or 0)}}
+              "-DUSER_STACKS=" .. (opts.user_stack and 1 or 0), "-DUNIQUE=" .. (opts.unique and 1 or 0)}}
 if has_kprobes then
   b:attach_kprobe{event = "cap_capable", fn_name = "trace_cap_capable"}
 end

@@ -55,14 +55,14 @@ local b = BPF{text = [[
     int mode = BPF_CORE_READ(inode, i_mode);
     u32 len = BPF_CORE_READ(de, d_name.len);
     if (len == 0 || (!ALL_FILES && !S_ISREG(mode))) return 0;   /* I/O without a file name */
-    struct info_t info = {
-      .pid = (u32)pid_tgid,
-      .inode = BPF_CORE_READ(inode, i_ino),
-      .dev = BPF_CORE_READ(inode, i_sb, s_dev),
-      .rdev = BPF_CORE_READ(inode, i_rdev),
-      .name_len = len,
-      .type = S_ISREG(mode) ? 'R' : S_ISSOCK(mode) ? 'S' : 'O',
-    };
+    struct info_t info;
+    __builtin_memset(&info, 0, sizeof(info));   /* the padding too: the whole key is hashed */
+    info.pid = (u32)pid_tgid;
+    info.inode = BPF_CORE_READ(inode, i_ino);
+    info.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+    info.rdev = BPF_CORE_READ(inode, i_rdev);
+    info.name_len = len;
+    info.type = S_ISREG(mode) ? 'R' : S_ISSOCK(mode) ? 'S' : 'O';
     bpf_get_current_comm(&info.comm, sizeof(info.comm));
     bpf_probe_read_kernel_str(&info.name, sizeof(info.name), BPF_CORE_READ(de, d_name.name));
     struct val_t zero = {};
