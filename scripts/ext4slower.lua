@@ -22,6 +22,7 @@ Probes ext4's file operations with kprobes and kretprobes, as bcc does: it needs
 kprobes and ext4 loaded.]],
 })
 local min_ms = opts.min_ms or 10
+ffi.cdef("int getpid(void);")
 
 -- Before 4.10 ext4 read through generic_file_read_iter: that is traced for ext4's files only,
 -- known by their file operations (whose address needs CONFIG_KALLSYMS_ALL).
@@ -58,6 +59,7 @@ local b = BPF{text = [[
   {
     u64 id = bpf_get_current_pid_tgid();
     if (PID && (id >> 32) != PID) return 0;
+    if ((id >> 32) == SELF) return 0;   /* its own output, were it a file on ext4, would loop */
     struct val_t val = {.ts = bpf_ktime_get_ns(), .offset = offset, .fp = fp};
     if (fp)
       entryinfo.update(&id, &val);
@@ -117,7 +119,8 @@ local b = BPF{text = [[
   int trace_write_return(struct pt_regs *ctx) { return trace_return(ctx, 1); }
   int trace_open_return(struct pt_regs *ctx) { return trace_return(ctx, 2); }
   int trace_fsync_return(struct pt_regs *ctx) { return trace_return(ctx, 3); }
-]], cflags = {"-DPID=" .. (opts.pid or 0), "-DMIN_US=" .. math.floor(min_ms * 1000),
+]], cflags = {"-DPID=" .. (opts.pid or 0), "-DSELF=" .. ffi.C.getpid(),
+              "-DMIN_US=" .. math.floor(min_ms * 1000),
               "-DEXT4_FILE_OPERATIONS=" .. ext4_file_operations}}
 
 local ok, err = pcall(function()

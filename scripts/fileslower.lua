@@ -1,7 +1,9 @@
 -- fileslower.lua: synchronous file reads and writes slower than a threshold, with the file's
 -- name, as bcc's fileslower.
 -- Probes: kprobes and kretprobes on vfs_read and vfs_write (__vfs_read/__vfs_write where a
--- kernel has them), as bcc. A kernel without kprobes cannot run it.
+-- kernel has them), as bcc. On a kernel without kprobes, the entries and returns of read(2),
+-- pread64(2), write(2) and pwrite64(2) (syscalls tracepoints), the callers of vfs_read and
+-- vfs_write from user space, with the file behind their descriptor.
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local args = require("bpflua.args")
@@ -16,13 +18,35 @@ local opts = args.parse(arg, {
     fileslower.lua             # trace sync file I/O slower than 10 ms (default)
     fileslower.lua 1           # trace sync file I/O slower than 1 ms
     fileslower.lua -p 185      # trace PID 185 only
-Probes vfs_read and vfs_write with kprobes and kretprobes, as bcc does: it needs a kernel with
-kprobes.]],
+Probes vfs_read and vfs_write with kprobes and kretprobes, as bcc does; on a kernel without
+kprobes, the read, pread64, write and pwrite64 syscalls (the user-space callers of vfs_read and
+vfs_write).]],
 })
 local min_ms = opts.min_ms or 10
+ffi.cdef("int getpid(void);")
 local DNAME_INLINE_LEN = 32
 
-local b = BPF{text = [[
+local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
+local syscall_probes = has_kprobes and "" or [[
+  static int syscall_entry(long fd, size_t count, int is_read)
+  {
+    struct file *file = file_of_fd(fd);
+    if (!file) return 0;   /* EBADF never reaches vfs_read */
+    if (!(is_read ? (void *)BPF_CORE_READ(file, f_op, read_iter) : (void *)BPF_CORE_READ(file, f_op, write_iter)))
+      return 0;
+    return trace_rw_entry(file, count);
+  }
+  TRACEPOINT_PROBE(syscalls, sys_enter_read) { return syscall_entry(args->fd, args->count, 1); }
+  TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return syscall_entry(args->fd, args->count, 1); }
+  TRACEPOINT_PROBE(syscalls, sys_enter_write) { return syscall_entry(args->fd, args->count, 0); }
+  TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return syscall_entry(args->fd, args->count, 0); }
+  TRACEPOINT_PROBE(syscalls, sys_exit_read) { return trace_rw_return(0); }
+  TRACEPOINT_PROBE(syscalls, sys_exit_pread64) { return trace_rw_return(0); }
+  TRACEPOINT_PROBE(syscalls, sys_exit_write) { return trace_rw_return(1); }
+  TRACEPOINT_PROBE(syscalls, sys_exit_pwrite64) { return trace_rw_return(1); }
+]]
+
+local b = BPF{text = require("bpflua.fd_file").c .. [[
   struct val_t {
     u32 sz;
     u64 ts;
@@ -44,6 +68,7 @@ local b = BPF{text = [[
   {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if (TGID && (pid_tgid >> 32) != TGID) return 0;
+    if ((pid_tgid >> 32) == SELF) return 0;   /* its own output, were it a file, would loop */
     u32 tid = pid_tgid;
     struct dentry *de = BPF_CORE_READ(file, f_path.dentry);
     int mode = BPF_CORE_READ(file, f_inode, i_mode);
@@ -94,7 +119,8 @@ local b = BPF{text = [[
 
   int trace_read_return(struct pt_regs *ctx) { return trace_rw_return(0); }
   int trace_write_return(struct pt_regs *ctx) { return trace_rw_return(1); }
-]], cflags = {"-DTGID=" .. (opts.tgid or 0), "-DALL_FILES=" .. (opts.all_files and 1 or 0),
+]] .. syscall_probes, cflags = {"-DTGID=" .. (opts.tgid or 0), "-DSELF=" .. ffi.C.getpid(),
+              "-DALL_FILES=" .. (opts.all_files and 1 or 0),
               "-DMIN_US=" .. math.floor(min_ms * 1000), "-DDNAME_INLINE_LEN=" .. DNAME_INLINE_LEN}}
 
 local function first_function(...)
@@ -106,15 +132,17 @@ local function first_function(...)
   return select(select("#", ...), ...)
 end
 
-local ok, err = pcall(function()
-  local read, write = first_function("__vfs_read", "vfs_read"), first_function("__vfs_write", "vfs_write")
-  b:attach_kprobe{event = read, fn_name = "trace_read_entry"}
-  b:attach_kretprobe{event = read, fn_name = "trace_read_return"}
-  b:attach_kprobe{event = write, fn_name = "trace_write_entry"}
-  b:attach_kretprobe{event = write, fn_name = "trace_write_return"}
-end)
-if not ok then
-  args.fail("fileslower.lua", err)
+if has_kprobes then
+  local ok, err = pcall(function()
+    local read, write = first_function("__vfs_read", "vfs_read"), first_function("__vfs_write", "vfs_write")
+    b:attach_kprobe{event = read, fn_name = "trace_read_entry"}
+    b:attach_kretprobe{event = read, fn_name = "trace_read_return"}
+    b:attach_kprobe{event = write, fn_name = "trace_write_entry"}
+    b:attach_kretprobe{event = write, fn_name = "trace_write_return"}
+  end)
+  if not ok then
+    args.fail("fileslower.lua", err)
+  end
 end
 
 io.stdout:setvbuf("line")

@@ -1,6 +1,8 @@
 -- filetop.lua: file reads and writes by process and file, a top-like summary every interval,
 -- as bcc's filetop.
--- Probes: kprobes on vfs_read and vfs_write, as bcc. A kernel without kprobes cannot run it.
+-- Probes: kprobes on vfs_read and vfs_write, as bcc. On a kernel without kprobes, the entries
+-- of read(2), pread64(2), write(2) and pwrite64(2) (syscalls tracepoints), the callers of
+-- vfs_read and vfs_write from user space, with the file behind their descriptor.
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local args = require("bpflua.args")
@@ -24,7 +26,8 @@ local opts = args.parse(arg, {
     filetop.lua -p 181     # PID 181 only
     filetop.lua 5          # 5 second summaries
     filetop.lua 5 10       # 5 second summaries, 10 times only
-Probes vfs_read and vfs_write with kprobes, as bcc does: it needs a kernel with kprobes.]],
+Probes vfs_read and vfs_write with kprobes, as bcc does; on a kernel without kprobes, the
+read, pread64, write and pwrite64 syscalls (the user-space callers of vfs_read and vfs_write).]],
 })
 if not SORTS[opts.sort] then
   io.stderr:write("filetop.lua: argument -s/--sort: invalid choice: '" .. opts.sort ..
@@ -34,7 +37,15 @@ end
 local interval = opts.interval or 1
 local DNAME_INLINE_LEN = 32
 
-local b = BPF{text = [[
+local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
+local syscall_probes = has_kprobes and "" or [[
+  TRACEPOINT_PROBE(syscalls, sys_enter_read) { return syscall_entry(args->fd, args->count, 1); }
+  TRACEPOINT_PROBE(syscalls, sys_enter_pread64) { return syscall_entry(args->fd, args->count, 1); }
+  TRACEPOINT_PROBE(syscalls, sys_enter_write) { return syscall_entry(args->fd, args->count, 0); }
+  TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return syscall_entry(args->fd, args->count, 0); }
+]]
+
+local b = BPF{text = require("bpflua.fd_file").c .. [[
   struct info_t {
     u64 inode;
     u32 dev, rdev;
@@ -88,15 +99,23 @@ local b = BPF{text = [[
   {
     return do_entry(file, count, 0);
   }
-]], cflags = {"-DTGID=" .. (opts.tgid or 0), "-DALL_FILES=" .. (opts.all_files and 1 or 0),
+
+  static int syscall_entry(long fd, size_t count, int is_read)
+  {
+    struct file *file = file_of_fd(fd);
+    return file ? do_entry(file, count, is_read) : 0;   /* EBADF never reaches vfs_read */
+  }
+]] .. syscall_probes, cflags = {"-DTGID=" .. (opts.tgid or 0), "-DALL_FILES=" .. (opts.all_files and 1 or 0),
               "-DDNAME_INLINE_LEN=" .. DNAME_INLINE_LEN}}
 
-local ok, err = pcall(function()
-  b:attach_kprobe{event = "vfs_read", fn_name = "trace_read_entry"}
-  b:attach_kprobe{event = "vfs_write", fn_name = "trace_write_entry"}
-end)
-if not ok then
-  args.fail("filetop.lua", err)
+if has_kprobes then
+  local ok, err = pcall(function()
+    b:attach_kprobe{event = "vfs_read", fn_name = "trace_read_entry"}
+    b:attach_kprobe{event = "vfs_write", fn_name = "trace_write_entry"}
+  end)
+  if not ok then
+    args.fail("filetop.lua", err)
+  end
 end
 
 local counts = b["counts"]

@@ -37,7 +37,7 @@ if not ok then
 end
 local family = opts.ipv4 and inet.AF_INET or opts.ipv6 and inet.AF_INET6 or 0
 
-local b = BPF{text = [[
+local b = BPF{text = require("bpflua.fd_file").c .. [[
   struct event {
     u64 ts_us;
     u32 pid, family;
@@ -50,12 +50,7 @@ local b = BPF{text = [[
   /* The socket behind the descriptor fd of the current process, or NULL. */
   static struct sock *sock_of_fd(long fd)
   {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds)) return NULL;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *file = NULL;
-    bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+    struct file *file = file_of_fd(fd);
     if (!file) return NULL;
     struct socket *socket = (struct socket *)BPF_CORE_READ(file, private_data);
     return socket ? BPF_CORE_READ(socket, sk) : NULL;

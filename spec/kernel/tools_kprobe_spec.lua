@@ -1,5 +1,5 @@
--- bcc's kprobe tools written for bpflua (cachestat, vfsstat, filelife, fileslower, filetop,
--- ext4dist, ext4slower), and capable and drsnoop where only the VM can make what they trace,
+-- bcc's kprobe tools written for bpflua (cachestat, filelife, ext4dist, ext4slower), and
+-- capable and drsnoop where only the VM can make what they trace,
 -- each run against a workload of this spec on an ext4 image of its own, its output checked
 -- against what the workload did. The development kernel has no kprobes
 -- (spec/tools_system_spec.lua checks the tools' one-line error there), so this runs in
@@ -53,45 +53,6 @@ describe("bcc's kprobe tools #kernel #vm", function()
   local function copy(to)
     return string.format("exec dd if=%s/input of=%s/%s bs=4k count=100 conv=fsync 2>/dev/null", dir, dir, to)
   end
-
-  it("vfsstat: counts one process's reads, writes and fsyncs", function()
-    local text, status = runner.run("bpflua scripts/vfsstat.lua -p $WPID", "CREATE/s", copy("vfsstat"))
-    assert.are.equal(130, status, text)
-    assert.matches("TIME         READ/s  WRITE/s  FSYNC/s   OPEN/s CREATE/s\n", text, 1, true)
-    -- dd's own 100 reads and writes, and those of the dynamic loader and locale setup
-    local reads = column_sum(text, "^%d%d:%d%d:%d%d:", 2)
-    local writes = column_sum(text, "^%d%d:%d%d:%d%d:", 3)
-    assert.is_true(reads >= 100 and reads <= 110, text)
-    assert.is_true(writes >= 100 and writes <= 105, text)
-    assert.are.equal(1, column_sum(text, "^%d%d:%d%d:%d%d:", 4), text)
-    assert.is_true(column_sum(text, "^%d%d:%d%d:%d%d:", 5) >= 2, text)
-  end)
-
-  it("filetop: one process's reads and writes by file", function()
-    local text, status, pid = runner.run("bpflua scripts/filetop.lua -C -p $WPID 60", "Hit Ctrl-C",
-      copy("filetop"))
-    assert.are.equal(130, status, text)
-    assert.matches("TID     COMM             READS  WRITES R_Kb    W_Kb    T FILE\n", text, 1, true)
-    assert.matches("\n" .. pid .. " +dd +100 +0 +400 +0 +R input\n", text)
-    assert.matches("\n" .. pid .. " +dd +0 +100 +0 +400 +R filetop\n", text)
-    assert.matches("\nDetaching...\n", text, 1, true)
-  end)
-
-  it("fileslower: every synchronous read and write of a process with min_ms 0; -a adds other files", function()
-    local text, status, pid = runner.run("bpflua scripts/fileslower.lua -p $WPID 0", "FILENAME",
-      copy("fileslower"))
-    assert.are.equal(130, status, text)
-    assert.matches("Tracing sync read/writes slower than 0 ms\n" ..
-      "TIME(s)  COMM           TID    D BYTES   LAT(ms) FILENAME\n", text, 1, true)
-    local _, reads = text:gsub("\n[%d.]+ +dd +" .. pid .. " +R 4096 +[%d.]+ input", "")
-    local _, writes = text:gsub("\n[%d.]+ +dd +" .. pid .. " +W 4096 +[%d.]+ fileslower", "")
-    assert.are.equal(100, reads, text)
-    assert.are.equal(100, writes, text)
-    local all = runner.run("bpflua scripts/fileslower.lua -a -p $WPID 0", "FILENAME",
-      "exec dd if=" .. dir .. "/input of=/dev/null bs=4k count=10 2>/dev/null")
-    local _, nulls = all:gsub(" W 4096 +[%d.]+ null\n", "")
-    assert.are.equal(10, nulls, all)
-  end)
 
   it("filelife: a file's age when it is deleted, with the deleting process", function()
     local name = "short-lived-" .. h.unique()
