@@ -11,7 +11,7 @@ local clock = require("bpflua.clock")
 local opts = args.parse(arg, {
   usage = "fileslower.lua [-h] [-p PID] [-a] [min_ms]",
   description = "Trace slow synchronous file reads and writes",
-  {"-p", "--pid", "tgid", "number", "trace this PID only"},
+  {"-p", "--pid", "tgid", "number", "trace this PID only", metavar = "PID"},
   {"-a", "--all-files", "all_files", "flag", "include non-regular file types (sockets, FIFOs, etc)"},
   positional = {{"min_ms", "number", "minimum I/O duration to trace, in ms (default 10)"}},
   examples = [[examples:

@@ -17,7 +17,7 @@ local opts = args.parse(arg, {
   {"-r", "--maxrows", "maxrows", "number", "maximum rows to print, default 20", default = 20},
   {"-s", "--sort", "sort", "string", "sort column, default all", default = "all",
     metavar = "{all,reads,writes,rbytes,wbytes}"},
-  {"-p", "--pid", "tgid", "number", "trace this PID only"},
+  {"-p", "--pid", "tgid", "number", "trace this PID only", metavar = "PID"},
   positional = {{"interval", "number", "output interval, in seconds"},
                 {"count", "number", "number of outputs"}},
   examples = [[examples:
