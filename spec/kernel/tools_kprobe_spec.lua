@@ -111,13 +111,17 @@ describe("bcc's kprobe tools #kernel #vm", function()
   end)
 
   it("drsnoop: a process that runs the machine out of memory reclaims directly", function()
-    -- In the VM only: on a shared machine running out of memory would hurt others. The
-    -- workload grows until the OOM killer ends it (it offers itself: oom_score_adj 1000);
-    -- before that, its allocations find no free memory and reclaim it themselves.
+    -- In the VM only: on a shared machine running out of memory would hurt others. The free
+    -- memory's floor (min_free_kbytes) is raised to 48 MiB below what is free once the page
+    -- cache is dropped, so the workload's allocations soon find nothing free and nothing for
+    -- kswapd to reclaim: each reclaims directly, then the OOM killer ends the workload (which
+    -- offers itself: oom_score_adj 1000). Filling all of the VM's memory takes minutes in TCG.
+    local min_free = io.open("/proc/sys/vm/min_free_kbytes"):read("*l")
     local text, status, pid = runner.run("bpflua scripts/drsnoop.lua -T -p $WPID", "PAGES",
-      "echo 1000 > /proc/self/oom_score_adj; exec python3 -c \"import ctypes\n" ..
-      -- PR_SET_THP_DISABLE: under TCG, khugepaged collapsing the workload's pages stalls the VM
-      "ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)\na = []\nwhile True: a.append(b'x' * (8 << 20))\"")
+      "echo 1000 > /proc/self/oom_score_adj; sync; echo 3 > /proc/sys/vm/drop_caches; " ..
+      "echo $(( $(awk '/^MemFree:/ {print $2}' /proc/meminfo) - 49152 )) > /proc/sys/vm/min_free_kbytes; " ..
+      "exec python3 -c \"a = []\nwhile True: a.append(b'x' * (1 << 20))\"")
+    h.run("echo " .. min_free .. " > /proc/sys/vm/min_free_kbytes")
     assert.are.equal(130, status, text)
     assert.matches("TIME(s)       COMM           PID     LAT(ms) PAGES\n", text, 1, true)
     local _, reclaims = text:gsub("\n[%d.]+ +python3 +" .. pid .. " +[%d.]+ +%d+", "")
