@@ -2,7 +2,9 @@
 -- operation, as bcc's ext4dist.
 -- Probes: kprobes and kretprobes on ext4_file_read_iter (generic_file_read_iter on kernels
 -- before 4.10, filtered to ext4's files), ext4_file_write_iter, ext4_file_open and
--- ext4_sync_file, as bcc. A kernel without kprobes cannot run it.
+-- ext4_sync_file, as bcc. On a kernel without kprobes, the syscalls that reach them on ext4's
+-- files (syscalls tracepoints: read, pread64, readv, preadv; the writes alike; opens; fsync,
+-- fdatasync), timed from the syscall's entry to its return.
 local BPF = require("bpflua")
 local args = require("bpflua.args")
 local intervals = require("bpflua.intervals")
@@ -19,14 +21,18 @@ local opts = args.parse(arg, {
     ext4dist.lua -p 181     # trace PID 181 only
     ext4dist.lua 1 10       # print 1 second summaries, 10 times
     ext4dist.lua -m 5       # 5s summaries, milliseconds
-Probes ext4's file operations with kprobes and kretprobes, as bcc does: it needs a kernel with
-kprobes and ext4 loaded.]],
+Probes ext4's file operations with kprobes and kretprobes, as bcc does; on a kernel without
+kprobes, the syscalls that reach them on ext4's files (reads, writes, opens, fsyncs), timed
+from entry to return.]],
 })
+
+local ext4_syscalls = require("bpflua.ext4_syscalls")
+local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
 
 -- Before 4.10 ext4 read through generic_file_read_iter: that is traced for ext4's files only,
 -- known by their file operations (whose address needs CONFIG_KALLSYMS_ALL).
 local read_fn, read_entry, ext4_file_operations = "ext4_file_read_iter", "trace_entry", "0"
-if #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
+if has_kprobes and #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
   read_fn, read_entry = "generic_file_read_iter", "trace_read_entry"
   for line in io.lines("/proc/kallsyms") do
     local addr, name = line:match("^(%x+) %a (%S+)")
@@ -42,7 +48,21 @@ if #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
   end
 end
 
-local b = BPF{text = [[
+-- Without kprobes: each syscall's entry starts the clock for an ext4 file, its return stops it.
+local syscall_probes = ""
+if not has_kprobes then
+  syscall_probes = ext4_syscalls.probes(function(op, syscall, kind)
+    if kind == "open" then
+      return string.format("TRACEPOINT_PROBE(syscalls, sys_enter_%s) { return start_timer(); }\n" ..
+        "TRACEPOINT_PROBE(syscalls, sys_exit_%s) { return open_return(args->ret); }", syscall, syscall)
+    end
+    return string.format("TRACEPOINT_PROBE(syscalls, sys_enter_%s) { return fd_entry(args->fd); }\n" ..
+      "TRACEPOINT_PROBE(syscalls, sys_exit_%s) { return trace_return(%s); }", syscall, syscall,
+      ext4_syscalls.literal(op, 8))
+  end)
+end
+
+local b = BPF{text = require("bpflua.fd_file").c .. ext4_syscalls.c .. [[
   #define OP_NAME_LEN 8
   typedef struct dist_key { char op[OP_NAME_LEN]; u64 slot; } dist_key_t;
   BPF_HASH(start, u32, u64, 10240);
@@ -84,21 +104,34 @@ local b = BPF{text = [[
   int trace_write_return(struct pt_regs *ctx) { return trace_return("write\0\0"); }
   int trace_open_return(struct pt_regs *ctx) { return trace_return("open\0\0\0"); }
   int trace_fsync_return(struct pt_regs *ctx) { return trace_return("fsync\0\0"); }
-]], cflags = {"-DPID=" .. (opts.pid or 0), "-DFACTOR=" .. (opts.milliseconds and 1000000 or 1000),
+
+  static int fd_entry(long fd) { return is_ext4(file_of_fd(fd)) ? start_timer() : 0; }
+
+  static int open_return(long fd)
+  {
+    if (fd >= 0 && is_ext4(file_of_fd(fd)))
+      return trace_return("open\0\0\0");
+    u32 tid = bpf_get_current_pid_tgid();
+    start.delete(&tid);
+    return 0;
+  }
+]] .. syscall_probes, cflags = {"-DPID=" .. (opts.pid or 0), "-DFACTOR=" .. (opts.milliseconds and 1000000 or 1000),
               "-DEXT4_FILE_OPERATIONS=" .. ext4_file_operations}}
 
-local ok, err = pcall(function()
-  b:attach_kprobe{event = read_fn, fn_name = read_entry}
-  b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_entry"}
-  b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_entry"}
-  b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_entry"}
-  b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
-  b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
-  b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
-  b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
-end)
-if not ok then
-  args.fail("ext4dist.lua", err)
+if has_kprobes then
+  local ok, err = pcall(function()
+    b:attach_kprobe{event = read_fn, fn_name = read_entry}
+    b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_entry"}
+    b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_entry"}
+    b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_entry"}
+    b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
+    b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
+    b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
+    b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
+  end)
+  if not ok then
+    args.fail("ext4dist.lua", err)
+  end
 end
 
 local label = opts.milliseconds and "msecs" or "usecs"

@@ -2,7 +2,9 @@
 -- file's name, as bcc's ext4slower.
 -- Probes: kprobes and kretprobes on ext4_file_read_iter (generic_file_read_iter on kernels
 -- before 4.10, filtered to ext4's files), ext4_file_write_iter, ext4_file_open and
--- ext4_sync_file, as bcc. A kernel without kprobes cannot run it.
+-- ext4_sync_file, as bcc. On a kernel without kprobes, the syscalls that reach them on ext4's
+-- files (syscalls tracepoints: read, pread64, readv, preadv; the writes alike; opens; fsync,
+-- fdatasync), timed from the syscall's entry to its return.
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local args = require("bpflua.args")
@@ -18,16 +20,20 @@ local opts = args.parse(arg, {
     ext4slower.lua -j 1        # ... 1 ms, parsable output (csv)
     ext4slower.lua 0           # trace all operations (warning: verbose)
     ext4slower.lua -p 185      # trace PID 185 only
-Probes ext4's file operations with kprobes and kretprobes, as bcc does: it needs a kernel with
-kprobes and ext4 loaded.]],
+Probes ext4's file operations with kprobes and kretprobes, as bcc does; on a kernel without
+kprobes, the syscalls that reach them on ext4's files (reads, writes, opens, fsyncs), timed
+from entry to return.]],
 })
 local min_ms = opts.min_ms or 10
 ffi.cdef("int getpid(void);")
 
+local ext4_syscalls = require("bpflua.ext4_syscalls")
+local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
+
 -- Before 4.10 ext4 read through generic_file_read_iter: that is traced for ext4's files only,
 -- known by their file operations (whose address needs CONFIG_KALLSYMS_ALL).
 local read_fn, ext4_file_operations = "ext4_file_read_iter", "0"
-if #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
+if has_kprobes and #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
   read_fn = "generic_file_read_iter"
   for line in io.lines("/proc/kallsyms") do
     local addr, name = line:match("^(%x+) %a (%S+)")
@@ -43,7 +49,24 @@ if #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
   end
 end
 
-local b = BPF{text = [[
+-- Without kprobes: each syscall's entry starts the clock for an ext4 file (at the file's
+-- position, or the one the syscall gives), its return stops it.
+local OP_TYPES = {read = 0, write = 1, open = 2, fsync = 3}
+local syscall_probes = ""
+if not has_kprobes then
+  syscall_probes = ext4_syscalls.probes(function(op, syscall, kind, pos)
+    if kind == "open" then
+      return string.format("TRACEPOINT_PROBE(syscalls, sys_enter_%s) { return open_entry(); }\n" ..
+        "TRACEPOINT_PROBE(syscalls, sys_exit_%s) { return open_return(args->ret); }", syscall, syscall)
+    end
+    return string.format("TRACEPOINT_PROBE(syscalls, sys_enter_%s) { return fd_entry(args->fd, %s); }\n" ..
+      "TRACEPOINT_PROBE(syscalls, sys_exit_%s) { return emit(%s, %d); }", syscall,
+      op == "fsync" and "0" or pos and "args->" .. pos or "-1", syscall, op == "fsync" and "0" or "args->ret",
+      OP_TYPES[op])
+  end)
+end
+
+local b = BPF{text = require("bpflua.fd_file").c .. ext4_syscalls.c .. [[
   struct val_t { u64 ts; u64 offset; struct file *fp; };
   struct data_t {
     u64 ts_us, type, offset, delta_us;
@@ -55,11 +78,16 @@ local b = BPF{text = [[
   BPF_HASH(entryinfo, u64, struct val_t, 10240);
   BPF_RINGBUF_OUTPUT(events, 64);
 
+  static int traced(u64 id)
+  {
+    if (PID && (id >> 32) != PID) return 0;
+    return (id >> 32) != SELF;   /* its own output, were it a file on ext4, would loop */
+  }
+
   static int entry(struct file *fp, u64 offset)
   {
     u64 id = bpf_get_current_pid_tgid();
-    if (PID && (id >> 32) != PID) return 0;
-    if ((id >> 32) == SELF) return 0;   /* its own output, were it a file on ext4, would loop */
+    if (!traced(id)) return 0;
     struct val_t val = {.ts = bpf_ktime_get_ns(), .offset = offset, .fp = fp};
     if (fp)
       entryinfo.update(&id, &val);
@@ -88,7 +116,7 @@ local b = BPF{text = [[
     return entry(file, 0);
   }
 
-  static int trace_return(struct pt_regs *ctx, int type)
+  static int emit(long size, int type)
   {
     u64 id = bpf_get_current_pid_tgid();
     struct val_t *valp = entryinfo.lookup(&id);
@@ -104,7 +132,7 @@ local b = BPF{text = [[
     struct data_t *data = events.ringbuf_reserve(sizeof(struct data_t));
     if (!data) return 0;
     data->type = type;
-    data->size = PT_REGS_RC(ctx);
+    data->size = size;
     data->delta_us = delta_us;
     data->pid = id >> 32;
     data->ts_us = ts / 1000;
@@ -115,26 +143,60 @@ local b = BPF{text = [[
     return 0;
   }
 
-  int trace_read_return(struct pt_regs *ctx) { return trace_return(ctx, 0); }
-  int trace_write_return(struct pt_regs *ctx) { return trace_return(ctx, 1); }
-  int trace_open_return(struct pt_regs *ctx) { return trace_return(ctx, 2); }
-  int trace_fsync_return(struct pt_regs *ctx) { return trace_return(ctx, 3); }
-]], cflags = {"-DPID=" .. (opts.pid or 0), "-DSELF=" .. ffi.C.getpid(),
+  int trace_read_return(struct pt_regs *ctx) { return emit(PT_REGS_RC(ctx), 0); }
+  int trace_write_return(struct pt_regs *ctx) { return emit(PT_REGS_RC(ctx), 1); }
+  int trace_open_return(struct pt_regs *ctx) { return emit(PT_REGS_RC(ctx), 2); }
+  int trace_fsync_return(struct pt_regs *ctx) { return emit(PT_REGS_RC(ctx), 3); }
+
+  /* offset < 0: the file's position */
+  static int fd_entry(long fd, long offset)
+  {
+    struct file *fp = file_of_fd(fd);
+    if (!is_ext4(fp)) return 0;
+    return entry(fp, offset >= 0 ? offset : BPF_CORE_READ(fp, f_pos));
+  }
+
+  /* the file is known when the open returns */
+  static int open_entry(void)
+  {
+    u64 id = bpf_get_current_pid_tgid();
+    if (!traced(id)) return 0;
+    struct val_t val = {.ts = bpf_ktime_get_ns()};
+    entryinfo.update(&id, &val);
+    return 0;
+  }
+
+  static int open_return(long fd)
+  {
+    u64 id = bpf_get_current_pid_tgid();
+    struct val_t *valp = entryinfo.lookup(&id);
+    if (!valp) return 0;
+    struct file *fp = fd >= 0 ? file_of_fd(fd) : NULL;
+    if (!is_ext4(fp)) {
+      entryinfo.delete(&id);
+      return 0;
+    }
+    valp->fp = fp;
+    return emit(0, 2);
+  }
+]] .. syscall_probes, cflags = {"-DPID=" .. (opts.pid or 0), "-DSELF=" .. ffi.C.getpid(),
               "-DMIN_US=" .. math.floor(min_ms * 1000),
               "-DEXT4_FILE_OPERATIONS=" .. ext4_file_operations}}
 
-local ok, err = pcall(function()
-  b:attach_kprobe{event = read_fn, fn_name = "trace_read_entry"}
-  b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_write_entry"}
-  b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_open_entry"}
-  b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_fsync_entry"}
-  b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
-  b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
-  b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
-  b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
-end)
-if not ok then
-  args.fail("ext4slower.lua", err)
+if has_kprobes then
+  local ok, err = pcall(function()
+    b:attach_kprobe{event = read_fn, fn_name = "trace_read_entry"}
+    b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_write_entry"}
+    b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_open_entry"}
+    b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_fsync_entry"}
+    b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
+    b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
+    b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
+    b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
+  end)
+  if not ok then
+    args.fail("ext4slower.lua", err)
+  end
 end
 
 io.stdout:setvbuf("line")

@@ -1,7 +1,6 @@
--- bcc's kprobe tools written for bpflua (cachestat, filelife, ext4dist, ext4slower), and
--- capable and drsnoop where only the VM can make what they trace,
--- each run against a workload of this spec on an ext4 image of its own, its output checked
--- against what the workload did. The development kernel has no kprobes
+-- bcc's kprobe tools written for bpflua (cachestat, filelife), and capable and drsnoop where
+-- only the VM can make what they trace, each run against a workload of this spec on an ext4
+-- image of its own, its output checked against what the workload did. The development kernel has no kprobes
 -- (spec/tools_system_spec.lua checks the tools' one-line error there), so this runs in
 -- Debian's 6.1 kernel under scripts/vmtest.sh (which loads loop and ext4); tagged #vm.
 local h = require("spec.helpers")
@@ -24,23 +23,11 @@ local function column_sum(text, pattern, n)
   return sum
 end
 
--- The total count of a log2 histogram's section "operation = name".
-local function section_count(text, name)
-  local section = text:match("\noperation = " .. name .. "\n(.-)\n\n") or
-    text:match("\noperation = " .. name .. "\n(.*)") or ""
-  local total = 0
-  for n in section:gmatch("%d+ %-> %d+%s+: (%d+)") do
-    total = total + tonumber(n)
-  end
-  return total
-end
-
 describe("bcc's kprobe tools #kernel #vm", function()
   local dir, unmount
   setup(function()
     assert(h.require_kprobes())
     dir, unmount = runner.ext4_mount("kprobe-tools")
-    h.run("dd if=/dev/urandom of=" .. dir .. "/input bs=4k count=100 2>/dev/null; sync")
   end)
   teardown(function()
     if unmount then
@@ -49,10 +36,6 @@ describe("bcc's kprobe tools #kernel #vm", function()
   end)
 
   local it = has_kprobes and it or function() end
-  -- 100 reads of 4 KiB from an ext4 file, 100 writes of 4 KiB to another, one fsync
-  local function copy(to)
-    return string.format("exec dd if=%s/input of=%s/%s bs=4k count=100 conv=fsync 2>/dev/null", dir, dir, to)
-  end
 
   it("filelife: a file's age when it is deleted, with the deleting process", function()
     local name = "short-lived-" .. h.unique()
@@ -63,36 +46,6 @@ describe("bcc's kprobe tools #kernel #vm", function()
     local age = tonumber(text:match("\n%d%d:%d%d:%d%d " .. pid .. " +rm +([%d.]+) +" .. runner.escape(name) .. "\n"))
     assert.is_not_nil(age, text)
     assert.is_true(age >= 1 and age < 5, text)
-  end)
-
-  it("ext4dist: one process's ext4 reads, writes, opens and fsyncs as histograms", function()
-    local text, status = runner.run("bpflua scripts/ext4dist.lua -p $WPID", "Hit Ctrl-C", copy("ext4dist"))
-    assert.are.equal(130, status, text)
-    assert.matches("Tracing ext4 operation latency... Hit Ctrl-C to end.\n", text, 1, true)
-    assert.matches("\noperation = read\n     usecs               : count     distribution\n", text, 1, true)
-    assert.are.equal(100, section_count(text, "read"), text)
-    assert.are.equal(100, section_count(text, "write"), text)
-    assert.are.equal(2, section_count(text, "open"), text)
-    assert.are.equal(1, section_count(text, "fsync"), text)
-  end)
-
-  it("ext4slower: each ext4 operation of a process with min_ms 0, as CSV with -j", function()
-    local text, status, pid = runner.run("bpflua scripts/ext4slower.lua -j -p $WPID 0", "ENDTIME_us",
-      copy("ext4slower"))
-    assert.are.equal(130, status, text)
-    assert.matches("ENDTIME_us,TASK,PID,TYPE,BYTES,OFFSET_b,LATENCY_us,FILE\n", text, 1, true)
-    local offsets = 0
-    for offset in text:gmatch("\n%d+,dd," .. pid .. ",R,4096,(%d+),%d+,input") do
-      offsets = offsets + tonumber(offset)
-    end
-    assert.are.equal(4096 * (0 + 99) * 100 / 2, offsets, text) -- each of the 100 reads, in order
-    local _, writes = text:gsub("\n%d+,dd," .. pid .. ",W,4096,%d+,%d+,ext4slower", "")
-    assert.are.equal(100, writes, text)
-    assert.matches("\n%d+,dd," .. pid .. ",O,0,0,%d+,input\n", text)
-    assert.matches("\n%d+,dd," .. pid .. ",S,0,0,%d+,ext4slower\n", text)
-    local plain = runner.run("bpflua scripts/ext4slower.lua -p $WPID 10000", "FILENAME", copy("ext4slower-2"))
-    assert.are.equal("Tracing ext4 operations slower than 10000 ms\n" ..
-      "TIME     COMM           PID    T BYTES   OFF_KB   LAT(ms) FILENAME\nbpflua: interrupted\n", plain)
   end)
 
   it("cachestat: misses when a file is read from disk, hits when it is read again", function()

@@ -1,0 +1,46 @@
+-- For ext4dist and ext4slower on kernels without kprobes: the syscalls that reach ext4's
+-- read_iter, write_iter, open and fsync (bcc probes those functions), and BPF C that tells an
+-- ext4 file. Timing the syscall adds the VFS's share to ext4's.
+local BPF = require("bpflua")
+
+local M = {}
+
+M.c = [[
+/* ext4's files (and ext2's and ext3's, which ext4's driver serves): their superblock's magic */
+static int is_ext4(struct file *file)
+{
+  return file && BPF_CORE_READ(file, f_inode, i_sb, s_magic) == 0xEF53;
+}
+]]
+
+-- {operation, syscall, kind}: kind "fd" (args->fd names the file; pos names the tracepoint's
+-- offset field where the syscall takes one) or "open" (the file is the descriptor returned).
+local SYSCALLS = {
+  {"read", "read", "fd"}, {"read", "pread64", "fd", pos = "pos"}, {"read", "readv", "fd"},
+  {"read", "preadv", "fd", pos = "pos_l"},
+  {"write", "write", "fd"}, {"write", "pwrite64", "fd", pos = "pos"}, {"write", "writev", "fd"},
+  {"write", "pwritev", "fd", pos = "pos_l"},
+  {"open", "open", "open"}, {"open", "openat", "open"}, {"open", "openat2", "open"},
+  {"open", "creat", "open"},
+  {"fsync", "fsync", "fd"}, {"fsync", "fdatasync", "fd"},
+}
+
+-- The probes make(operation, syscall, kind, pos) writes, for each of the syscalls whose entry
+-- and exit tracepoints this kernel has, joined into one text.
+function M.probes(make)
+  local text = {}
+  for _, s in ipairs(SYSCALLS) do
+    if BPF.tracepoint_exists("syscalls", "sys_enter_" .. s[2]) and
+       BPF.tracepoint_exists("syscalls", "sys_exit_" .. s[2]) then
+      text[#text + 1] = make(s[1], s[2], s[3], s.pos)
+    end
+  end
+  return table.concat(text, "\n")
+end
+
+-- The operation's name as a C string literal padded to n bytes ("read\0\0\0" for 8).
+function M.literal(op, n)
+  return '"' .. op .. string.rep("\\0", n - 1 - #op) .. '"'
+end
+
+return M
