@@ -8,6 +8,9 @@ local h = require("spec.helpers")
 local M = {}
 
 local in_vm = os.getenv("BPFLUA_VMTEST") ~= nil
+-- A compile that builds the prelude's PCH takes minutes in TCG on a loaded machine: more than
+-- bpflua's 60 s limit.
+local compile_timeout = in_vm and "BPFLUA_COMPILE_TIMEOUT=${BPFLUA_COMPILE_TIMEOUT:-600} " or ""
 
 -- Runs tool (a shell command line; $WPID is the workload's PID) until ready_pattern is in its
 -- output, then the workload (shell commands; "exec dd ..." keeps the workload's PID), then,
@@ -21,8 +24,8 @@ function M.run(tool, ready_pattern, workload)
     sh -c 'echo $$ > %s; read _ < %s; %s' & wpid=$!
     while [ ! -s %s ]; do sleep 0.02; done
     WPID=$(cat %s)
-    %s > %s 2>&1 & tpid=$!
-    for i in $(seq 1 2400); do
+    %s%s > %s 2>&1 & tpid=$!
+    for i in $(seq 1 %d); do
       grep -q %q %s && break
       kill -0 $tpid 2>/dev/null || break
       sleep 0.05
@@ -31,8 +34,8 @@ function M.run(tool, ready_pattern, workload)
     wait $wpid
     sleep %s
     kill -INT $tpid 2>/dev/null; wait $tpid; echo "status=$?"
-  ]], fifo, pidfile, fifo, workload:gsub("'", [['\'']]), pidfile, pidfile, tool, out, ready_pattern,
-    out, fifo, in_vm and "2" or "0.8")
+  ]], fifo, pidfile, fifo, workload:gsub("'", [['\'']]), pidfile, pidfile, compile_timeout, tool, out,
+    in_vm and 12000 or 2400, ready_pattern, out, fifo, in_vm and "2" or "0.8")
   local result = h.run(script)
   local f = io.open(out)
   local text = f and f:read("*a") or ""
