@@ -4,14 +4,16 @@
 -- does not carry the options: AUDIT and INSETID print N/A and every check is shown.
 local BPF = require("bpflua")
 local ffi = require("ffi")
-local opts = require("bpflua.args").parse(arg, {
-  usage = "capable.lua [-h] [-v] [-p PID] [-K] [-U] [-x] [--unique]",
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
+  usage = "capable.lua [-h] [-v] [-p PID] [-K] [-U] [-x] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [--unique]",
   description = "Trace security capability checks",
   {"-v", "--verbose", "verbose", "flag", "include non-audit checks"},
   {"-p", "--pid", "pid", "number", "trace this PID only"},
   {"-K", "--kernel-stack", "kernel_stack", "flag", "output kernel stack trace"},
   {"-U", "--user-stack", "user_stack", "flag", "output user stack trace"},
   {"-x", "--extra", "extra", "flag", "show extra fields in TID and INSETID columns"},
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   {nil, "--unique", "unique", "flag", "don't repeat stacks for the same pid or cgroup"},
   examples = [[examples:
     capable.lua             # trace capability checks
@@ -21,10 +23,11 @@ local opts = require("bpflua.args").parse(arg, {
     capable.lua -U          # add user-space stacks to trace
     capable.lua -x          # extra fields: show TID and INSETID columns
     capable.lua --unique    # don't repeat stacks for the same pid or cgroup
+    capable.lua --cgroupmap mappath  # only trace cgroups in this BPF map
+    capable.lua --mntnsmap mappath   # only trace mount namespaces in the map
 Probes the kprobe cap_capable, as bcc does; on a kernel without kprobes, the
 capability:cap_capable tracepoint (Linux 6.14+), which does not say whether a check is
-audited: there AUDIT and INSETID are N/A and non-audit checks are shown too.
-(bcc's --cgroupmap and --mntnsmap are not offered.)]],
+audited: there AUDIT and INSETID are N/A and non-audit checks are shown too.]],
 })
 
 local NAMES = {
@@ -47,7 +50,7 @@ if not has_kprobes and not BPF.tracepoint_exists("capability", "cap_capable") th
 end
 
 ffi.cdef("int getpid(void);")
-local b = BPF{text = [[
+local b = BPF{text = args.container_filter("capable.lua", opts) .. [[
   struct data_t {
     u32 tgid, pid, uid;
     int cap, audit, insetid;
@@ -67,6 +70,7 @@ local b = BPF{text = [[
     if (PID && tgid != PID) return 0;
     if (!VERBOSE && audit == 0) return 0;
     if (tgid == SELF) return 0;   /* the tool's own checks (bpf(), perf_event_open()) */
+    if (container_should_be_filtered()) return 0;
     struct data_t data = {.tgid = tgid, .pid = pid, .uid = bpf_get_current_uid_gid(),
                           .cap = cap, .audit = audit, .insetid = insetid,
                           .kernel_stack_id = -1, .user_stack_id = -1};

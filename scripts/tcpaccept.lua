@@ -6,8 +6,9 @@
 local BPF = require("bpflua")
 local ffi = require("ffi")
 local inet = require("bpflua.inet")
-local opts = require("bpflua.args").parse(arg, {
-  usage = "tcpaccept.lua [-h] [-T] [-t] [-p PID] [-P PORT] [-4 | -6]",
+local args = require("bpflua.args")
+local opts = args.parse(arg, {
+  usage = "tcpaccept.lua [-h] [-T] [-t] [-p PID] [-P PORT] [-4 | -6] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP]",
   description = "Trace TCP accepts",
   {"-T", "--time", "time", "flag", "include time column on output (HH:MM:SS)"},
   {"-t", "--timestamp", "timestamp", "flag", "include timestamp on output"},
@@ -15,16 +16,18 @@ local opts = require("bpflua.args").parse(arg, {
   {"-P", "--port", "port", "string", "comma-separated list of local ports to trace"},
   {"-4", "--ipv4", "ipv4", "flag", "trace IPv4 family only"},
   {"-6", "--ipv6", "ipv6", "flag", "trace IPv6 family only"},
+  args.CONTAINER_OPTIONS[1], args.CONTAINER_OPTIONS[2],
   examples = [[examples:
     tcpaccept.lua           # trace all TCP accept()s
     tcpaccept.lua -t        # include timestamps
     tcpaccept.lua -P 80,81  # only trace port 80 and 81
     tcpaccept.lua -p 181    # only trace PID 181
+    tcpaccept.lua --cgroupmap mappath  # only trace cgroups in this BPF map
+    tcpaccept.lua --mntnsmap mappath   # only trace mount namespaces in the map
     tcpaccept.lua -4        # trace IPv4 family
     tcpaccept.lua -6        # trace IPv6 family
 Probes the return of accept() and accept4() (syscalls tracepoints), where bcc probes
-inet_csk_accept with a kretprobe: accepts made inside the kernel are not seen.
-(bcc's --cgroupmap and --mntnsmap are not offered.)]],
+inet_csk_accept with a kretprobe: accepts made inside the kernel are not seen.]],
 })
 if opts.ipv4 and opts.ipv6 then
   io.stderr:write("tcpaccept.lua: argument -6/--ipv6: not allowed with argument -4/--ipv4\n")
@@ -37,7 +40,7 @@ if not ok then
 end
 local family = opts.ipv4 and inet.AF_INET or opts.ipv6 and inet.AF_INET6 or 0
 
-local b = BPF{text = require("bpflua.fd_file").c .. [[
+local b = BPF{text = args.container_filter("tcpaccept.lua", opts) .. require("bpflua.fd_file").c .. [[
   struct event {
     u64 ts_us;
     u32 pid, family;
@@ -60,6 +63,7 @@ local b = BPF{text = require("bpflua.fd_file").c .. [[
   {
     u32 pid = bpf_get_current_pid_tgid() >> 32;
     if (PID && pid != PID) return 0;
+    if (container_should_be_filtered()) return 0;
     struct sock *sk = sock_of_fd(fd);
     if (!sk) return 0;
     u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);

@@ -250,8 +250,8 @@ for fam, host, port in ((socket.AF_INET, '127.0.0.1', %d), (socket.AF_INET6, '::
 
   it("print bcc's usage lines with -h and refuse unknown options", function()
     for tool, usage in pairs({
-      capable = "[-v] [-p PID] [-K] [-U] [-x] [--unique]",
-      tcpaccept = "[-T] [-t] [-p PID] [-P PORT] [-4 | -6]",
+      capable = "[-v] [-p PID] [-K] [-U] [-x] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [--unique]",
+      tcpaccept = "[-T] [-t] [-p PID] [-P PORT] [-4 | -6] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP]",
       biotop = "[-C] [-r MAXROWS] [-p PID] [interval] [count]",
       drsnoop = "[-T] [-U] [-p PID] [-t TID] [-u UID] [-d DURATION] [-n NAME] [-v]",
       llcstat = "[-c SAMPLE_PERIOD] [-t] [duration]",
