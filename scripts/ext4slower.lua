@@ -28,26 +28,8 @@ local min_ms = opts.min_ms or 10
 ffi.cdef("int getpid(void);")
 
 local ext4_syscalls = require("bpflua.ext4_syscalls")
-local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
-
--- Before 4.10 ext4 read through generic_file_read_iter: that is traced for ext4's files only,
--- known by their file operations (whose address needs CONFIG_KALLSYMS_ALL).
-local read_fn, ext4_file_operations = "ext4_file_read_iter", "0"
-if has_kprobes and #BPF.get_kprobe_functions("^ext4_file_read_iter$") == 0 then
-  read_fn = "generic_file_read_iter"
-  for line in io.lines("/proc/kallsyms") do
-    local addr, name = line:match("^(%x+) %a (%S+)")
-    if name == "ext4_file_operations" then
-      ext4_file_operations = "0x" .. addr
-      break
-    end
-  end
-  if ext4_file_operations == "0" then
-    print("ERROR: no ext4_file_operations in /proc/kallsyms. Exiting.")
-    print("HINT: the kernel should be built with CONFIG_KALLSYMS_ALL.")
-    os.exit(1)
-  end
-end
+local has_kprobes = ext4_syscalls.has_kprobes
+local read_fn, ext4_file_operations = ext4_syscalls.read_target()
 
 -- Without kprobes: each syscall's entry starts the clock for an ext4 file (at the file's
 -- position, or the one the syscall gives), its return stops it.

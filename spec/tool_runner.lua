@@ -76,4 +76,19 @@ end
 
 M.in_vm = in_vm
 
+-- The sum of column n (1-based, blank-separated) over the lines of text that match pattern.
+function M.column_sum(text, pattern, n)
+  local sum = 0
+  for line in text:gmatch("[^\n]+") do
+    if line:find(pattern) then
+      local fields = {}
+      for f in line:gmatch("%S+") do
+        fields[#fields + 1] = f
+      end
+      sum = sum + (tonumber(fields[n]) or 0)
+    end
+  end
+  return sum
+end
+
 return M

@@ -9,20 +9,7 @@ local runner = require("spec.tool_runner")
 
 local has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
 
--- The sum of column n (1-based, blank-separated) over the lines of text that match pattern.
-local function column_sum(text, pattern, n)
-  local sum = 0
-  for line in text:gmatch("[^\n]+") do
-    if line:find(pattern) then
-      local fields = {}
-      for f in line:gmatch("%S+") do
-        fields[#fields + 1] = f
-      end
-      sum = sum + (tonumber(fields[n]) or 0)
-    end
-  end
-  return sum
-end
+local column_sum = runner.column_sum
 
 -- The total count of a log2 histogram's section "operation = name".
 local function section_count(text, name)

@@ -1,9 +1,31 @@
--- For ext4dist and ext4slower on kernels without kprobes: the syscalls that reach ext4's
--- read_iter, write_iter, open and fsync (bcc probes those functions), and BPF C that tells an
--- ext4 file. Timing the syscall adds the VFS's share to ext4's.
+-- For ext4dist and ext4slower: with kprobes, the function ext4's reads go through; without,
+-- the syscalls that reach ext4's read_iter, write_iter, open and fsync (bcc probes those
+-- functions), and BPF C that tells an ext4 file. Timing the syscall adds the VFS's share to
+-- ext4's.
 local BPF = require("bpflua")
 
 local M = {}
+
+M.has_kprobes = io.open("/sys/bus/event_source/devices/kprobe/type") ~= nil
+
+-- The kernel function ext4's reads go through, and the address of ext4_file_operations
+-- ("0" when ext4 has its own read_iter). Before 4.10 ext4 read through
+-- generic_file_read_iter: that is traced for ext4's files only, known by their file
+-- operations (whose address needs CONFIG_KALLSYMS_ALL); without it the tool ends as bcc's.
+function M.read_target()
+  if not M.has_kprobes or #BPF.get_kprobe_functions("^ext4_file_read_iter$") > 0 then
+    return "ext4_file_read_iter", "0"
+  end
+  for line in io.lines("/proc/kallsyms") do
+    local addr, name = line:match("^(%x+) %a (%S+)")
+    if name == "ext4_file_operations" then
+      return "generic_file_read_iter", "0x" .. addr
+    end
+  end
+  print("ERROR: no ext4_file_operations in /proc/kallsyms. Exiting.")
+  print("HINT: the kernel should be built with CONFIG_KALLSYMS_ALL.")
+  os.exit(1)
+end
 
 M.c = [[
 /* ext4's files (and ext2's and ext3's, which ext4's driver serves): their superblock's magic */
