@@ -1,7 +1,6 @@
 -- argdist.lua: count (-C) or histogram (-H) the values of function arguments, return values
 -- and tracepoint fields, with bcc argdist's specifiers:
 -- 'p:c:malloc(size_t size):size_t:size:size>16#big allocations'.
-local BPF = require("bpflua")
 local ffi = require("ffi")
 local spec = require("bpflua.probe_spec")
 
@@ -208,22 +207,8 @@ local function start()
   for n, p in ipairs(probes) do
     texts[n] = probe_program(p, n)
   end
-  local program = spec.includes(opts.include, os.getenv("PWD") or ".") .. "\n" ..
-    table.concat(strcmp_functions, "\n") .. "\n" .. table.concat(texts, "\n")
-  if opts.verbose then
-    print(program)
-  end
-  local contexts = {}
+  local b = spec.load(probes, texts, strcmp_functions, opts, opts.pid)
   for _, p in ipairs(probes) do
-    if p.type == "u" then
-      contexts[#contexts + 1] = spec.usdt_context(p, p.name, opts.pid)
-    end
-  end
-  local b = BPF{text = program, usdt_contexts = #contexts > 0 and contexts or nil}
-  for _, p in ipairs(probes) do
-    if p.type ~= "t" and p.type ~= "u" then
-      spec.attach(b, p, p.name, opts.pid)
-    end
     if p.entry_name then
       spec.attach(b, {type = "p", library = p.library, func = p.func, offset = 0, raw = p.raw},
         p.entry_name, opts.pid)

@@ -1,6 +1,5 @@
 -- trace.lua: attach to functions, tracepoints and USDT-less probes and print a line per call,
 -- with bcc trace's probe language: 'p:c:malloc(size_t size) (size > 16) "%d", size'.
-local BPF = require("bpflua")
 local ffi = require("ffi")
 local spec = require("bpflua.probe_spec")
 
@@ -190,24 +189,7 @@ local function start()
   for n, p in ipairs(probes) do
     texts[n] = probe_program(p, n)
   end
-  local program = spec.includes(opts.include, os.getenv("PWD") or ".") .. "\n" ..
-    table.concat(strcmp_functions, "\n") .. "\n" .. table.concat(texts, "\n")
-  if opts.verbose then
-    print(program)
-  end
-  local contexts = {}
-  for _, p in ipairs(probes) do
-    if p.type == "u" then
-      contexts[#contexts + 1] = spec.usdt_context(p, p.name, opts.tgid)
-    end
-  end
-  local b = BPF{text = program, usdt_contexts = #contexts > 0 and contexts or nil}
-  for _, p in ipairs(probes) do
-    if p.type ~= "t" and p.type ~= "u" then
-      spec.attach(b, p, p.name, opts.tgid)
-    end
-  end
-  return b, probes
+  return spec.load(probes, texts, strcmp_functions, opts, opts.tgid), probes
 end
 
 -- -t's origin, taken before any probe can fire, as bcc does.

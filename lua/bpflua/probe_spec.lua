@@ -553,4 +553,28 @@ function M.attach(b, p, fn_name, pid)
   end
 end
 
+-- trace's and argdist's program: the -I includes, the strcmp helpers and the probes' texts
+-- put together (printed with -v), loaded with the USDT contexts of its u: probes, and its
+-- p/r probes attached (t: and u: probes attach by their section names). Returns the object.
+function M.load(probes, texts, strcmp_functions, opts, pid)
+  local program = M.includes(opts.include, os.getenv("PWD") or ".") .. "\n" ..
+    table.concat(strcmp_functions, "\n") .. "\n" .. table.concat(texts, "\n")
+  if opts.verbose then
+    print(program)
+  end
+  local contexts = {}
+  for _, p in ipairs(probes) do
+    if p.type == "u" then
+      contexts[#contexts + 1] = M.usdt_context(p, p.name, pid)
+    end
+  end
+  local b = require("bpflua"){text = program, usdt_contexts = #contexts > 0 and contexts or nil}
+  for _, p in ipairs(probes) do
+    if p.type ~= "t" and p.type ~= "u" then
+      M.attach(b, p, p.name, pid)
+    end
+  end
+  return b
+end
+
 return M
