@@ -123,8 +123,4 @@ end
 
 io.stdout:setvbuf("line")
 print(string.format("Tracing... Output every %d secs. Hit Ctrl-C to end", interval))
-local ok, err = pcall(intervals.run, {interval = interval, count = opts.count, report = report})
-print("Detaching...")
-if not ok then
-  error(err, 0)
-end
+intervals.run{interval = interval, count = opts.count, report = report, detaching = true}

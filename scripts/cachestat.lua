@@ -102,9 +102,5 @@ io.stdout:setvbuf("line")
 print((opts.timestamp and string.format("%-8s ", "TIME") or "") ..
   string.format("%8s %8s %8s %8s %12s %10s", "HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB",
     "CACHED_MB"))
-local run_ok, run_err = pcall(intervals.run, {interval = opts.interval or 1, count = opts.count,
-  report = report})
-if not run_ok then
-  print("Detaching...")
-  error(run_err, 0)
-end
+intervals.run{interval = opts.interval or 1, count = opts.count, report = report,
+  detaching = "interrupted"}

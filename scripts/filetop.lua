@@ -151,8 +151,4 @@ end
 
 io.stdout:setvbuf("line")
 print(string.format("Tracing... Output every %d secs. Hit Ctrl-C to end", interval))
-local run_ok, run_err = pcall(intervals.run, {interval = interval, count = opts.count, report = report})
-print("Detaching...")
-if not run_ok then
-  error(run_err, 0)
-end
+intervals.run{interval = interval, count = opts.count, report = report, detaching = true}

@@ -193,9 +193,5 @@ end
 
 io.stdout:setvbuf("line")
 print(string.format("Tracing %d functions for \"%s\"... Hit Ctrl-C to end.", matched, pattern))
-local ok, err = pcall(require("bpflua.intervals").run,
-  {interval = opts.interval, duration = opts.duration, report = report})
-print("Detaching...")
-if not ok then
-  error(err, 0)
-end
+require("bpflua.intervals").run{interval = opts.interval, duration = opts.duration,
+  report = report, detaching = true}

@@ -253,11 +253,5 @@ io.stdout:setvbuf("line")
 if not opts.folded then
   print(string.format("Tracing %d functions for \"%s\"... Hit Ctrl-C to end.", matched, pattern))
 end
-local ok, err = pcall(require("bpflua.intervals").run,
-  {interval = opts.interval, duration = opts.duration, report = report})
-if not opts.folded then
-  print("Detaching...")
-end
-if not ok then
-  error(err, 0)
-end
+require("bpflua.intervals").run{interval = opts.interval, duration = opts.duration,
+  report = report, detaching = not opts.folded}

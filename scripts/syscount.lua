@@ -186,9 +186,5 @@ else
   print(string.format("Tracing %ssyscalls, printing top %d... Ctrl+C to quit.",
     opts.failures and "failed " or "", top))
 end
-local ok, err = pcall(require("bpflua.intervals").run,
-  {interval = opts.interval, duration = opts.duration, report = report})
-print("Detaching...")
-if not ok then
-  error(err, 0)
-end
+require("bpflua.intervals").run{interval = opts.interval, duration = opts.duration,
+  report = report, detaching = true}

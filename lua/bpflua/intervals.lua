@@ -19,11 +19,7 @@ local function nap(seconds)
   return ok, err
 end
 
--- opts: report (called with the report's number), interval (seconds between reports; none:
--- one report at the end), count (stop after this many reports), duration (stop after this
--- many seconds). After the last report, Ctrl-C goes on as the "interrupted" error it was, so
--- the host exits with 130 as for any interrupted script.
-function M.run(opts)
+local function loop(opts)
   local elapsed, since_report, reports = 0, 0, 0
   while true do
     local step = 1
@@ -47,6 +43,25 @@ function M.run(opts)
         return
       end
     end
+  end
+end
+
+-- opts: report (called with the report's number), interval (seconds between reports; none:
+-- one report at the end), count (stop after this many reports), duration (stop after this
+-- many seconds), detaching (print bcc's "Detaching..." when the loop ends: true, or
+-- "interrupted" for tools whose bcc says it only on Ctrl-C). After the last report, Ctrl-C
+-- goes on as the "interrupted" error it was, so the host exits with 130 as for any
+-- interrupted script.
+function M.run(opts)
+  if not opts.detaching then
+    return loop(opts)
+  end
+  local ok, err = pcall(loop, opts)
+  if opts.detaching == true or (not ok and is_interrupt(err)) then
+    print("Detaching...")
+  end
+  if not ok then
+    error(err, 0)
   end
 end
 
