@@ -166,19 +166,8 @@ local b = BPF{text = require("bpflua.fd_file").c .. ext4_syscalls.c .. [[
               "-DEXT4_FILE_OPERATIONS=" .. ext4_file_operations}}
 
 if has_kprobes then
-  local ok, err = pcall(function()
-    b:attach_kprobe{event = read_fn, fn_name = "trace_read_entry"}
-    b:attach_kprobe{event = "ext4_file_write_iter", fn_name = "trace_write_entry"}
-    b:attach_kprobe{event = "ext4_file_open", fn_name = "trace_open_entry"}
-    b:attach_kprobe{event = "ext4_sync_file", fn_name = "trace_fsync_entry"}
-    b:attach_kretprobe{event = read_fn, fn_name = "trace_read_return"}
-    b:attach_kretprobe{event = "ext4_file_write_iter", fn_name = "trace_write_return"}
-    b:attach_kretprobe{event = "ext4_file_open", fn_name = "trace_open_return"}
-    b:attach_kretprobe{event = "ext4_sync_file", fn_name = "trace_fsync_return"}
-  end)
-  if not ok then
-    args.fail("ext4slower.lua", err)
-  end
+  ext4_syscalls.attach_kprobes(b, "ext4slower.lua", read_fn, {read = "trace_read_entry",
+    write = "trace_write_entry", open = "trace_open_entry", fsync = "trace_fsync_entry"})
 end
 
 io.stdout:setvbuf("line")

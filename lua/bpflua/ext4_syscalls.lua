@@ -47,6 +47,25 @@ local SYSCALLS = {
   {"fsync", "fsync", "fd"}, {"fsync", "fdatasync", "fd"},
 }
 
+-- With kprobes, bcc's probes on ext4's read (read_fn, from read_target), write, open and
+-- fsync: entry[op] names each one's entry function, the returns are trace_OP_return. A
+-- failure ends the tool as args.fail does.
+function M.attach_kprobes(b, tool, read_fn, entry)
+  local functions = {read = read_fn, write = "ext4_file_write_iter", open = "ext4_file_open",
+    fsync = "ext4_sync_file"}
+  local ok, err = pcall(function()
+    for _, op in ipairs({"read", "write", "open", "fsync"}) do
+      b:attach_kprobe{event = functions[op], fn_name = entry[op]}
+    end
+    for _, op in ipairs({"read", "write", "open", "fsync"}) do
+      b:attach_kretprobe{event = functions[op], fn_name = "trace_" .. op .. "_return"}
+    end
+  end)
+  if not ok then
+    require("bpflua.args").fail(tool, err)
+  end
+end
+
 -- The probes make(operation, syscall, kind, pos) writes, for each of the syscalls whose entry
 -- and exit tracepoints this kernel has, joined into one text.
 function M.probes(make)
