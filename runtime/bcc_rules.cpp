@@ -33,12 +33,17 @@ bool SourceEdits::file_range(clang::SourceRange r, clang::SourceLocation &begin,
 			    sm.getImmediateExpansionRange(e).getBegin()) {
 			b = sm.getImmediateSpellingLoc(b);
 			e = sm.getImmediateSpellingLoc(e);
-		} else if (b.isMacroID() && e.isMacroID() &&
-			   clang::Lexer::isAtStartOfMacroExpansion(b, sm, lang, &use_begin) &&
-			   clang::Lexer::isAtEndOfMacroExpansion(e, sm, lang, &use_end) &&
-			   sm.getFileID(use_begin) == sm.getFileID(use_end)) {
-			b = use_begin;
-			e = use_end;
+		} else if ((!b.isMacroID() ||
+			    clang::Lexer::isAtStartOfMacroExpansion(b, sm, lang, &use_begin)) &&
+			   (!e.isMacroID() ||
+			    clang::Lexer::isAtEndOfMacroExpansion(e, sm, lang, &use_end))) {
+			// Either end may be a macro's first or last token, each end its own
+			// macro: `sk->sk_state` ends in sk_state's expansion
+			// (__sk_common.skc_state), and the range is the text as written.
+			if (b.isMacroID())
+				b = use_begin;
+			if (e.isMacroID())
+				e = use_end;
 		} else {
 			return false;
 		}

@@ -73,10 +73,18 @@ public:
 			switch (bin->getOpcode()) {
 			case clang::BO_Add:
 			case clang::BO_Sub:
-				if (!e->getType()->isPointerType())
+				if (e->getType()->isPointerType())
+					return (bin->getLHS()->getType()->isPointerType() ? levels(bin->getLHS()) : 0) |
+					       (bin->getRHS()->getType()->isPointerType() ? levels(bin->getRHS()) : 0);
+				// An address as an integer, moved by an offset: bcc's tcpaccept reads
+				// *(u8 *)((u64)&sk->sk_gso_max_segs - 3). The difference of two
+				// addresses is no address.
+				if (!may_hold_pointer(e->getType()) || e->getType()->isRecordType() ||
+				    (bin->getOpcode() == clang::BO_Sub &&
+				     bin->getRHS()->getType()->isPointerType()))
 					return 0;
-				return (bin->getLHS()->getType()->isPointerType() ? levels(bin->getLHS()) : 0) |
-				       (bin->getRHS()->getType()->isPointerType() ? levels(bin->getRHS()) : 0);
+				return levels(bin->getLHS()) |
+				       (bin->getOpcode() == clang::BO_Add ? levels(bin->getRHS()) : 0);
 			case clang::BO_Comma:
 			case clang::BO_Assign:
 				return levels(bin->getRHS());

@@ -261,11 +261,13 @@ local function parse_attach_line(line)
 end
 
 -- A file that no process maps: a uprobe on it makes a kprobe-type program load (the
--- verifier runs) without ever firing, where the kernel has no kprobes to attach to.
+-- verifier runs) without ever firing, where the kernel has no kprobes to attach to. It is
+-- a copy of a real executable, as attach_uprobe takes only ELF files.
 local function load_probe_target()
   local path = opts.cache .. "/never_executed"
-  if not read_file(path) then
-    write_file(path, string.rep("\0", 4096))
+  local elf = read_file(path)
+  if not elf or elf:sub(1, 4) ~= "\127ELF" then
+    write_file(path, assert(read_file("/bin/true") or read_file("/usr/bin/true")))
   end
   return path
 end
