@@ -8,6 +8,7 @@ local h = require("spec.helpers")
 
 ffi.cdef[[
 int getppid(void);
+int access(const char *path, int mode);
 long syscall(long number, ...);
 ]]
 
@@ -226,6 +227,22 @@ describe("bcc's rules", function()
       b:cleanup()
     end)
 
+    it("follow addresses moved as integers and fields named through macros (bindsnoop, tcpaccept)", function()
+      local b, out = run(on_getpriority([[
+        #define comm_first comm[0]
+        #define parent_of_task real_parent
+      ]], [[
+        PUT(0, *(int *)((u64)&task->tgid - 8 + 8));
+        PUT(1, *(int *)((u64)&task->real_parent->tgid + 0));
+        PUT(2, *(&task->tgid - 1 + 1));
+        PUT(3, task->comm_first);
+        PUT(4, task->parent_of_task->tgid);
+      ]]))
+      assert.are.same({pid, ppid, pid, comm:byte(1), ppid},
+        {out:get(0), out:get(1), out:get(2), out:get(3), out:get(4)})
+      b:cleanup()
+    end)
+
     it("pass through static helpers' arguments and returns (test_probe_read_return, nested_deref_func1/2)", function()
       local b, out = run(on_getpriority([[
         static struct task_struct *parent_of(struct task_struct *t) { return t->real_parent; }
@@ -343,6 +360,56 @@ describe("bcc's rules", function()
       ]]})
       assert.is_false(ok)
       assert.matches("verifier", err, 1, true)
+    end)
+  end)
+
+  describe("bcc's USDT argument readers", function()
+    -- bcc's USDT puts a reader per probe function and argument ahead of the text
+    -- (_bpf_readarg_FN_N); its frontend turns bpf_usdt_readarg(N, ctx, &v) in FN into a call.
+    it("read bpf_usdt_readarg and bpf_usdt_readarg_p through _bpf_readarg_FN_N", function()
+      local who = 42000 + math.random(1000)
+      local path = os.tmpname()
+      local b = BPF{text = [[
+        static __always_inline int _bpf_readarg_on_gp_2(struct pt_regs *ctx, void *dest, size_t len) {
+          if (len != sizeof(u64)) return -1;
+          *(u64 *)dest = PT_REGS_PARM2(ctx);
+          return 0;
+        }
+        static __always_inline int _bpf_readarg_on_access_1(struct pt_regs *ctx, void *dest, size_t len) {
+          if (len != sizeof(u64)) return -1;
+          *(u64 *)dest = PT_REGS_PARM1(ctx);
+          return 0;
+        }
+        BPF_ARRAY(out, u64, 2);
+        BPF_ARRAY(names, char[64], 1);
+        int on_gp(struct pt_regs *ctx) {
+          u64 who = 0;
+          if (bpf_usdt_readarg(2, ctx, &who) || who != WHO) return 0;
+          int k = 0; out.update(&k, &who);
+          return 0;
+        }
+        int on_access(struct pt_regs *ctx) {
+          char name[64] = {};
+          if (bpf_usdt_readarg_p(1, ctx, name, sizeof(name)) == 0 && name[0] == '/') {
+            int k = 0; names.update(&k, &name);
+          }
+          return 0;
+        }
+      ]], cflags = {"-DWHO=" .. who}}
+      b:attach_uprobe{name = "c", sym = "getpriority", fn_name = "on_gp", pid = pid}
+      b:attach_uprobe{name = "c", sym = "access", fn_name = "on_access", pid = pid}
+      h.getpriority(who)
+      ffi.C.access(path, 0)
+      os.remove(path)
+      assert.are.equal(who, b["out"]:get(0))
+      assert.are.equal(path, ffi.string(b["names"]:get(0)))
+      b:cleanup()
+    end)
+
+    it("are an error naming usdt_contexts where the reader is missing", function()
+      local err = compile_error("int f(struct pt_regs *ctx) {\n  long v = 0;\n  return bpf_usdt_readarg(3, ctx, &v);\n}\n")
+      assert.matches("<text>:3:10: error: bpf_usdt_readarg needs the program built with " ..
+        "BPF{usdt_contexts = {u}} (or bcc's generated reader _bpf_readarg_f_N)", err, 1, true)
     end)
   end)
 
