@@ -8,6 +8,8 @@ local h = require("spec.helpers")
 
 ffi.cdef[[
 int getppid(void);
+int setenv(const char *name, const char *value, int overwrite);
+int unsetenv(const char *name);
 int access(const char *path, int mode);
 long syscall(long number, ...);
 ]]
@@ -410,6 +412,62 @@ describe("bcc's rules", function()
       local err = compile_error("int f(struct pt_regs *ctx) {\n  long v = 0;\n  return bpf_usdt_readarg(3, ctx, &v);\n}\n")
       assert.matches("<text>:3:10: error: bpf_usdt_readarg needs the program built with " ..
         "BPF{usdt_contexts = {u}} (or bcc's generated reader _bpf_readarg_f_N)", err, 1, true)
+    end)
+  end)
+
+  describe("the kernel's CONFIG_ macros", function()
+    local function config_values(names)
+      local decls, body = "", ""
+      for i, name in ipairs(names) do
+        decls = decls .. "#ifdef " .. name .. "\n#define V" .. i .. " (" .. name .. ")\n#else\n#define V" ..
+          i .. " (-1)\n#endif\n"
+        body = body .. "PUT(" .. (i - 1) .. ", V" .. i .. ");\n"
+      end
+      local b, out = run(on_getpriority(decls, body))
+      local got = {}
+      for i = 1, #names do
+        got[i] = tonumber(ffi.cast("int64_t", out:get(i - 1)))
+      end
+      b:cleanup()
+      return got
+    end
+
+    after_each(function()
+      ffi.C.unsetenv("BPFLUA_KERNEL_CONFIG")
+    end)
+
+    it("are the kernel configuration's, as autoconf.h has them (=y, =m, values, unset)", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("CONFIG_BPFLUA_YES=y\nCONFIG_BPFLUA_MOD=m\nCONFIG_BPFLUA_HZ=250\n" ..
+        "# CONFIG_BPFLUA_OFF is not set\nCONFIG_BPFLUA_OFFSET=0x10\n")
+      f:close()
+      ffi.C.setenv("BPFLUA_KERNEL_CONFIG", path, 1)
+      local got = config_values({"CONFIG_BPFLUA_YES", "CONFIG_BPFLUA_MOD", "CONFIG_BPFLUA_MOD_MODULE",
+        "CONFIG_BPFLUA_HZ", "CONFIG_BPFLUA_OFF", "CONFIG_BPFLUA_OFFSET"})
+      os.remove(path)
+      assert.are.same({1, -1, 1, 250, -1, 16}, got)
+    end)
+
+    it("follow the running kernel's configuration", function()
+      local p = io.popen("(zcat /proc/config.gz || cat /boot/config-$(uname -r)) 2>/dev/null")
+      local config = p:read("*a")
+      p:close()
+      if config == "" then
+        pending("this kernel publishes no configuration")
+        return
+      end
+      local hz = tonumber(config:match("\nCONFIG_HZ=(%d+)"))
+      local net_ns = config:match("\nCONFIG_NET_NS=y") and 1 or -1
+      assert.are.same({hz, net_ns}, config_values({"CONFIG_HZ", "CONFIG_NET_NS"}))
+    end)
+
+    it("come from the kernel's BTF and architecture where it publishes no configuration", function()
+      ffi.C.setenv("BPFLUA_KERNEL_CONFIG", "", 1)
+      local arch = ({x64 = "CONFIG_X86_64", arm64 = "CONFIG_ARM64"})[ffi.arch]
+      -- (tcptracer, solisten and compactsnoop test these; this kernel has both)
+      assert.are.same({1, 1, 1, 1, -1}, config_values({arch, "CONFIG_64BIT", "CONFIG_NET_NS", "CONFIG_SMP",
+        "CONFIG_HZ"}))
     end)
   end)
 
