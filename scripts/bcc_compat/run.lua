@@ -272,6 +272,29 @@ local function load_probe_target()
   return path
 end
 
+-- bcc's attach_uprobe takes addr as an address in the binary, which it turns into a file
+-- offset (for a non-PIE executable, such as Debian's python3, the two differ); bpflua's
+-- takes the file offset. The records have bcc's addresses (USDT locations).
+local load_segments = {}
+local function file_offset(path, addr)
+  if not load_segments[path] then
+    local out = command_output("readelf -hlW " .. shell_quote(path) .. " 2>/dev/null")
+    local segments = {}
+    if out:match("Type:%s+EXEC") then
+      for offset, vaddr, filesz in out:gmatch("LOAD%s+0x(%x+)%s+0x(%x+)%s+0x%x+%s+0x(%x+)") do
+        segments[#segments + 1] = {tonumber(offset, 16), tonumber(vaddr, 16), tonumber(filesz, 16)}
+      end
+    end
+    load_segments[path] = segments
+  end
+  for _, seg in ipairs(load_segments[path]) do
+    if addr >= seg[2] and addr < seg[2] + seg[3] then
+      return addr - seg[2] + seg[1]
+    end
+  end
+  return addr
+end
+
 local MAX_ATTACHES = 64 -- regular expressions can expand to thousands of functions
 
 -- One attach record: returns loaded (the function passed the verifier), attached, reason.
@@ -300,8 +323,18 @@ local function try_attach(b, kind, f, no_kprobes)
     local ok, err = call("attach_" .. kind, {tp = f.tp, fn_name = fn})
     return ok or loaded_by(err), ok, err
   elseif kind == "uprobe" or kind == "uretprobe" then
-    local ok, err = call("attach_" .. kind, {name = f.name, sym = f.sym, addr = tonumber(f.addr),
-      sym_off = tonumber(f.sym_off), fn_name = fn, pid = tonumber(f.pid) or -1})
+    -- The process the tool was pointed at ({pid}, or USDT's /proc/PID/root/...) is gone by
+    -- now, or in another machine (--vm): the same file is probed in every process instead.
+    local pid, name = tonumber(f.pid) or -1, f.name
+    if pid > 0 and not exists("/proc/" .. pid) then
+      pid, name = -1, name and (name:gsub("^/proc/%d+/root/", "/"))
+    end
+    local addr = tonumber(f.addr)
+    if addr and name and name:sub(1, 1) == "/" then
+      addr = file_offset(name, addr)
+    end
+    local ok, err = call("attach_" .. kind, {name = name, sym = f.sym, addr = addr,
+      sym_off = tonumber(f.sym_off), fn_name = fn, pid = pid})
     return ok or loaded_by(err), ok, err
   elseif kind == "perf_event" then
     local period, freq = tonumber(f.sample_period) or 0, tonumber(f.sample_freq) or 0
@@ -450,6 +483,29 @@ end
 
 local FIELDS = {"tool", "generated", "compiles", "loads", "attaches", "reason"}
 
+-- Why a row is counted apart (absent.lua, or the tool's own rule in tools.lua), or nil: a
+-- tool that attached everything, or whose failure is bpflua's, is counted.
+local absent_rules = dofile(here .. "/absent.lua")
+local function absent_reason(row)
+  if row.generated == "skip" then
+    return row.reason
+  end
+  if row.attaches:match("^yes") or row.reason == "" then
+    return nil
+  end
+  local own = (tools_table[row.tool] or {}).absent
+  local rules = own and {own} or {}
+  for _, rule in ipairs(absent_rules) do
+    rules[#rules + 1] = rule
+  end
+  for _, rule in ipairs(rules) do
+    local found = {row.reason:find(rule[1])}
+    if found[1] then
+      return (rule[2]:gsub("%%1", function() return found[3] or "" end))
+    end
+  end
+end
+
 local function emit(row)
   io.write("bcc_compat_kernel\t" .. command_output("uname -r"):gsub("%s+$", "") .. "\n")
   local t = {"bcc_compat"}
@@ -522,10 +578,14 @@ end
 
 local started = os.time()
 run_jobs("generate")
-if helper_pid then
-  os.execute("kill " .. helper_pid .. " 2>/dev/null")
+-- It lives on through the checks, where the tools' uprobes name it.
+local function stop_helper()
+  if helper_pid then
+    os.execute("kill " .. helper_pid .. " 2>/dev/null")
+  end
 end
 if opts.mode == "generate" then
+  stop_helper()
   os.remove(list)
   print(string.format("recorded %d tools in %s", #tools, opts.cache .. "/records"))
   os.exit(0)
@@ -542,6 +602,7 @@ if opts.vm then
 else
   output = run_jobs("check")
 end
+stop_helper()
 os.remove(list)
 
 local rows = {}
@@ -567,15 +628,27 @@ print(string.format("bcc %s tools (bpfcc-tools), bpflua on Linux %s%s",
   opts.vm and " (VM)" or ""))
 print(string.format("%-16s %-9s %-8s %-10s %-10s %s", "TOOL", "GENERATED", "COMPILES", "LOADS", "ATTACHES", "REASON"))
 local count = {tools = #tools, generated = 0, compiles = 0, loads = 0, attaches = 0}
+-- Among the tools not counted apart (absent.lua): how many get through each stage.
+local counted = {tools = 0, compiles = 0, loads = 0, attaches = 0}
+local apart = 0
 local reasons = {}
 for _, r in ipairs(rows) do
+  local why = absent_reason(r)
+  if why then
+    apart = apart + 1
+  else
+    counted.tools = counted.tools + 1
+    counted.compiles = counted.compiles + (r.compiles == "yes" and 1 or 0)
+    counted.loads = counted.loads + (r.loads:match("^yes") and 1 or 0)
+    counted.attaches = counted.attaches + (r.attaches:match("^yes") and 1 or 0)
+  end
   print(string.format("%-16s %-9s %-8s %-10s %-10s %s", r.tool, r.generated, r.compiles, r.loads,
-    r.attaches, r.reason))
+    r.attaches, why and ("apart: " .. why) or r.reason))
   count.generated = count.generated + (r.generated == "yes" and 1 or 0)
   count.compiles = count.compiles + (r.compiles == "yes" and 1 or 0)
   count.loads = count.loads + (r.loads:match("^yes") and 1 or 0)
   count.attaches = count.attaches + (r.attaches:match("^yes") and 1 or 0)
-  if r.generated == "yes" and r.reason ~= "" then
+  if r.generated == "yes" and r.reason ~= "" and not why then
     local stage = r.compiles ~= "yes" and "compile" or (not r.loads:match("^yes") and "load" or "attach")
     local reason = r.reason:gsub("^verifier: R%d+ ", "verifier: R? "):gsub("'[%w_]+'", "'X'", 1)
     local hint = hint_of(r.reason)
@@ -589,11 +662,14 @@ for k, v in pairs(reasons) do
 end
 table.sort(sorted, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
 print("")
-print("most frequent first failures:")
+print("most frequent first failures (of the tools counted):")
 for i = 1, math.min(15, #sorted) do
   print(string.format("%4d  %s", sorted[i][2], sorted[i][1]))
 end
 print("")
-print(string.format("summary: %d tools, %d generated, %d compile, %d load, %d attach (Linux %s%s, %d s)",
-  count.tools, count.generated, count.compiles, count.loads, count.attaches, kernel,
+print(string.format("summary: %d tools, %d generated, %d compile, %d load, %d attach; " ..
+  "%d apart (what they need is absent here), of the other %d: %d compile, %d load, %d attach " ..
+  "(Linux %s%s, %d s)",
+  count.tools, count.generated, count.compiles, count.loads, count.attaches, apart,
+  counted.tools, counted.compiles, counted.loads, counted.attaches, kernel,
   opts.vm and ", VM" or ", native", os.time() - started))
