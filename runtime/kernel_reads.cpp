@@ -22,14 +22,15 @@
 // pointer to a (local) kernel pointer, and so on.
 //
 // A read is a load of a value out of kernel memory: taking an address (&p->x), sizeof and
-// typeof read nothing and are left alone; bit fields cannot be read this way and are left
-// alone too. Pointers to user memory (a syscall tracepoint's fields) are not followed:
+// typeof read nothing and are left alone; a bit field, which has no address, is read with
+// a CO-RE bit field read (BPF_CORE_READ_BITFIELD_PROBED). Pointers to user memory (a syscall tracepoint's fields) are not followed:
 // reading user memory stays explicit, with bpf_probe_read_user.
 
 #include "bcc_rules.h"
 
 #include <clang/AST/Expr.h>
 #include <clang/AST/RecursiveASTVisitor.h>
+#include <clang/Basic/SourceManager.h>
 
 #include <map>
 
@@ -376,8 +377,12 @@ public:
 		if (cast->getCastKind() != clang::CK_LValueToRValue)
 			return true;
 		const clang::Expr *read = cast->getSubExpr();
-		if (!pointers.in_kernel_memory(read) || is_bit_field(read))
+		if (!pointers.in_kernel_memory(read))
 			return true;
+		if (is_bit_field(read)) {
+			read_bit_field(llvm::cast<clang::MemberExpr>(read->IgnoreParens()));
+			return true;
+		}
 		// The read as spelled: (v) in a macro's body reads the argument v.
 		std::string text = edits.text(read->getSourceRange());
 		while (text.empty() && llvm::isa<clang::ParenExpr>(read)) {
@@ -394,6 +399,31 @@ public:
 	}
 
 private:
+	// A bit field cannot be addressed, so it is read as libbpf's
+	// BPF_CORE_READ_BITFIELD_PROBED does: the bytes that hold it, CO-RE relocated, then
+	// shifted. `p->bits` becomes `((T)BPF_CORE_READ_BITFIELD_PROBED(p, bits))` and `s.bits`
+	// `((T)BPF_CORE_READ_BITFIELD_PROBED(&(s), bits))`, T the field's type: the text of p or s
+	// stays where it is, so reads inside it are edited as anywhere else.
+	void read_bit_field(const clang::MemberExpr *member)
+	{
+		clang::SourceLocation base_begin, base_end, op_begin, op_end;
+		if (!edits.file_range(member->getBase()->getSourceRange(), base_begin, base_end) ||
+		    !edits.file_range(clang::SourceRange(member->getOperatorLoc(), member->getMemberLoc()),
+				      op_begin, op_end) ||
+		    base_end != op_begin)
+			return;
+		const clang::SourceManager &sm = edits.rewriter.getSourceMgr();
+		std::string type = member->getType().getCanonicalType().getUnqualifiedType().getAsString();
+		bool arrow = member->isArrow();
+		edits.rewriter.InsertText(base_begin,
+					  "((" + type + ")BPF_CORE_READ_BITFIELD_PROBED(" +
+						  (arrow ? "" : "&("),
+					  /*InsertAfter=*/true);
+		edits.rewriter.ReplaceText(op_begin, sm.getFileOffset(op_end) - sm.getFileOffset(op_begin),
+					   std::string(arrow ? "" : ")") + ", " +
+						   member->getMemberDecl()->getNameAsString() + "))");
+	}
+
 	static bool is_bit_field(const clang::Expr *e)
 	{
 		const auto *member = llvm::dyn_cast<clang::MemberExpr>(e->IgnoreParens());

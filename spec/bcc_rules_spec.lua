@@ -8,6 +8,9 @@ local h = require("spec.helpers")
 
 ffi.cdef[[
 int getppid(void);
+int socket(int domain, int type, int protocol);
+int setsockopt(int fd, int level, int name, const void *value, unsigned int len);
+int close(int fd);
 int setenv(const char *name, const char *value, int overwrite);
 int unsetenv(const char *name);
 int access(const char *path, int mode);
@@ -242,6 +245,34 @@ describe("bcc's rules", function()
       ]]))
       assert.are.same({pid, ppid, pid, comm:byte(1), ppid},
         {out:get(0), out:get(1), out:get(2), out:get(3), out:get(4)})
+      b:cleanup()
+    end)
+
+    it("read bit fields with a CO-RE bit field read (sk_no_check_tx after SO_NO_CHECK)", function()
+      -- Two UDP sockets of this process; SO_NO_CHECK sets the first one's sk_no_check_tx:1.
+      local SOL_SOCKET, SO_NO_CHECK = 1, 11
+      local plain, marked = ffi.C.socket(2, 2, 0), ffi.C.socket(2, 2, 0)
+      assert(plain >= 0 and marked >= 0)
+      assert(ffi.C.setsockopt(marked, SOL_SOCKET, SO_NO_CHECK, ffi.new("int[1]", 1), 4) == 0)
+      local text = on_getpriority([[
+        static struct sock *sock_of(struct task_struct *task, int fd) {
+          struct file *f = task->files->fdt->fd[fd];
+          struct socket *socket = (struct socket *)f->private_data;
+          return socket->sk;
+        }
+      ]], [[
+        struct sock *marked = sock_of(task, MARKED), *plain = sock_of(task, PLAIN);
+        PUT(0, marked->sk_no_check_tx);
+        PUT(1, marked->sk_no_check_rx);
+        PUT(2, plain->sk_no_check_tx);
+        PUT(3, sock_of(task, MARKED)->sk_no_check_tx + 10);
+        struct socket *s = (struct socket *)task->files->fdt->fd[MARKED]->private_data;
+        PUT(4, (*s->sk).sk_no_check_tx ? 7 : 8);
+      ]]):gsub("MARKED", tostring(marked)):gsub("PLAIN", tostring(plain))
+      local b, out = run(text)
+      ffi.C.close(plain)
+      ffi.C.close(marked)
+      assert.are.same({1, 0, 0, 11, 7}, {out:get(0), out:get(1), out:get(2), out:get(3), out:get(4)})
       b:cleanup()
     end)
 
