@@ -1,10 +1,10 @@
 // bcc's implicit kernel reads: a probe may write `task->real_parent->tgid` where task points
-// into kernel memory, which BPF can only read with bpf_probe_read_kernel. This pass finds the
+// into kernel memory, which BPF can only read with a probe read. This pass finds the
 // pointers that come from kernel memory and wraps each read through them:
 //
 //   task->real_parent->tgid
 //   ({ __typeof__(task->real_parent->tgid) _bpflua_val;
-//      bpf_probe_read_kernel(&_bpflua_val, sizeof(_bpflua_val), &(
+//      bpflua_implicit_read(&_bpflua_val, sizeof(_bpflua_val), &(
 //          ({ ...the same for task->real_parent... })->tgid)); _bpflua_val; })
 //
 // The kernel's types carry preserve_access_index (vmlinux.h), so the address taken in each
@@ -23,8 +23,11 @@
 //
 // A read is a load of a value out of kernel memory: taking an address (&p->x), sizeof and
 // typeof read nothing and are left alone; a bit field, which has no address, is read with
-// a CO-RE bit field read (BPF_CORE_READ_BITFIELD_PROBED). Pointers to user memory (a syscall tracepoint's fields) are not followed:
-// reading user memory stays explicit, with bpf_probe_read_user.
+// a CO-RE bit field read (BPF_CORE_READ_BITFIELD_PROBED). Pointers to user memory (a
+// syscall tracepoint's fields) are not followed: reading user memory stays explicit, with
+// bpf_probe_read_user. A probe function's arguments are followed, and may be a uprobe's
+// user pointers: bpflua_implicit_read is bcc's generic bpf_probe_read where the
+// architecture allows it (bpf/bpflua/bcc_compat.h).
 
 #include "bcc_rules.h"
 
@@ -392,7 +395,7 @@ public:
 		if (text.empty())
 			return true;
 		edits.wrap(read->getSourceRange(),
-			   "({ __typeof__(" + text + ") _bpflua_val; bpf_probe_read_kernel("
+			   "({ __typeof__(" + text + ") _bpflua_val; bpflua_implicit_read("
 			   "(void *)&_bpflua_val, sizeof(_bpflua_val), &(",
 			   ")); _bpflua_val; })");
 		return true;

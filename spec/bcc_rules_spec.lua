@@ -78,6 +78,28 @@ describe("bcc's rules", function()
       b:cleanup()
     end)
 
+    it("of a uprobe point into the process, and read there as in bcc (generic bpf_probe_read)", function()
+      local path = os.tmpname()
+      local b = BPF{text = [[
+        struct name_start { char c[4]; };
+        BPF_ARRAY(out, u64, 4);
+        int on_access(struct pt_regs *ctx, const char *path, int mode) {
+          if (mode != 0) return 0;
+          int k = 0; u64 v = path[0]; out.update(&k, &v);
+          k = 1; v = *(path + 1); out.update(&k, &v);
+          const struct name_start *start = (const struct name_start *)path;
+          k = 2; v = start->c[2]; out.update(&k, &v);
+          return 0;
+        }
+      ]]}
+      b:attach_uprobe{name = "c", sym = "access", fn_name = "on_access", pid = pid}
+      ffi.C.access(path, 0)
+      os.remove(path)
+      assert.are.same({path:byte(1), path:byte(2), path:byte(3)},
+        {b["out"]:get(0), b["out"]:get(1), b["out"]:get(2)})
+      b:cleanup()
+    end)
+
     it("reach the sixth argument", function()
       local b = BPF{text = [[
         BPF_ARRAY(out, long, 8);

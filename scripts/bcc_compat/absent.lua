@@ -14,6 +14,10 @@ return {
     "no process of the tool's language runtime (with its USDT probes) runs here"},
   -- Only a load was possible: the programs passed the verifier, but nothing can attach.
   {"^this kernel has no kprobes$", "needs kprobes, which this kernel lacks (its programs load)"},
+  -- The tool chose a kernel function (by name, or from kallsyms) that this kernel has not
+  -- got or cannot trace (inlined, notrace): bcc 0.26's tools predate some kernels' changes.
+  {"^kernel function '([^']+)' is not traceable on this kernel",
+    "probes %1, which this kernel cannot trace (absent, inlined or notrace; bcc fails the same)"},
   {"^cannot find library '([^']+)'", "library %1 is not installed"},
   {"^no symbol 'pthread_create' in [^ ]*libpthread",
     "glibc 2.34+ has pthread_create in libc, and the tool probes libpthread (bcc fails the same)"},

@@ -165,8 +165,12 @@ opts.cache = opts.cache or os.getenv("BCC_COMPAT_CACHE") or
 local tools_table = dofile(here .. "/tools.lua")
 local standin = here .. "/standin"
 
+-- Records are kept per kernel: a tool builds its text from what the kernel it runs on has
+-- (kallsyms, tracepoints, BTF), and --vm generates them in the VM's kernel.
+local release
 local function record_dir(tool)
-  return opts.cache .. "/records/" .. tool
+  release = release or command_output("uname -r"):match("%S+")
+  return opts.cache .. "/records/" .. release .. "/" .. tool
 end
 
 local function tool_path(tool)
@@ -295,6 +299,37 @@ local function file_offset(path, addr)
   return addr
 end
 
+-- Whether the kernel can put a kprobe on function fn: it lists the functions it can trace
+-- (a function that is absent, inlined or notrace is not there). nil when it cannot say.
+local traceable
+local function kprobe_traceable(fn)
+  if traceable == nil then
+    local list = read_file("/sys/kernel/tracing/available_filter_functions") or
+      read_file("/sys/kernel/debug/tracing/available_filter_functions")
+    traceable = false
+    if list then
+      traceable = {}
+      for name in list:gmatch("([^%s]+)[^\n]*\n") do
+        traceable[name] = true
+      end
+    end
+  end
+  if not traceable then
+    return nil
+  end
+  return traceable[fn] == true
+end
+
+-- A kprobe that could not attach because this kernel cannot trace its function says so:
+-- that is the tool's choice of function, which bcc would fail the same way.
+local function kprobe_failure(fn, err)
+  if fn and kprobe_traceable(fn) == false then
+    return "kernel function '" .. fn .. "' is not traceable on this kernel (not in " ..
+      "available_filter_functions): " .. err
+  end
+  return err
+end
+
 local MAX_ATTACHES = 64 -- regular expressions can expand to thousands of functions
 
 -- One attach record: returns loaded (the function passed the verifier), attached, reason.
@@ -318,7 +353,7 @@ local function try_attach(b, kind, f, no_kprobes)
       return ok, false, ok and "this kernel has no kprobes" or err
     end
     local ok, err = call("attach_" .. kind, {event = f.event, fn_name = fn})
-    return ok or loaded_by(err), ok, err
+    return ok or loaded_by(err), ok, not ok and kprobe_failure(f.event, err) or nil
   elseif kind == "tracepoint" or kind == "raw_tracepoint" then
     local ok, err = call("attach_" .. kind, {tp = f.tp, fn_name = fn})
     return ok or loaded_by(err), ok, err
@@ -386,6 +421,9 @@ local function check_object(dir, n, attaches)
   ok, b = pcall(BPF, {text = text, cflags = load_flags})
   if not ok then
     r.reason = reason_of(b)
+    -- bcc's names attach at load: kprobe__FN, kretprobe__FN.
+    local auto = r.reason:match("^cannot attach program 'k[a-z]*probe__([%w_]+)'")
+    r.reason = kprobe_failure(auto, r.reason)
     r.load_failed = true
     return r
   end
@@ -544,12 +582,6 @@ if #tools == 0 then
 end
 os.execute("mkdir -p " .. shell_quote(opts.cache .. "/records"))
 
--- The placeholders of tools.lua. {pid}: a python3 that sleeps (Debian's has USDT probes).
-local helper_pid = command_output("(/usr/bin/python3 -c 'import time; time.sleep(900)' " ..
-  "</dev/null >/dev/null 2>&1 & echo $!)"):match("%d+")
-local blockdev = command_output("ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1"):match("%S+")
-local env = string.format("env BCC_COMPAT_PID=%s BCC_COMPAT_BLOCKDEV=%s BCC_COMPAT_NETDEV=lo " ..
-  "BCC_COMPAT_CACHE=%s", helper_pid or "1", blockdev or "sda", shell_quote(opts.cache))
 local self_exe = command_output("readlink /proc/" .. command_output("echo $PPID"):match("%d+") .. "/exe")
 self_exe = self_exe:match("[^\n]+")
 if not self_exe or self_exe:match("/sh$") or self_exe:match("/bash$") then
@@ -561,31 +593,36 @@ end
 local list = opts.cache .. "/tools.list"
 write_file(list, table.concat(tools, "\n") .. "\n")
 
+-- The placeholders of tools.lua, set where the jobs run (here, or in the VM). {pid}: a
+-- python3 that sleeps (Debian's has USDT probes), alive until the checks are done, as the
+-- tools' uprobes name it.
+local PLACEHOLDERS = [[/usr/bin/python3 -c 'import time; time.sleep(3600)' </dev/null >/dev/null 2>&1 &
+helper=$!
+blockdev=$(ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1)
+export BCC_COMPAT_PID=$helper BCC_COMPAT_BLOCKDEV=${blockdev:-sda} BCC_COMPAT_NETDEV=lo
+]]
+
 -- A job that dies (a compiler crash) still gives its row, and xargs goes on (it stops at a
 -- command killed by a signal).
-local JOB = [[mkdir -p "$BCC_COMPAT_CACHE/records/$TOOL"; out=$("$@" 2>"$BCC_COMPAT_CACHE/records/$TOOL/check.stderr"); status=$?; printf '%s\n' "$out"; if [ $status -ne 0 ]; then
+local JOB = [[dir="$BCC_COMPAT_CACHE/records/$(uname -r)/$TOOL"; mkdir -p "$dir"; out=$("$@" 2>"$dir/check.stderr"); status=$?; printf '%s\n' "$out"; if [ $status -ne 0 ]; then
   printf 'bcc_compat\t%s\tyes\t-\t-\t-\tthe check died (exit status %s)\n' "$TOOL" "$status"; fi]]
 
 local function job_command(job, jobs)
-  return string.format("xargs -a %s -P %d -I{} %s TOOL={} sh -c %s sh %s %s --cache %s --bcc-dir %s --job-%s {}",
-    shell_quote(list), jobs, env, shell_quote(JOB), shell_quote(self_exe), shell_quote(arg[0]),
-    shell_quote(opts.cache), shell_quote(opts.bcc_dir), job)
+  return string.format("xargs -a %s -P %d -I{} env BCC_COMPAT_CACHE=%s TOOL={} sh -c %s sh %s %s --cache %s --bcc-dir %s --job-%s {}",
+    shell_quote(list), jobs, shell_quote(opts.cache), shell_quote(JOB), shell_quote(self_exe),
+    shell_quote(arg[0]), shell_quote(opts.cache), shell_quote(opts.bcc_dir), job)
 end
 
-local function run_jobs(job)
-  return command_output(job_command(job, opts.jobs))
+-- Generating, then checking, in one shell: here, or in the VM's kernel (the tools choose
+-- what to probe by the kernel they run on). The VM checks one tool at a time.
+local function script(check_jobs)
+  return PLACEHOLDERS .. job_command("generate", opts.jobs) .. " >/dev/null\n" ..
+    (check_jobs and (job_command("check", check_jobs) .. "\n") or "") .. "kill $helper 2>/dev/null\n"
 end
 
 local started = os.time()
-run_jobs("generate")
--- It lives on through the checks, where the tools' uprobes name it.
-local function stop_helper()
-  if helper_pid then
-    os.execute("kill " .. helper_pid .. " 2>/dev/null")
-  end
-end
 if opts.mode == "generate" then
-  stop_helper()
+  command_output("sh -c " .. shell_quote(script(nil)))
   os.remove(list)
   print(string.format("recorded %d tools in %s", #tools, opts.cache .. "/records"))
   os.exit(0)
@@ -598,11 +635,10 @@ if opts.vm then
     io.stderr:write("--vm needs scripts/vmtest.sh\n")
     os.exit(1)
   end
-  output = command_output(shell_quote(vmtest) .. " -- sh -c " .. shell_quote(job_command("check", 1)))
+  output = command_output(shell_quote(vmtest) .. " -- sh -c " .. shell_quote(script(1)))
 else
-  output = run_jobs("check")
+  output = command_output("sh -c " .. shell_quote(script(opts.jobs)))
 end
-stop_helper()
 os.remove(list)
 
 local rows = {}
