@@ -18,6 +18,8 @@ return {
   -- got or cannot trace (inlined, notrace): bcc 0.26's tools predate some kernels' changes.
   {"^kernel function '([^']+)' is not traceable on this kernel",
     "probes %1, which this kernel cannot trace (absent, inlined or notrace; bcc fails the same)"},
+  {"cannot use helper bpf_override_return",
+    "bpf_override_return needs a kernel with CONFIG_BPF_KPROBE_OVERRIDE (kprobes), which this one lacks"},
   {"^cannot find library '([^']+)'", "library %1 is not installed"},
   {"^no symbol 'pthread_create' in [^ ]*libpthread",
     "glibc 2.34+ has pthread_create in libc, and the tool probes libpthread (bcc fails the same)"},
