@@ -139,7 +139,7 @@ static int btf_has_member(const struct btf *btf, int id, const char *member, int
 static int evidence_says(const char *option)
 {
 	for (size_t i = 0; i < sizeof(btf_evidence) / sizeof(btf_evidence[0]); i++) {
-		if (strcmp(btf_evidence[i].option, option))
+		if (strcmp(btf_evidence[i].option, option) != 0)
 			continue;
 		struct btf *btf = kernel_btf();
 		if (!btf)
