@@ -29,5 +29,5 @@ return {
     "the tool reads a 5th argument of mm_compaction_begin, which this kernel's has not " ..
     "(cc, zone_start, zone_end, sync); bcc's attach fails the same (EINVAL)"},
   {"incomplete definition of type 'struct nfs_", "the nfs module is not built in: its types are not in vmlinux BTF"},
-  {"nfs_[%w_]+ .*No such file or directory", "the nfs module is not loaded"},
+  {"nfs_[%w_]+[^\n]*No such file or directory", "the nfs module is not loaded"},
 }

@@ -1,7 +1,8 @@
 -- What the runner passes to the bcc tools that do not start without arguments: the least a
 -- user would type, choosing targets that exist on any machine. Placeholders, filled in by
 -- run.lua: {pid} a process the runner starts (Debian's python3, which has USDT probes),
--- {blockdev} the first disk in /sys/block, {netdev} the loopback interface.
+-- {blockdev} the first disk in /sys/block, {netdev} the loopback interface, {libc} the C
+-- library's path.
 -- A tool not listed runs with no arguments. `tty = true` runs it under a pseudo-terminal
 -- (curses tools). `skip` says why a tool has no BPF program to check. `absent = {pattern,
 -- reason}` counts the tool apart when its first failure matches, as absent.lua's rules do.
@@ -12,7 +13,9 @@ return {
   cobjnew = {args = {"{pid}"}},
   dbslower = {args = {"mysql", "-x", "/usr/bin/true"}},
   dbstat = {args = {"mysql", "-p", "{pid}"}},
-  deadlock = {args = {"{pid}"}},
+  -- As its help says for a dynamically linked program: the pthread library it uses (libc's
+  -- since glibc 2.34).
+  deadlock = {args = {"{pid}", "--binary", "{libc}"}},
   dirtop = {args = {"-d", "/tmp"}},
   funccount = {args = {"vfs_read"}},
   funcinterval = {args = {"vfs_read"}},
