@@ -441,6 +441,11 @@ local function check_object(dir, n, attaches)
       r.programs = r.programs + 1
       r.loaded = r.loaded + (loaded and 1 or 0)
     end
+    -- bcc's attach by regular expression (event_re, sym_re) skips the functions that do
+    -- not attach: so does the count, where the program loaded and the kernel has kprobes.
+    if a.fields.regex and not attached and loaded and not no_kprobes then
+      goto next
+    end
     r.points = r.points + 1
     r.attached = r.attached + (attached and 1 or 0)
     if not attached and not r.reason then
@@ -449,6 +454,7 @@ local function check_object(dir, n, attaches)
     if not loaded then
       r.load_reason = r.load_reason or why
     end
+    ::next::
   end
   b:cleanup()
   if r.load_reason then
