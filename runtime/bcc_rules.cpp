@@ -33,12 +33,17 @@ bool SourceEdits::file_range(clang::SourceRange r, clang::SourceLocation &begin,
 			    sm.getImmediateExpansionRange(e).getBegin()) {
 			b = sm.getImmediateSpellingLoc(b);
 			e = sm.getImmediateSpellingLoc(e);
-		} else if (b.isMacroID() && e.isMacroID() &&
-			   clang::Lexer::isAtStartOfMacroExpansion(b, sm, lang, &use_begin) &&
-			   clang::Lexer::isAtEndOfMacroExpansion(e, sm, lang, &use_end) &&
-			   sm.getFileID(use_begin) == sm.getFileID(use_end)) {
-			b = use_begin;
-			e = use_end;
+		} else if ((!b.isMacroID() ||
+			    clang::Lexer::isAtStartOfMacroExpansion(b, sm, lang, &use_begin)) &&
+			   (!e.isMacroID() ||
+			    clang::Lexer::isAtEndOfMacroExpansion(e, sm, lang, &use_end))) {
+			// Either end may be a macro's first or last token, each end its own
+			// macro: `sk->sk_state` ends in sk_state's expansion
+			// (__sk_common.skc_state), and the range is the text as written.
+			if (b.isMacroID())
+				b = use_begin;
+			if (e.isMacroID())
+				e = use_end;
 		} else {
 			return false;
 		}
@@ -159,6 +164,83 @@ private:
 	SourceEdits &edits;
 };
 
+// bcc's USDT generates a reader per probe function and argument ahead of the text
+// (static int _bpf_readarg_FN_N(struct pt_regs *ctx, void *dest, size_t len)), and its
+// frontend turns bpf_usdt_readarg(N, ctx, &v) in FN into a call of that reader. Without
+// BPF{usdt_contexts = ...}, tables.h's bpf_usdt_readarg is a call of
+// bpflua_usdt_readarg_unbound, which becomes that call here, or an error that says what the
+// program needs.
+class UsdtReaders : public clang::RecursiveASTVisitor<UsdtReaders> {
+public:
+	UsdtReaders(clang::ASTContext &ctx, SourceEdits &edits, const clang::FunctionDecl *fn)
+		: ctx(ctx), edits(edits), fn(fn) {}
+
+	bool VisitCallExpr(clang::CallExpr *call)
+	{
+		const clang::FunctionDecl *callee = call->getDirectCallee();
+		if (!callee)
+			return true;
+		bool plain = callee->getName() == "bpflua_usdt_readarg_unbound";
+		if (!plain && callee->getName() != "bpflua_usdt_readarg_p_unbound")
+			return true;
+		const char *what = plain ? "bpf_usdt_readarg" : "bpf_usdt_readarg_p";
+		clang::Expr::EvalResult n;
+		std::string reader;
+		if (call->getNumArgs() == 4 && call->getArg(0)->EvaluateAsInt(n, ctx))
+			reader = "_bpf_readarg_" + fn->getNameAsString() + "_" +
+				 llvm::toString(n.Val.getInt(), 10);
+		if (reader.empty() || !defines(reader)) {
+			bcc_rules_error(ctx, call->getBeginLoc(),
+					std::string(what) +
+						" needs the program built with "
+						"BPF{usdt_contexts = {u}} (or bcc's generated reader "
+						"_bpf_readarg_" + fn->getNameAsString() + "_N)");
+			return true;
+		}
+		// (The plain form's size is tables.h's, not the user's: sizeof(*(addr)).)
+		std::string args[4];
+		for (unsigned i = 1; i < 4; i++)
+			if (!plain || i < 3)
+				args[i] = edits.text(call->getArg(i)->IgnoreImpCasts()->getSourceRange());
+		if (plain)
+			args[3] = "sizeof(*(" + args[2] + "))";
+		clang::SourceLocation begin, end;
+		if (args[1].empty() || args[2].empty() || args[3].empty() ||
+		    !edits.file_range(call->getSourceRange(), begin, end)) {
+			bcc_rules_error(ctx, call->getBeginLoc(),
+					std::string(what) + " cannot be read through " + reader +
+						" from inside a macro of the program");
+			return true;
+		}
+		// bcc's own expansions: the reader fills the destination; the _p form reads a
+		// pointer argument, then user memory through it.
+		std::string text = plain ? reader + "(" + args[1] + ", " + args[2] + ", " + args[3] + ")"
+					 : "({ u64 _bpflua_addr = 0; int _bpflua_err = " + reader + "(" +
+						   args[1] + ", &_bpflua_addr, sizeof(_bpflua_addr)); "
+						   "if (!_bpflua_err) _bpflua_err = bpf_probe_read_user(" +
+						   args[2] + ", " + args[3] + ", (void *)_bpflua_addr); "
+						   "_bpflua_err; })";
+		const clang::SourceManager &sm = ctx.getSourceManager();
+		edits.rewriter.ReplaceText(begin, sm.getFileOffset(end) - sm.getFileOffset(begin), text);
+		return true;
+	}
+
+private:
+	bool defines(const std::string &name) const
+	{
+		for (const clang::NamedDecl *d :
+		     ctx.getTranslationUnitDecl()->lookup(&ctx.Idents.get(name)))
+			if (const auto *f = llvm::dyn_cast<clang::FunctionDecl>(d))
+				if (f->isDefined())
+					return true;
+		return false;
+	}
+
+	clang::ASTContext &ctx;
+	SourceEdits &edits;
+	const clang::FunctionDecl *fn;
+};
+
 class BccRules : public clang::MultiplexConsumer {
 public:
 	BccRules(clang::Rewriter &rewriter, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
@@ -192,6 +274,7 @@ public:
 			if (!sm.isWrittenInMainFile(sm.getFileLoc(fn->getLocation())))
 				continue;
 			HelperCalls(ctx).TraverseDecl(fn);
+			UsdtReaders(ctx, edits, fn).TraverseDecl(fn);
 			bcc_probe_args(ctx, edits, fn);
 			PaddedLiterals(edits).TraverseDecl(fn);
 			own.push_back(fn);

@@ -18,6 +18,7 @@
 #include "rewrite.h"
 #include "sha256.h"
 #include "struct_shadow.h"
+#include "kernel_config.h"
 #include "tracefs.h"
 #include "util.h"
 
@@ -221,6 +222,7 @@ static int build_unit(struct job *job)
 		}
 	}
 	struct_shadow_write(u, job->rewritten.text, opts->source_len);
+	kernel_config_write(u, job->rewritten.text, opts->source_len);
 	fputs("#line 1 \"", u);
 	write_c_string_body(u, opts->source_name);
 	fputs("\"\n", u);

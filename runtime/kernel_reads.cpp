@@ -1,10 +1,10 @@
 // bcc's implicit kernel reads: a probe may write `task->real_parent->tgid` where task points
-// into kernel memory, which BPF can only read with bpf_probe_read_kernel. This pass finds the
+// into kernel memory, which BPF can only read with a probe read. This pass finds the
 // pointers that come from kernel memory and wraps each read through them:
 //
 //   task->real_parent->tgid
 //   ({ __typeof__(task->real_parent->tgid) _bpflua_val;
-//      bpf_probe_read_kernel(&_bpflua_val, sizeof(_bpflua_val), &(
+//      bpflua_implicit_read(&_bpflua_val, sizeof(_bpflua_val), &(
 //          ({ ...the same for task->real_parent... })->tgid)); _bpflua_val; })
 //
 // The kernel's types carry preserve_access_index (vmlinux.h), so the address taken in each
@@ -22,14 +22,18 @@
 // pointer to a (local) kernel pointer, and so on.
 //
 // A read is a load of a value out of kernel memory: taking an address (&p->x), sizeof and
-// typeof read nothing and are left alone; bit fields cannot be read this way and are left
-// alone too. Pointers to user memory (a syscall tracepoint's fields) are not followed:
-// reading user memory stays explicit, with bpf_probe_read_user.
+// typeof read nothing and are left alone; a bit field, which has no address, is read with
+// a CO-RE bit field read (BPF_CORE_READ_BITFIELD_PROBED). Pointers to user memory (a
+// syscall tracepoint's fields) are not followed: reading user memory stays explicit, with
+// bpf_probe_read_user. A probe function's arguments are followed, and may be a uprobe's
+// user pointers: bpflua_implicit_read is bcc's generic bpf_probe_read where the
+// architecture allows it (bpf/bpflua/bcc_compat.h).
 
 #include "bcc_rules.h"
 
 #include <clang/AST/Expr.h>
 #include <clang/AST/RecursiveASTVisitor.h>
+#include <clang/Basic/SourceManager.h>
 
 #include <map>
 
@@ -73,10 +77,18 @@ public:
 			switch (bin->getOpcode()) {
 			case clang::BO_Add:
 			case clang::BO_Sub:
-				if (!e->getType()->isPointerType())
+				if (e->getType()->isPointerType())
+					return (bin->getLHS()->getType()->isPointerType() ? levels(bin->getLHS()) : 0) |
+					       (bin->getRHS()->getType()->isPointerType() ? levels(bin->getRHS()) : 0);
+				// An address as an integer, moved by an offset: bcc's tcpaccept reads
+				// *(u8 *)((u64)&sk->sk_gso_max_segs - 3). The difference of two
+				// addresses is no address.
+				if (!may_hold_pointer(e->getType()) || e->getType()->isRecordType() ||
+				    (bin->getOpcode() == clang::BO_Sub &&
+				     bin->getRHS()->getType()->isPointerType()))
 					return 0;
-				return (bin->getLHS()->getType()->isPointerType() ? levels(bin->getLHS()) : 0) |
-				       (bin->getRHS()->getType()->isPointerType() ? levels(bin->getRHS()) : 0);
+				return levels(bin->getLHS()) |
+				       (bin->getOpcode() == clang::BO_Add ? levels(bin->getRHS()) : 0);
 			case clang::BO_Comma:
 			case clang::BO_Assign:
 				return levels(bin->getRHS());
@@ -368,8 +380,12 @@ public:
 		if (cast->getCastKind() != clang::CK_LValueToRValue)
 			return true;
 		const clang::Expr *read = cast->getSubExpr();
-		if (!pointers.in_kernel_memory(read) || is_bit_field(read))
+		if (!pointers.in_kernel_memory(read))
 			return true;
+		if (is_bit_field(read)) {
+			read_bit_field(llvm::cast<clang::MemberExpr>(read->IgnoreParens()));
+			return true;
+		}
 		// The read as spelled: (v) in a macro's body reads the argument v.
 		std::string text = edits.text(read->getSourceRange());
 		while (text.empty() && llvm::isa<clang::ParenExpr>(read)) {
@@ -379,13 +395,38 @@ public:
 		if (text.empty())
 			return true;
 		edits.wrap(read->getSourceRange(),
-			   "({ __typeof__(" + text + ") _bpflua_val; bpf_probe_read_kernel("
+			   "({ __typeof__(" + text + ") _bpflua_val; bpflua_implicit_read("
 			   "(void *)&_bpflua_val, sizeof(_bpflua_val), &(",
 			   ")); _bpflua_val; })");
 		return true;
 	}
 
 private:
+	// A bit field cannot be addressed, so it is read as libbpf's
+	// BPF_CORE_READ_BITFIELD_PROBED does: the bytes that hold it, CO-RE relocated, then
+	// shifted. `p->bits` becomes `((T)BPF_CORE_READ_BITFIELD_PROBED(p, bits))` and `s.bits`
+	// `((T)BPF_CORE_READ_BITFIELD_PROBED(&(s), bits))`, T the field's type: the text of p or s
+	// stays where it is, so reads inside it are edited as anywhere else.
+	void read_bit_field(const clang::MemberExpr *member)
+	{
+		clang::SourceLocation base_begin, base_end, op_begin, op_end;
+		if (!edits.file_range(member->getBase()->getSourceRange(), base_begin, base_end) ||
+		    !edits.file_range(clang::SourceRange(member->getOperatorLoc(), member->getMemberLoc()),
+				      op_begin, op_end) ||
+		    base_end != op_begin)
+			return;
+		const clang::SourceManager &sm = edits.rewriter.getSourceMgr();
+		std::string type = member->getType().getCanonicalType().getUnqualifiedType().getAsString();
+		bool arrow = member->isArrow();
+		edits.rewriter.InsertText(base_begin,
+					  "((" + type + ")BPF_CORE_READ_BITFIELD_PROBED(" +
+						  (arrow ? "" : "&("),
+					  /*InsertAfter=*/true);
+		edits.rewriter.ReplaceText(op_begin, sm.getFileOffset(op_end) - sm.getFileOffset(op_begin),
+					   std::string(arrow ? "" : ")") + ", " +
+						   member->getMemberDecl()->getNameAsString() + "))");
+	}
+
 	static bool is_bit_field(const clang::Expr *e)
 	{
 		const auto *member = llvm::dyn_cast<clang::MemberExpr>(e->IgnoreParens());

@@ -275,7 +275,7 @@ describe("bcc-compatible C", function()
     end
     local cache = os.tmpname()
     os.remove(cache)
-    local p = io.popen("bpflua scripts/bcc_compat/run.lua -t syscount,biopattern,runqlat,tplist " ..
+    local p = io.popen("bpflua scripts/bcc_compat/run.lua -t syscount,biopattern,runqlat,tplist,ppchcalls " ..
       "--cache " .. cache .. " 2>&1")
     local output = p:read("*a")
     p:close()
@@ -288,11 +288,18 @@ describe("bcc-compatible C", function()
     local total, generated, compile, load, attach = output:match(
       "summary: (%d+) tools, (%d+) generated, (%d+) compile, (%d+) load, (%d+) attach")
     assert.truthy(total, output)
-    assert.are.same({4, 3}, {tonumber(total), tonumber(generated)}, output)
+    assert.are.same({5, 4}, {tonumber(total), tonumber(generated)}, output)
     assert.is_true(tonumber(compile) >= 2 and tonumber(load) >= 2 and tonumber(attach) >= 2, output)
     -- syscount: a raw tracepoint and a tracepoint; biopattern: a TRACEPOINT_PROBE.
     assert.are.same({"yes", "yes", "yes 1/1", "yes 1/1"}, rows.syscount, output)
     assert.are.same({"yes", "yes", "yes 1/1", "yes 1/1"}, rows.biopattern, output)
     assert.are.same("skip", rows.tplist[1], output)
+    -- Counted apart, with the reason: tplist has no program, ppchcalls probes powerpc's
+    -- tracepoints (on x86-64 and arm64); the other three are counted.
+    assert.truthy(output:match("\nppchcalls [^\n]* apart: powerpc's hcall tracepoints\n"), output)
+    assert.truthy(output:match("\ntplist [^\n]* apart: lists tracepoints"), output)
+    local apart, counted, attached = output:match("; (%d+) apart [^,]*, of the other (%d+): %d+ compile, %d+ load, (%d+) attach")
+    assert.are.same({2, 3}, {tonumber(apart), tonumber(counted)}, output)
+    assert.is_true(tonumber(attached) >= 2, output)
   end)
 end)

@@ -8,6 +8,12 @@ local h = require("spec.helpers")
 
 ffi.cdef[[
 int getppid(void);
+int socket(int domain, int type, int protocol);
+int setsockopt(int fd, int level, int name, const void *value, unsigned int len);
+int close(int fd);
+int setenv(const char *name, const char *value, int overwrite);
+int unsetenv(const char *name);
+int access(const char *path, int mode);
 long syscall(long number, ...);
 ]]
 
@@ -69,6 +75,28 @@ describe("bcc's rules", function()
       b:attach_uprobe{name = "c", sym = "getpriority", fn_name = "on_getpriority", pid = pid}
       h.getpriority(who, 1)
       assert.are.same({1, who}, {b["out"]:get(0), b["out"]:get(1)})
+      b:cleanup()
+    end)
+
+    it("of a uprobe point into the process, and read there as in bcc (generic bpf_probe_read)", function()
+      local path = os.tmpname()
+      local b = BPF{text = [[
+        struct name_start { char c[4]; };
+        BPF_ARRAY(out, u64, 4);
+        int on_access(struct pt_regs *ctx, const char *path, int mode) {
+          if (mode != 0) return 0;
+          int k = 0; u64 v = path[0]; out.update(&k, &v);
+          k = 1; v = *(path + 1); out.update(&k, &v);
+          const struct name_start *start = (const struct name_start *)path;
+          k = 2; v = start->c[2]; out.update(&k, &v);
+          return 0;
+        }
+      ]]}
+      b:attach_uprobe{name = "c", sym = "access", fn_name = "on_access", pid = pid}
+      ffi.C.access(path, 0)
+      os.remove(path)
+      assert.are.same({path:byte(1), path:byte(2), path:byte(3)},
+        {b["out"]:get(0), b["out"]:get(1), b["out"]:get(2)})
       b:cleanup()
     end)
 
@@ -226,6 +254,50 @@ describe("bcc's rules", function()
       b:cleanup()
     end)
 
+    it("follow addresses moved as integers and fields named through macros (bindsnoop, tcpaccept)", function()
+      local b, out = run(on_getpriority([[
+        #define comm_first comm[0]
+        #define parent_of_task real_parent
+      ]], [[
+        PUT(0, *(int *)((u64)&task->tgid - 8 + 8));
+        PUT(1, *(int *)((u64)&task->real_parent->tgid + 0));
+        PUT(2, *(&task->tgid - 1 + 1));
+        PUT(3, task->comm_first);
+        PUT(4, task->parent_of_task->tgid);
+      ]]))
+      assert.are.same({pid, ppid, pid, comm:byte(1), ppid},
+        {out:get(0), out:get(1), out:get(2), out:get(3), out:get(4)})
+      b:cleanup()
+    end)
+
+    it("read bit fields with a CO-RE bit field read (sk_no_check_tx after SO_NO_CHECK)", function()
+      -- Two UDP sockets of this process; SO_NO_CHECK sets the first one's sk_no_check_tx:1.
+      local SOL_SOCKET, SO_NO_CHECK = 1, 11
+      local plain, marked = ffi.C.socket(2, 2, 0), ffi.C.socket(2, 2, 0)
+      assert(plain >= 0 and marked >= 0)
+      assert(ffi.C.setsockopt(marked, SOL_SOCKET, SO_NO_CHECK, ffi.new("int[1]", 1), 4) == 0)
+      local text = on_getpriority([[
+        static struct sock *sock_of(struct task_struct *task, int fd) {
+          struct file *f = task->files->fdt->fd[fd];
+          struct socket *socket = (struct socket *)f->private_data;
+          return socket->sk;
+        }
+      ]], [[
+        struct sock *marked = sock_of(task, MARKED), *plain = sock_of(task, PLAIN);
+        PUT(0, marked->sk_no_check_tx);
+        PUT(1, marked->sk_no_check_rx);
+        PUT(2, plain->sk_no_check_tx);
+        PUT(3, sock_of(task, MARKED)->sk_no_check_tx + 10);
+        struct socket *s = (struct socket *)task->files->fdt->fd[MARKED]->private_data;
+        PUT(4, (*s->sk).sk_no_check_tx ? 7 : 8);
+      ]]):gsub("MARKED", tostring(marked)):gsub("PLAIN", tostring(plain))
+      local b, out = run(text)
+      ffi.C.close(plain)
+      ffi.C.close(marked)
+      assert.are.same({1, 0, 0, 11, 7}, {out:get(0), out:get(1), out:get(2), out:get(3), out:get(4)})
+      b:cleanup()
+    end)
+
     it("pass through static helpers' arguments and returns (test_probe_read_return, nested_deref_func1/2)", function()
       local b, out = run(on_getpriority([[
         static struct task_struct *parent_of(struct task_struct *t) { return t->real_parent; }
@@ -343,6 +415,112 @@ describe("bcc's rules", function()
       ]]})
       assert.is_false(ok)
       assert.matches("verifier", err, 1, true)
+    end)
+  end)
+
+  describe("bcc's USDT argument readers", function()
+    -- bcc's USDT puts a reader per probe function and argument ahead of the text
+    -- (_bpf_readarg_FN_N); its frontend turns bpf_usdt_readarg(N, ctx, &v) in FN into a call.
+    it("read bpf_usdt_readarg and bpf_usdt_readarg_p through _bpf_readarg_FN_N", function()
+      local who = 42000 + math.random(1000)
+      local path = os.tmpname()
+      local b = BPF{text = [[
+        static __always_inline int _bpf_readarg_on_gp_2(struct pt_regs *ctx, void *dest, size_t len) {
+          if (len != sizeof(u64)) return -1;
+          *(u64 *)dest = PT_REGS_PARM2(ctx);
+          return 0;
+        }
+        static __always_inline int _bpf_readarg_on_access_1(struct pt_regs *ctx, void *dest, size_t len) {
+          if (len != sizeof(u64)) return -1;
+          *(u64 *)dest = PT_REGS_PARM1(ctx);
+          return 0;
+        }
+        BPF_ARRAY(out, u64, 2);
+        BPF_ARRAY(names, char[64], 1);
+        int on_gp(struct pt_regs *ctx) {
+          u64 who = 0;
+          if (bpf_usdt_readarg(2, ctx, &who) || who != WHO) return 0;
+          int k = 0; out.update(&k, &who);
+          return 0;
+        }
+        int on_access(struct pt_regs *ctx) {
+          char name[64] = {};
+          if (bpf_usdt_readarg_p(1, ctx, name, sizeof(name)) == 0 && name[0] == '/') {
+            int k = 0; names.update(&k, &name);
+          }
+          return 0;
+        }
+      ]], cflags = {"-DWHO=" .. who}}
+      b:attach_uprobe{name = "c", sym = "getpriority", fn_name = "on_gp", pid = pid}
+      b:attach_uprobe{name = "c", sym = "access", fn_name = "on_access", pid = pid}
+      h.getpriority(who)
+      ffi.C.access(path, 0)
+      os.remove(path)
+      assert.are.equal(who, b["out"]:get(0))
+      assert.are.equal(path, ffi.string(b["names"]:get(0)))
+      b:cleanup()
+    end)
+
+    it("are an error naming usdt_contexts where the reader is missing", function()
+      local err = compile_error("int f(struct pt_regs *ctx) {\n  long v = 0;\n  return bpf_usdt_readarg(3, ctx, &v);\n}\n")
+      assert.matches("<text>:3:10: error: bpf_usdt_readarg needs the program built with " ..
+        "BPF{usdt_contexts = {u}} (or bcc's generated reader _bpf_readarg_f_N)", err, 1, true)
+    end)
+  end)
+
+  describe("the kernel's CONFIG_ macros", function()
+    local function config_values(names)
+      local decls, body = "", ""
+      for i, name in ipairs(names) do
+        decls = decls .. "#ifdef " .. name .. "\n#define V" .. i .. " (" .. name .. ")\n#else\n#define V" ..
+          i .. " (-1)\n#endif\n"
+        body = body .. "PUT(" .. (i - 1) .. ", V" .. i .. ");\n"
+      end
+      local b, out = run(on_getpriority(decls, body))
+      local got = {}
+      for i = 1, #names do
+        got[i] = tonumber(ffi.cast("int64_t", out:get(i - 1)))
+      end
+      b:cleanup()
+      return got
+    end
+
+    after_each(function()
+      ffi.C.unsetenv("BPFLUA_KERNEL_CONFIG")
+    end)
+
+    it("are the kernel configuration's, as autoconf.h has them (=y, =m, values, unset)", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("CONFIG_BPFLUA_YES=y\nCONFIG_BPFLUA_MOD=m\nCONFIG_BPFLUA_HZ=250\n" ..
+        "# CONFIG_BPFLUA_OFF is not set\nCONFIG_BPFLUA_OFFSET=0x10\n")
+      f:close()
+      ffi.C.setenv("BPFLUA_KERNEL_CONFIG", path, 1)
+      local got = config_values({"CONFIG_BPFLUA_YES", "CONFIG_BPFLUA_MOD", "CONFIG_BPFLUA_MOD_MODULE",
+        "CONFIG_BPFLUA_HZ", "CONFIG_BPFLUA_OFF", "CONFIG_BPFLUA_OFFSET"})
+      os.remove(path)
+      assert.are.same({1, -1, 1, 250, -1, 16}, got)
+    end)
+
+    it("follow the running kernel's configuration", function()
+      local p = io.popen("(zcat /proc/config.gz || cat /boot/config-$(uname -r)) 2>/dev/null")
+      local config = p:read("*a")
+      p:close()
+      if config == "" then
+        pending("this kernel publishes no configuration")
+        return
+      end
+      local hz = tonumber(config:match("\nCONFIG_HZ=(%d+)"))
+      local net_ns = config:match("\nCONFIG_NET_NS=y") and 1 or -1
+      assert.are.same({hz, net_ns}, config_values({"CONFIG_HZ", "CONFIG_NET_NS"}))
+    end)
+
+    it("come from the kernel's BTF and architecture where it publishes no configuration", function()
+      ffi.C.setenv("BPFLUA_KERNEL_CONFIG", "", 1)
+      local arch = ({x64 = "CONFIG_X86_64", arm64 = "CONFIG_ARM64"})[ffi.arch]
+      -- (tcptracer, solisten and compactsnoop test these; this kernel has both)
+      assert.are.same({1, 1, 1, 1, -1}, config_values({arch, "CONFIG_64BIT", "CONFIG_NET_NS", "CONFIG_SMP",
+        "CONFIG_HZ"}))
     end)
   end)
 

@@ -173,9 +173,11 @@ print(ok and "loaded" or err)
     assert.is_true(line >= 6 and line <= 10, out)
   end)
 
+  -- (bcc's rules read a bit field through a pointer they know to be the kernel's: this one,
+  -- made from a number, they do not follow)
   it("gets the hint for a bit field read through a kernel pointer", function()
     local out = rejection("// " .. h.unique(), [[
-  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  struct task_struct *t = (struct task_struct *)(unsigned long)bpf_get_prandom_u32();
   return t->in_execve;]])
     assert.matches("invalid mem access 'scalar'", out, 1, true)
     assert.matches("BPF_CORE_READ_BITFIELD_PROBED(p, field) for a bit field", out, 1, true)
@@ -188,7 +190,7 @@ local b = BPF{text = [==[
 // ]] .. h.unique() .. [[
 
 int on_tp(void *ctx) {
-  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  struct task_struct *t = (struct task_struct *)(unsigned long)bpf_get_prandom_u32();
   return t->in_execve;
 }
 ]==]}

@@ -119,4 +119,14 @@ static __always_inline unsigned int bpf_log2l(unsigned long v)
 	return bpf_log2(v) + 1;
 }
 
+/* bcc's implicit reads (runtime/kernel_reads.cpp) go through this. As in bcc, it is the
+ * generic bpf_probe_read where the kernel tells user from kernel addresses by their value
+ * (x86-64, arm64): a probe function's pointer argument may be a uprobe's, into the traced
+ * process's memory, and reads there as in bcc. Elsewhere, bpf_probe_read_kernel. */
+#if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm64)
+#define bpflua_implicit_read bpf_probe_read
+#else
+#define bpflua_implicit_read bpf_probe_read_kernel
+#endif
+
 #endif

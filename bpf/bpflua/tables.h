@@ -387,13 +387,14 @@ struct bpf_stacktrace {
 
 /* ---- USDT ----------------------------------------------------------------------------- */
 
-/* bpf_usdt_readarg comes with BPF{usdt_contexts = {...}} (bpf/bpflua/usdt.h replaces these);
- * without it, a read is an error at its line that says so. */
-#define bpf_usdt_readarg(...) ({ \
-	_Static_assert(0, "bpf_usdt_readarg needs the program built with BPF{usdt_contexts = {u}}"); \
-	0; })
-#define bpf_usdt_readarg_p(...) ({ \
-	_Static_assert(0, "bpf_usdt_readarg_p needs the program built with BPF{usdt_contexts = {u}}"); \
-	0; })
+/* bpf_usdt_readarg comes with BPF{usdt_contexts = {...}} (bpf/bpflua/usdt.h replaces these).
+ * Without it, the text may carry bcc's own argument readers, _bpf_readarg_FN_N, which bcc's
+ * USDT generates ahead of a tool's text: then bcc's rules read through them, as bcc's
+ * frontend does; otherwise a read is an error at its line that says so (bcc_rules.cpp). */
+int bpflua_usdt_readarg_unbound(int n, void *ctx, void *addr, unsigned long size);
+int bpflua_usdt_readarg_p_unbound(int n, void *ctx, void *buf, unsigned long len);
+#define bpf_usdt_readarg(n, ctx, addr) \
+	bpflua_usdt_readarg_unbound(n, ctx, addr, sizeof(*(addr)))
+#define bpf_usdt_readarg_p(n, ctx, buf, len) bpflua_usdt_readarg_p_unbound(n, ctx, buf, len)
 
 #endif

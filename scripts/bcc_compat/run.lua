@@ -165,8 +165,12 @@ opts.cache = opts.cache or os.getenv("BCC_COMPAT_CACHE") or
 local tools_table = dofile(here .. "/tools.lua")
 local standin = here .. "/standin"
 
+-- Records are kept per kernel: a tool builds its text from what the kernel it runs on has
+-- (kallsyms, tracepoints, BTF), and --vm generates them in the VM's kernel.
+local release
 local function record_dir(tool)
-  return opts.cache .. "/records/" .. tool
+  release = release or command_output("uname -r"):match("%S+")
+  return opts.cache .. "/records/" .. release .. "/" .. tool
 end
 
 local function tool_path(tool)
@@ -261,13 +265,69 @@ local function parse_attach_line(line)
 end
 
 -- A file that no process maps: a uprobe on it makes a kprobe-type program load (the
--- verifier runs) without ever firing, where the kernel has no kprobes to attach to.
+-- verifier runs) without ever firing, where the kernel has no kprobes to attach to. It is
+-- a copy of a real executable, as attach_uprobe takes only ELF files.
 local function load_probe_target()
   local path = opts.cache .. "/never_executed"
-  if not read_file(path) then
-    write_file(path, string.rep("\0", 4096))
+  local elf = read_file(path)
+  if not elf or elf:sub(1, 4) ~= "\127ELF" then
+    write_file(path, assert(read_file("/bin/true") or read_file("/usr/bin/true")))
   end
   return path
+end
+
+-- bcc's attach_uprobe takes addr as an address in the binary, which it turns into a file
+-- offset (for a non-PIE executable, such as Debian's python3, the two differ); bpflua's
+-- takes the file offset. The records have bcc's addresses (USDT locations).
+local load_segments = {}
+local function file_offset(path, addr)
+  if not load_segments[path] then
+    local out = command_output("readelf -hlW " .. shell_quote(path) .. " 2>/dev/null")
+    local segments = {}
+    if out:match("Type:%s+EXEC") then
+      for offset, vaddr, filesz in out:gmatch("LOAD%s+0x(%x+)%s+0x(%x+)%s+0x%x+%s+0x(%x+)") do
+        segments[#segments + 1] = {tonumber(offset, 16), tonumber(vaddr, 16), tonumber(filesz, 16)}
+      end
+    end
+    load_segments[path] = segments
+  end
+  for _, seg in ipairs(load_segments[path]) do
+    if addr >= seg[2] and addr < seg[2] + seg[3] then
+      return addr - seg[2] + seg[1]
+    end
+  end
+  return addr
+end
+
+-- Whether the kernel can put a kprobe on function fn: it lists the functions it can trace
+-- (a function that is absent, inlined or notrace is not there). nil when it cannot say.
+local traceable
+local function kprobe_traceable(fn)
+  if traceable == nil then
+    local list = read_file("/sys/kernel/tracing/available_filter_functions") or
+      read_file("/sys/kernel/debug/tracing/available_filter_functions")
+    traceable = false
+    if list then
+      traceable = {}
+      for name in list:gmatch("([^%s]+)[^\n]*\n") do
+        traceable[name] = true
+      end
+    end
+  end
+  if not traceable then
+    return nil
+  end
+  return traceable[fn] == true
+end
+
+-- A kprobe that could not attach because this kernel cannot trace its function says so:
+-- that is the tool's choice of function, which bcc would fail the same way.
+local function kprobe_failure(fn, err)
+  if fn and kprobe_traceable(fn) == false then
+    return "kernel function '" .. fn .. "' is not traceable on this kernel (not in " ..
+      "available_filter_functions): " .. err
+  end
+  return err
 end
 
 local MAX_ATTACHES = 64 -- regular expressions can expand to thousands of functions
@@ -293,13 +353,23 @@ local function try_attach(b, kind, f, no_kprobes)
       return ok, false, ok and "this kernel has no kprobes" or err
     end
     local ok, err = call("attach_" .. kind, {event = f.event, fn_name = fn})
-    return ok or loaded_by(err), ok, err
+    return ok or loaded_by(err), ok, not ok and kprobe_failure(f.event, err) or nil
   elseif kind == "tracepoint" or kind == "raw_tracepoint" then
     local ok, err = call("attach_" .. kind, {tp = f.tp, fn_name = fn})
     return ok or loaded_by(err), ok, err
   elseif kind == "uprobe" or kind == "uretprobe" then
-    local ok, err = call("attach_" .. kind, {name = f.name, sym = f.sym, addr = tonumber(f.addr),
-      sym_off = tonumber(f.sym_off), fn_name = fn, pid = tonumber(f.pid) or -1})
+    -- The process the tool was pointed at ({pid}, or USDT's /proc/PID/root/...) is gone by
+    -- now, or in another machine (--vm): the same file is probed in every process instead.
+    local pid, name = tonumber(f.pid) or -1, f.name
+    if pid > 0 and not exists("/proc/" .. pid) then
+      pid, name = -1, name and (name:gsub("^/proc/%d+/root/", "/"))
+    end
+    local addr = tonumber(f.addr)
+    if addr and name and name:sub(1, 1) == "/" then
+      addr = file_offset(name, addr)
+    end
+    local ok, err = call("attach_" .. kind, {name = name, sym = f.sym, addr = addr,
+      sym_off = tonumber(f.sym_off), fn_name = fn, pid = pid})
     return ok or loaded_by(err), ok, err
   elseif kind == "perf_event" then
     local period, freq = tonumber(f.sample_period) or 0, tonumber(f.sample_freq) or 0
@@ -351,6 +421,9 @@ local function check_object(dir, n, attaches)
   ok, b = pcall(BPF, {text = text, cflags = load_flags})
   if not ok then
     r.reason = reason_of(b)
+    -- bcc's names attach at load: kprobe__FN, kretprobe__FN.
+    local auto = r.reason:match("^cannot attach program 'k[a-z]*probe__([%w_]+)'")
+    r.reason = kprobe_failure(auto, r.reason)
     r.load_failed = true
     return r
   end
@@ -368,6 +441,11 @@ local function check_object(dir, n, attaches)
       r.programs = r.programs + 1
       r.loaded = r.loaded + (loaded and 1 or 0)
     end
+    -- bcc's attach by regular expression (event_re, sym_re) skips the functions that do
+    -- not attach: so does the count, where the program loaded and the kernel has kprobes.
+    if a.fields.regex and not attached and loaded and not no_kprobes then
+      goto next
+    end
     r.points = r.points + 1
     r.attached = r.attached + (attached and 1 or 0)
     if not attached and not r.reason then
@@ -376,6 +454,7 @@ local function check_object(dir, n, attaches)
     if not loaded then
       r.load_reason = r.load_reason or why
     end
+    ::next::
   end
   b:cleanup()
   if r.load_reason then
@@ -448,6 +527,29 @@ end
 
 local FIELDS = {"tool", "generated", "compiles", "loads", "attaches", "reason"}
 
+-- Why a row is counted apart (absent.lua, or the tool's own rule in tools.lua), or nil: a
+-- tool that attached everything, or whose failure is bpflua's, is counted.
+local absent_rules = dofile(here .. "/absent.lua")
+local function absent_reason(row)
+  if row.generated == "skip" then
+    return row.reason
+  end
+  if row.attaches:match("^yes") or row.reason == "" then
+    return nil
+  end
+  local own = (tools_table[row.tool] or {}).absent
+  local rules = own and {own} or {}
+  for _, rule in ipairs(absent_rules) do
+    rules[#rules + 1] = rule
+  end
+  for _, rule in ipairs(rules) do
+    local found = {row.reason:find(rule[1])}
+    if found[1] then
+      return (rule[2]:gsub("%%1", function() return found[3] or "" end))
+    end
+  end
+end
+
 local function emit(row)
   io.write("bcc_compat_kernel\t" .. command_output("uname -r"):gsub("%s+$", "") .. "\n")
   local t = {"bcc_compat"}
@@ -486,12 +588,6 @@ if #tools == 0 then
 end
 os.execute("mkdir -p " .. shell_quote(opts.cache .. "/records"))
 
--- The placeholders of tools.lua. {pid}: a python3 that sleeps (Debian's has USDT probes).
-local helper_pid = command_output("(/usr/bin/python3 -c 'import time; time.sleep(900)' " ..
-  "</dev/null >/dev/null 2>&1 & echo $!)"):match("%d+")
-local blockdev = command_output("ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1"):match("%S+")
-local env = string.format("env BCC_COMPAT_PID=%s BCC_COMPAT_BLOCKDEV=%s BCC_COMPAT_NETDEV=lo " ..
-  "BCC_COMPAT_CACHE=%s", helper_pid or "1", blockdev or "sda", shell_quote(opts.cache))
 local self_exe = command_output("readlink /proc/" .. command_output("echo $PPID"):match("%d+") .. "/exe")
 self_exe = self_exe:match("[^\n]+")
 if not self_exe or self_exe:match("/sh$") or self_exe:match("/bash$") then
@@ -500,30 +596,48 @@ end
 
 -- In the cache, not /tmp: scripts/vmtest.sh's guest sees this machine's files, but a /tmp of
 -- its own.
-local list = opts.cache .. "/tools.list"
-write_file(list, table.concat(tools, "\n") .. "\n")
+local list_prefix = opts.cache .. "/tools." .. command_output("echo $PPID"):match("%d+")
+local function write_list(path, names)
+  write_file(path, table.concat(names, "\n") .. "\n")
+  return path
+end
+local list = write_list(list_prefix .. ".list", tools)
+
+-- The placeholders of tools.lua, set where the jobs run (here, or in the VM). {pid}: a
+-- python3 that sleeps (Debian's has USDT probes), alive until the checks are done, as the
+-- tools' uprobes name it.
+local PLACEHOLDERS = [[/usr/bin/python3 -c 'import time; time.sleep(3600)' </dev/null >/dev/null 2>&1 &
+helper=$!
+blockdev=$(ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1)
+libc=$(ldconfig -p | awk '/libc[.]so[.]6 /{print $NF; exit}')
+export BCC_COMPAT_PID=$helper BCC_COMPAT_BLOCKDEV=${blockdev:-sda} BCC_COMPAT_NETDEV=lo BCC_COMPAT_LIBC=$libc
+]]
 
 -- A job that dies (a compiler crash) still gives its row, and xargs goes on (it stops at a
 -- command killed by a signal).
-local JOB = [[mkdir -p "$BCC_COMPAT_CACHE/records/$TOOL"; out=$("$@" 2>"$BCC_COMPAT_CACHE/records/$TOOL/check.stderr"); status=$?; printf '%s\n' "$out"; if [ $status -ne 0 ]; then
+local JOB = [[dir="$BCC_COMPAT_CACHE/records/$(uname -r)/$TOOL"; mkdir -p "$dir"; out=$("$@" 2>"$dir/check.stderr"); status=$?; printf '%s\n' "$out"; if [ $status -ne 0 ]; then
   printf 'bcc_compat\t%s\tyes\t-\t-\t-\tthe check died (exit status %s)\n' "$TOOL" "$status"; fi]]
 
-local function job_command(job, jobs)
-  return string.format("xargs -a %s -P %d -I{} %s TOOL={} sh -c %s sh %s %s --cache %s --bcc-dir %s --job-%s {}",
-    shell_quote(list), jobs, env, shell_quote(JOB), shell_quote(self_exe), shell_quote(arg[0]),
-    shell_quote(opts.cache), shell_quote(opts.bcc_dir), job)
+local function job_command(job, jobs, tool_list)
+  return string.format("xargs -a %s -P %d -I{} env BCC_COMPAT_CACHE=%s TOOL={} sh -c %s sh %s %s --cache %s --bcc-dir %s --job-%s {}",
+    shell_quote(tool_list), jobs, shell_quote(opts.cache), shell_quote(JOB), shell_quote(self_exe),
+    shell_quote(arg[0]), shell_quote(opts.cache), shell_quote(opts.bcc_dir), job)
 end
 
-local function run_jobs(job)
-  return command_output(job_command(job, opts.jobs))
+-- Generating, then checking, in one shell: here, or in the VM's kernel (the tools choose
+-- what to probe by the kernel they run on). The VM checks one tool at a time.
+local function script(check_jobs, tool_list)
+  return PLACEHOLDERS .. job_command("generate", opts.jobs, tool_list) .. " >/dev/null\n" ..
+    (check_jobs and (job_command("check", check_jobs, tool_list) .. "\n") or "") ..
+    "kill $helper 2>/dev/null\n"
 end
+
+-- The VM (TCG) runs all of them in about half an hour, vmtest.sh's limit: a VM per batch.
+local VM_BATCH = 40
 
 local started = os.time()
-run_jobs("generate")
-if helper_pid then
-  os.execute("kill " .. helper_pid .. " 2>/dev/null")
-end
 if opts.mode == "generate" then
+  command_output("sh -c " .. shell_quote(script(nil, list)))
   os.remove(list)
   print(string.format("recorded %d tools in %s", #tools, opts.cache .. "/records"))
   os.exit(0)
@@ -536,9 +650,17 @@ if opts.vm then
     io.stderr:write("--vm needs scripts/vmtest.sh\n")
     os.exit(1)
   end
-  output = command_output(shell_quote(vmtest) .. " -- sh -c " .. shell_quote(job_command("check", 1)))
+  local outputs = {}
+  for first = 1, #tools, VM_BATCH do
+    local batch = write_list(list_prefix .. "." .. first .. ".list",
+      {unpack(tools, first, math.min(first + VM_BATCH - 1, #tools))})
+    outputs[#outputs + 1] = command_output(shell_quote(vmtest) .. " -- sh -c " ..
+      shell_quote(script(1, batch)))
+    os.remove(batch)
+  end
+  output = table.concat(outputs, "\n")
 else
-  output = run_jobs("check")
+  output = command_output("sh -c " .. shell_quote(script(opts.jobs, list)))
 end
 os.remove(list)
 
@@ -565,15 +687,27 @@ print(string.format("bcc %s tools (bpfcc-tools), bpflua on Linux %s%s",
   opts.vm and " (VM)" or ""))
 print(string.format("%-16s %-9s %-8s %-10s %-10s %s", "TOOL", "GENERATED", "COMPILES", "LOADS", "ATTACHES", "REASON"))
 local count = {tools = #tools, generated = 0, compiles = 0, loads = 0, attaches = 0}
+-- Among the tools not counted apart (absent.lua): how many get through each stage.
+local counted = {tools = 0, compiles = 0, loads = 0, attaches = 0}
+local apart = 0
 local reasons = {}
 for _, r in ipairs(rows) do
+  local why = absent_reason(r)
+  if why then
+    apart = apart + 1
+  else
+    counted.tools = counted.tools + 1
+    counted.compiles = counted.compiles + (r.compiles == "yes" and 1 or 0)
+    counted.loads = counted.loads + (r.loads:match("^yes") and 1 or 0)
+    counted.attaches = counted.attaches + (r.attaches:match("^yes") and 1 or 0)
+  end
   print(string.format("%-16s %-9s %-8s %-10s %-10s %s", r.tool, r.generated, r.compiles, r.loads,
-    r.attaches, r.reason))
+    r.attaches, why and ("apart: " .. why) or r.reason))
   count.generated = count.generated + (r.generated == "yes" and 1 or 0)
   count.compiles = count.compiles + (r.compiles == "yes" and 1 or 0)
   count.loads = count.loads + (r.loads:match("^yes") and 1 or 0)
   count.attaches = count.attaches + (r.attaches:match("^yes") and 1 or 0)
-  if r.generated == "yes" and r.reason ~= "" then
+  if r.generated == "yes" and r.reason ~= "" and not why then
     local stage = r.compiles ~= "yes" and "compile" or (not r.loads:match("^yes") and "load" or "attach")
     local reason = r.reason:gsub("^verifier: R%d+ ", "verifier: R? "):gsub("'[%w_]+'", "'X'", 1)
     local hint = hint_of(r.reason)
@@ -587,11 +721,14 @@ for k, v in pairs(reasons) do
 end
 table.sort(sorted, function(a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
 print("")
-print("most frequent first failures:")
+print("most frequent first failures (of the tools counted):")
 for i = 1, math.min(15, #sorted) do
   print(string.format("%4d  %s", sorted[i][2], sorted[i][1]))
 end
 print("")
-print(string.format("summary: %d tools, %d generated, %d compile, %d load, %d attach (Linux %s%s, %d s)",
-  count.tools, count.generated, count.compiles, count.loads, count.attaches, kernel,
+print(string.format("summary: %d tools, %d generated, %d compile, %d load, %d attach; " ..
+  "%d apart (what they need is absent here), of the other %d: %d compile, %d load, %d attach " ..
+  "(Linux %s%s, %d s)",
+  count.tools, count.generated, count.compiles, count.loads, count.attaches, apart,
+  counted.tools, counted.compiles, counted.loads, counted.attaches, kernel,
   opts.vm and ", VM" or ", native", os.time() - started))
