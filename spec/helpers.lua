@@ -258,6 +258,20 @@ function M.write_file(path, text)
   f:close()
 end
 
+-- Rows of a tool's output that follow its header line (without the host's closing
+-- "bpflua: interrupted").
+function M.rows_after(text, header)
+  local rows, seen = {}, false
+  for line in text:gmatch("[^\n]+") do
+    if seen and line ~= "bpflua: interrupted" then
+      rows[#rows + 1] = line
+    elseif line:find(header, 1, true) then
+      seen = true
+    end
+  end
+  return rows
+end
+
 function M.tmpdir()
   local path = os.tmpname()
   os.remove(path)

@@ -4,18 +4,7 @@
 -- only once it is tracing.
 local h = require("spec.helpers")
 
--- Rows of a tool's output that follow its header line.
-local function rows_after(text, header)
-  local rows, seen = {}, false
-  for line in text:gmatch("[^\n]+") do
-    if seen and line ~= "bpflua: interrupted" then
-      rows[#rows + 1] = line
-    elseif line:find(header, 1, true) then
-      seen = true
-    end
-  end
-  return rows
-end
+local rows_after = h.rows_after
 
 -- A shell prefix that starts `command` in the background, waiting on a FIFO first; the
 -- workload "go" releases it. $wp is its pid (exec keeps it), also written to fifo .. ".pid".

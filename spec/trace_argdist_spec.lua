@@ -27,17 +27,7 @@ int main(int argc, char **argv) {
 }
 ]]
 
-local function rows_after(text, header)
-  local rows, seen = {}, false
-  for line in text:gmatch("[^\n]+") do
-    if seen and line ~= "bpflua: interrupted" then
-      rows[#rows + 1] = line
-    elseif line:find(header, 1, true) then
-      seen = true
-    end
-  end
-  return rows
-end
+local rows_after = h.rows_after
 
 local function count_matching(rows, pattern)
   local n = 0
