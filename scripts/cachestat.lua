@@ -38,22 +38,15 @@ local b = BPF{text = [[
 ]], cflags = {"-DNF_APCL=" .. NF_APCL, "-DNF_MPA=" .. NF_MPA, "-DNF_MBD=" .. NF_MBD,
               "-DNF_APD=" .. NF_APD}}
 
--- The first of the kernel's functions that it can probe (bcc's get_kprobe_functions).
-local function first_function(...)
-  for _, name in ipairs({...}) do
-    if #BPF.get_kprobe_functions("^" .. name .. "$") > 0 then
-      return name
-    end
-  end
-end
+local first_function = require("bpflua.patterns").first_kprobe_function
 
 local ok, err = pcall(function()
-  b:attach_kprobe{event = first_function("filemap_add_folio") or "add_to_page_cache_lru",
+  b:attach_kprobe{event = first_function{"filemap_add_folio"} or "add_to_page_cache_lru",
                   fn_name = "do_count_apcl"}
-  b:attach_kprobe{event = first_function("folio_mark_accessed") or "mark_page_accessed",
+  b:attach_kprobe{event = first_function{"folio_mark_accessed"} or "mark_page_accessed",
                   fn_name = "do_count_mpa"}
   -- folio_account_dirtied and account_page_dirtied are static, often inlined away
-  local dirtied = first_function("folio_account_dirtied", "account_page_dirtied")
+  local dirtied = first_function{"folio_account_dirtied", "account_page_dirtied"}
   if dirtied then
     b:attach_kprobe{event = dirtied, fn_name = "do_count_apd"}
   elseif BPF.tracepoint_exists("writeback", "writeback_dirty_folio") then

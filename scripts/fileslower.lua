@@ -123,13 +123,10 @@ local b = BPF{text = require("bpflua.fd_file").c .. [[
               "-DALL_FILES=" .. (opts.all_files and 1 or 0),
               "-DMIN_US=" .. math.floor(min_ms * 1000), "-DDNAME_INLINE_LEN=" .. DNAME_INLINE_LEN}}
 
+-- The first of the kernel's functions that a kprobe can take, else the last named.
 local function first_function(...)
-  for _, name in ipairs({...}) do
-    if #BPF.get_kprobe_functions("^" .. name .. "$") > 0 then
-      return name
-    end
-  end
-  return select(select("#", ...), ...)
+  local names = {...}
+  return require("bpflua.patterns").first_kprobe_function(names) or names[#names]
 end
 
 if has_kprobes then

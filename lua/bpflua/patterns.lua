@@ -101,6 +101,21 @@ function M.get_kprobe_functions(re, what)
   return names
 end
 
+-- The first of names (kernel function names, in order of preference) that a kprobe can
+-- take, or nil: tools that probe a function the kernel renamed across versions. One pass
+-- over the kernel's function list for all of them.
+function M.first_kprobe_function(names)
+  local probeable = {}
+  for _, name in ipairs(M.get_kprobe_functions("^(" .. table.concat(names, "|") .. ")$")) do
+    probeable[name] = true
+  end
+  for _, name in ipairs(names) do
+    if probeable[name] then
+      return name
+    end
+  end
+end
+
 -- BPF.get_tracepoints(re): "category:event" names matching re, sorted.
 function M.get_tracepoints(re, what)
   local match = M.compile(re, what or "get_tracepoints")
