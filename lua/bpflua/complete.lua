@@ -222,11 +222,13 @@ local function string_candidates(env, before, word)
       names[name .. quote] = true
     end
   elseif call == "get_table" then
-    names = {}
+    -- Closed with the quote into a table of their own: adding keys to the table pairs() is
+    -- walking leaves the walk undefined (some names came out unclosed, or closed twice).
+    local tables = {}
     local chain = head:match("([%w_%.%[%]\"']*):%s*get_table%s*%(%s*$")
-    add_keys(names, chain and lookup(env, chain))
-    for name in pairs(names) do
-      names[name] = nil
+    add_keys(tables, chain and lookup(env, chain))
+    names = {}
+    for name in pairs(tables) do
       names[name .. quote] = true
     end
   else
