@@ -267,6 +267,20 @@ int bpflua_kernel_supports(const char *feature, char **why);
  * the cache directory, or -1 and *error. */
 int bpflua_prepare(const char **dir, char **error);
 
+/* What the cache holds (`bpflua --cache-stats`; runtime/cache_evict.c), sizes on disk. */
+struct bpflua_cache_stats {
+	const char *dir;
+	unsigned long long max;          /* the bound (BPFLUA_CACHE_MAX); 0 when unbounded */
+	unsigned long long bytes;        /* all that the bound counts */
+	unsigned long long object_bytes, prelude_bytes, kernel_bytes;
+	unsigned long objects, preludes, kernels;
+	long long oldest, newest;        /* the objects' last use (Unix time); 0 without any */
+};
+int bpflua_cache_stats(struct bpflua_cache_stats *stats, char **error);
+/* Removes every compiled object, prelude and kernel's vmlinux.h (`bpflua --cache-clear`);
+ * *dir is the cache directory. 0, or -1 and *error. */
+int bpflua_cache_clear(const char **dir, char **error);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

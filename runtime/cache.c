@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cache.h"
+#include "cache_evict.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -271,6 +272,16 @@ int cache_hash_file(const char *path, char hex[65])
  * The key inside guards against a file copied or renamed under another key; the checksum
  * against truncation and garbage. */
 
+/* The bound: the new entry counts, and stays while older files go (and those in keep). */
+static void cache_stored_entry(const char *path, const char *const *keep)
+{
+	const char *stored[] = {path, NULL};
+	const char *kept[8] = {path};
+	for (int i = 0; keep && keep[i] && i < 6; i++)
+		kept[i + 1] = keep[i];
+	cache_stored(stored, kept);
+}
+
 static char *entry_path(const char *key)
 {
 	char name[128];
@@ -398,13 +409,16 @@ int cache_object_get(const char *key, struct cache_object *obj)
 	 * entry): the compile that follows writes a new one. */
 	if (found != 1 && (data || errno != ENOENT))
 		unlink(path);
+	if (found == 1)
+		cache_mark_used(path);
 	free(data);
 	free(path);
 	return found == 1;
 }
 
 int cache_object_put(const char *key, const struct cache_dependency *deps, int ndeps,
-		     const char *metadata, const char *object, size_t object_len)
+		     const char *metadata, const char *object, size_t object_len,
+		     const char *const *keep)
 {
 	char *path = entry_path(key);
 	char *data = NULL;
@@ -444,6 +458,8 @@ int cache_object_put(const char *key, const struct cache_dependency *deps, int n
 			memcpy(whole + len, sum_line, 72);
 			err = file_write_atomic(path, whole, len + 72);
 			free(whole);
+			if (!err)
+				cache_stored_entry(path, keep);
 		} else {
 			err = -ENOMEM;
 		}

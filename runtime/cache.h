@@ -44,9 +44,12 @@ struct cache_object {
  * An entry that fails verification is removed. */
 int cache_object_get(const char *key, struct cache_object *obj);
 
-/* Stores an entry for key (atomically). Returns 0 or -errno; a failure leaves no entry. */
+/* Stores an entry for key (atomically). Returns 0 or -errno; a failure leaves no entry. The
+ * cache's bound then applies (cache_evict.h); files in keep (NULL-terminated, at most six:
+ * the running kernel's prelude) are not evicted. */
 int cache_object_put(const char *key, const struct cache_dependency *deps, int ndeps,
-		     const char *metadata, const char *object, size_t object_len);
+		     const char *metadata, const char *object, size_t object_len,
+		     const char *const *keep);
 
 /* sha256 of a regular file's contents, as hex. Returns 0, or -1 (not a regular file, or
  * unreadable). Never blocks on a FIFO. */

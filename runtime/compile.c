@@ -403,9 +403,10 @@ static struct bpflua_compiled *compile_with_clang(struct job *job)
 	int cacheable = 1;
 	for (int i = 0; i < ndeps; i++)
 		cacheable &= deps[i].path && strlen(deps[i].hash) == 64;
+	const char *const keep[] = {job->task.pch, job->task.prelude_main, job->task.kernel_dir, NULL};
 	if (compiled && cacheable)
 		cache_object_put(job->object_key, deps, ndeps, compiled->metadata, compiled->object,
-				 compiled->object_len);
+				 compiled->object_len, keep);
 	for (int i = 0; i < ndeps; i++)
 		free(deps[i].path);
 	free(deps);
@@ -446,7 +447,9 @@ static struct bpflua_compiled *compile(const struct bpflua_compile_opts *opts, i
 	compute_keys(&job);
 
 	struct cache_object hit;
-	if (cache_object_get(job.object_key, &hit)) {
+	/* bpflua --prepare compiles whether or not its object is cached: what it is for is the
+	 * prelude, which may have gone since (the cache's bound, a hand). */
+	if (!full_prelude && cache_object_get(job.object_key, &hit)) {
 		compiled = calloc(1, sizeof(*compiled));
 		if (compiled) {
 			compiled->object = hit.object;

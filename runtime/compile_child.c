@@ -11,10 +11,12 @@
  * measurements. */
 #define _GNU_SOURCE
 #include "cache.h"
+#include "cache_evict.h"
 #include "clang_compiler.h"
 #include "compile_job.h"
 #include "compiler_process.h"
 #include "kernel_types.h"
+#include "prelude_status.h"
 #include "util.h"
 
 #include <dlfcn.h>
@@ -24,9 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,6 +149,29 @@ static int lock_prelude(struct compile_job *job, int wait)
 	return fd;
 }
 
+/* 1 when the prelude PCH is there with the files it was built from that the cache holds: a
+ * PCH whose vmlinux.h or main file went (evicted, removed by hand) cannot be used, and is
+ * built again. */
+static int prelude_ready(const struct compile_job *job)
+{
+	return cache_is_regular(job->pch) && cache_is_regular(job->prelude_main) &&
+	       cache_is_regular(job->vmlinux);
+}
+
+/* After a PCH was put in place: its failure stamps go, the kernel's directory names it, what
+ * was written counts toward the cache's bound (the running kernel's prelude never goes), and
+ * the files of other kernels that nothing used since boot go. */
+static void prelude_installed(struct compile_job *job, int wrote_vmlinux)
+{
+	prelude_status_built(job);
+	cache_kernel_add_prelude(job->kernel_dir, job->pch);
+	const char *const stored[] = {job->pch, job->prelude_main,
+				      wrote_vmlinux ? job->vmlinux : NULL, NULL};
+	const char *const keep[] = {job->pch, job->prelude_main, job->kernel_dir, NULL};
+	cache_stored(stored, keep);
+	cache_remove_stale_kernels(job->kernel_dir);
+}
+
 /* Builds the prelude PCH for this kernel, compiler and header set (and vmlinux.h when it is
  * missing). Its temporaries go in this process's work directory, which the host removes
  * should this process die. */
@@ -167,8 +195,8 @@ static int build_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 	}
 	if (make_kernel_dir(job) < 0)
 		goto out;
-	if (!cache_is_regular(job->vmlinux) &&
-	    kernel_types_write_vmlinux_h(job->vmlinux, tmp_vmlinux, &error) < 0) {
+	int wrote_vmlinux = !cache_is_regular(job->vmlinux);
+	if (wrote_vmlinux && kernel_types_write_vmlinux_h(job->vmlinux, tmp_vmlinux, &error) < 0) {
 		reply_text(job, REPLY_ERROR, "%s", error);
 		goto out;
 	}
@@ -194,6 +222,7 @@ static int build_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 		reply_diagnostics(job, &res, 1);
 	} else if (install(job, tmp_pch, job->pch) == 0) {
 		ret = 0;
+		prelude_installed(job, wrote_vmlinux);
 	}
 	bpflua_clang_result_free(&res);
 out:
@@ -213,15 +242,82 @@ out:
  * or one in the background) is waited for rather than raced. */
 static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 {
-	if (cache_is_regular(job->pch))
+	if (prelude_ready(job))
 		return 0;
 	if (make_kernel_dir(job) < 0)
 		return -1;
 	int lock = lock_prelude(job, 1);
-	int rc = cache_is_regular(job->pch) ? 0 : build_pch(job, clang);
+	int rc = prelude_ready(job) ? 0 : build_pch(job, clang);
 	if (lock >= 0)
 		close(lock);
 	return rc;
+}
+
+/* What a failed build said in its records, one line each. */
+static char *build_errors(int log)
+{
+	struct compiler_process_output out = {0};
+	if (lseek(log, 0, SEEK_SET) < 0 || !(out.records = file_read_fd(log, &out.len)))
+		return NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	size_t pos = 0, n;
+	const char *data;
+	char tag;
+	while (f && record_next(&out, &pos, &tag, &data, &n) == 0) {
+		if (tag == REPLY_ERROR) {
+			fprintf(f, "%.*s\n", (int)n, data);
+		} else if (tag == REPLY_DIAGNOSTIC) {
+			/* level NUL file NUL line NUL col NUL message */
+			const char *field[5], *p = data, *end = data + n;
+			int k = 0;
+			for (; k < 5 && p <= end; k++) {
+				field[k] = p;
+				const char *nul = memchr(p, '\0', (size_t)(end - p));
+				p = nul ? nul + 1 : end + 1;
+			}
+			if (k == 5)
+				fprintf(f, "%s:%s:%s: %s: %.*s\n", field[1], field[2], field[3], field[0],
+					(int)(end - field[4]), field[4]);
+		}
+	}
+	if (f)
+		fclose(f);
+	free(out.records);
+	return text;
+}
+
+/* The background build itself runs in a child of the background process, which records
+ * how it ended (prelude_status.h): an error, a crash, or the time-out. */
+static void build_pch_recorded(struct compile_job *job, bpflua_clang_run_fn clang)
+{
+	int log = memfd_create("bpflua-prelude-build", MFD_CLOEXEC);
+	pid_t pid = fork();
+	if (pid == 0) {
+		job->reply = log; /* -1 without a memfd: the error is not kept then */
+		alarm(BACKGROUND_TIMEOUT_SECONDS);
+		_exit(build_pch(job, clang) == 0 ? 0 : 1);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	char *error = NULL;
+	if (pid < 0)
+		error = str_printf("cannot start the build: %s", strerror(errno));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+		error = str_printf("the build took longer than %d s and was stopped",
+				   BACKGROUND_TIMEOUT_SECONDS);
+	else if (WIFSIGNALED(status))
+		error = str_printf("the build was killed by signal %d (%s)", WTERMSIG(status),
+				   strsignal(WTERMSIG(status)));
+	else if (WEXITSTATUS(status) != 0)
+		error = log >= 0 ? build_errors(log) : NULL;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		prelude_status_failed(job, error);
+	free(error);
+	if (log >= 0)
+		close(log);
 }
 
 /* Builds the prelude for the runs after this one in a process of its own, so that nobody
@@ -237,6 +333,11 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 	int lock = lock_prelude(job, 0);
 	if (lock == -1)
 		return; /* another process is building it */
+	if (prelude_status_recently_failed(job)) {
+		if (lock >= 0)
+			close(lock);
+		return; /* it failed a moment ago: the next try comes later */
+	}
 	pid_t pid = fork();
 	if (pid != 0) {
 		if (lock >= 0)
@@ -256,13 +357,11 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 		for (int fd = 3; fd < 4096; fd++) /* no close_range before Linux 5.9 */
 			if (fd != lock)
 				close(fd);
-	job->reply = -1; /* no one reads records any more */
-	alarm(BACKGROUND_TIMEOUT_SECONDS);
 	if (setpriority(PRIO_PROCESS, 0, 19) < 0) {
 		/* runs at the same priority then */
 	}
-	if (!cache_is_regular(job->pch))
-		build_pch(job, clang);
+	if (!prelude_ready(job))
+		build_pch_recorded(job, clang);
 	_exit(0);
 }
 
@@ -552,11 +651,12 @@ int compile_job_run(void *arg, int reply)
 	bpflua_clang_run_fn clang = load_clang(job);
 	if (!clang)
 		return -1;
-	if (!job->full_prelude && !cache_is_regular(job->pch) &&
+	if (!job->full_prelude && !prelude_ready(job) &&
 	    compile_trimmed_apart(job, clang, reply) == 0)
 		return 0;
 	if (ensure_pch(job, clang) < 0)
 		return -1;
+	cache_mark_used(job->pch); /* the cache's bound keeps the preludes in use */
 	const char *prelude[] = {"-include-pch", job->pch};
 	reply_text(job, REPLY_STAGE, "compiling %s", job->opts->source_name);
 	struct bpflua_clang_result res;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_INTERRUPTED 130
@@ -34,6 +35,8 @@ static void usage(FILE *out)
 		"  -v          print the versions of bpflua, LuaJIT, libbpf and Clang\n"
 		"  --prepare   build the compile cache for the running kernel (vmlinux.h, the\n"
 		"              precompiled prelude) and exit: for install and boot scripts\n"
+		"  --cache-stats  print what the compile cache holds and its bound, and exit\n"
+		"  --cache-clear  empty the compile cache (objects, preludes) and exit\n"
 		"  -h          print this help\n"
 		"With no script, bpflua starts the interactive REPL on a terminal (type help()).\n"
 		"Scripts load the API with: local BPF = require(\"bpflua\")\n",
@@ -58,6 +61,55 @@ static int prepare(void)
 		return 1;
 	}
 	printf("bpflua: the compile cache in %s is ready for this kernel\n", dir);
+	return 0;
+}
+
+static double mib(unsigned long long bytes)
+{
+	return (double)bytes / (1 << 20);
+}
+
+/* --cache-stats: as ccache -s. */
+static int cache_stats(void)
+{
+	struct bpflua_cache_stats st;
+	char *error = NULL;
+	if (bpflua_cache_stats(&st, &error) < 0) {
+		fprintf(stderr, "%s: --cache-stats: %s\n", progname, error ? error : "failed");
+		bpflua_free(error);
+		return 1;
+	}
+	printf("cache directory  %s\n", st.dir);
+	printf("size             %.1f MiB (%llu bytes)", mib(st.bytes), st.bytes);
+	if (st.max)
+		printf(" of %.1f MiB (%llu bytes; %.0f%%; BPFLUA_CACHE_MAX)\n", mib(st.max),
+		       st.max, 100.0 * (double)st.bytes / (double)st.max);
+	else
+		printf(", unbounded (BPFLUA_CACHE_MAX=0)\n");
+	printf("objects          %lu, %.1f MiB\n", st.objects, mib(st.object_bytes));
+	printf("preludes (PCH)   %lu, %.1f MiB\n", st.preludes, mib(st.prelude_bytes));
+	printf("kernels          %lu, %.1f MiB of vmlinux.h\n", st.kernels, mib(st.kernel_bytes));
+	if (st.objects) {
+		char oldest[32], newest[32];
+		time_t o = (time_t)st.oldest, n = (time_t)st.newest;
+		strftime(oldest, sizeof(oldest), "%Y-%m-%d %H:%M", localtime(&o));
+		strftime(newest, sizeof(newest), "%Y-%m-%d %H:%M", localtime(&n));
+		printf("objects used     %s to %s\n", oldest, newest);
+	}
+	return 0;
+}
+
+/* --cache-clear: as ccache -C. */
+static int cache_clear(void)
+{
+	char *error = NULL;
+	const char *dir = NULL;
+	if (bpflua_cache_clear(&dir, &error) < 0) {
+		fprintf(stderr, "%s: --cache-clear: %s\n", progname, error ? error : "failed");
+		bpflua_free(error);
+		return 1;
+	}
+	printf("bpflua: cleared the compile cache in %s\n", dir);
 	return 0;
 }
 
@@ -319,6 +371,10 @@ static int parse_options(int argc, char **argv, struct host_options *opts)
 			return 0;
 		} else if (!strcmp(argv[i], "--prepare")) {
 			return prepare();
+		} else if (!strcmp(argv[i], "--cache-stats")) {
+			return cache_stats();
+		} else if (!strcmp(argv[i], "--cache-clear")) {
+			return cache_clear();
 		} else if (!strcmp(argv[i], "-e")) {
 			if (++i >= argc) {
 				fprintf(stderr, "%s: -e needs an argument\n", progname);
