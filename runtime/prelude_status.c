@@ -44,6 +44,21 @@ void prelude_status_built(const struct compile_job *job)
 	free(reported);
 }
 
+/* The stamp's text cut to one line: its first, and the line after when the first
+ * introduces it ("cannot precompile bpflua's prelude (...):" and the first error). */
+static void summarize(char *text)
+{
+	char *nl = text ? strchr(text, '\n') : NULL;
+	if (nl && nl > text && nl[-1] == ':' && nl[1]) {
+		*nl = ' ';
+		nl = strchr(nl, '\n');
+	}
+	if (nl)
+		*nl = '\0';
+	if (text && strlen(text) > 300)
+		strcpy(text + 296, "...");
+}
+
 static int recent(const char *path)
 {
 	struct stat st;
@@ -62,9 +77,7 @@ int prelude_status_recently_failed(const struct compile_job *job)
 		size_t len = 0;
 		char *text = file_read(path, &len);
 		if (rename(path, reported) == 0) {
-			char *nl = text ? strchr(text, '\n') : NULL;
-			if (nl)
-				*nl = '\0';
+			summarize(text);
 			fprintf(stderr, "bpflua: warning: the precompiled prelude for this kernel "
 					"could not be built (%s), so compiles take a slower path; "
 					"`bpflua --prepare` shows why\n",
