@@ -413,7 +413,7 @@ void cache_stored(const char *const *paths, const char *const *keep)
 void cache_mark_used(const char *path)
 {
 	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	if (cache_max() && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 	    time(NULL) - st.st_mtime >= CACHE_REFRESH_SECONDS)
 		utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
 }

@@ -36,7 +36,7 @@ unsigned long long cache_max(void);
 void cache_stored(const char *const *paths, const char *const *keep);
 
 /* A hit on path: its time of last use becomes now, when it is older than
- * CACHE_REFRESH_SECONDS. */
+ * CACHE_REFRESH_SECONDS (not without a bound: nothing is evicted then). */
 void cache_mark_used(const char *path);
 
 /* The prelude of a kernel directory (a marker in it names the PCH), so that the kernel's

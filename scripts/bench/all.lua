@@ -16,6 +16,7 @@ local benchmarks = {
   {"scrape.lua", "bpflua", 11, 3},
   {"startup.lua", "luajit", 10, 3},
   {"first_event.lua", "luajit", 7, 3},
+  {"cache_hit.lua", "luajit", 9, 3},
   {"demangle.lua", "luajit", 7, 3},
 }
 

@@ -35,15 +35,7 @@ function M.now_ns()
 end
 
 function M.now_ms()
-  -- Removes a cache directory that a cold run used, once the prelude that the run left
--- building in the background (its builder holds the lock in the cache's kernel directory) is
--- done: so that it neither competes with the next run nor writes into a removed directory.
-function M.remove_cold_cache(dir)
-  os.execute("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done; " ..
-    "rm -rf " .. dir)
-end
-
-return M.now_ns() / 1e6
+  return M.now_ns() / 1e6
 end
 
 -- The median of a list of numbers (the list is left as it was).
