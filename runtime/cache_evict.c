@@ -23,7 +23,7 @@
 
 #define TOTAL_FILE "cache-size"         /* "<bytes> <time of the last recount>\n" */
 #define RECOUNT_LOCK "cache-recount.lock"
-#define RECOUNT_SECONDS (24 * 3600)     /* a total that others' removals left too high */
+#define RECOUNT_SECONDS (24L * 3600)     /* a total that others' removals left too high */
 #define LOW_WATER_PERCENT 90            /* of the room, after a recount over the bound */
 #define KERNEL_PRELUDE_MARK "built-"    /* kernel dir's built-prelude-<key>: a PCH made on it */
 
@@ -311,7 +311,7 @@ static unsigned long long remove_prelude(int dfd, const char *pch_name)
 static void evict(const char *dir, struct listing *l, unsigned long long *total,
 		  unsigned long long target)
 {
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = l->n ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (dfd < 0)
 		return;
 	qsort(l->entries, l->n, sizeof(*l->entries), by_last_use);
@@ -346,7 +346,7 @@ static int recount(unsigned long long max, const char *const *keep, int wait,
 	int lock = open_locked(RECOUNT_LOCK, wait ? LOCK_EX : LOCK_EX | LOCK_NB);
 	if (lock < 0)
 		return -EWOULDBLOCK;
-	struct total before;
+	struct total before = {0, 0};
 	int fd = open_locked(TOTAL_FILE, LOCK_EX);
 	if (fd >= 0) {
 		total_read(fd, &before);

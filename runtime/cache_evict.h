@@ -19,8 +19,8 @@
 #include <time.h>
 
 #define CACHE_DEFAULT_MAX (256ull << 20)
-#define CACHE_REFRESH_SECONDS 600
-#define CACHE_PRELUDE_GUARD_SECONDS (2 * CACHE_REFRESH_SECONDS)
+#define CACHE_REFRESH_SECONDS 600L
+#define CACHE_PRELUDE_GUARD_SECONDS (2L * CACHE_REFRESH_SECONDS)
 
 /* Parses a size: bytes, or a number with K, M, G or T (powers of 1024, "MiB" and "MB" read
  * the same); "0" is unbounded. Returns 0, or -1 for anything else. */
