@@ -131,30 +131,14 @@ local b = BPF{text = text, cflags = {"-DPID=" .. (opts.pid or 0), "-DLEVEL=" .. 
   "-DFACTOR=" .. factor .. "ULL", "-DPER_FUNCTION=" .. (opts.per_function and 1 or 0),
   "-DHIST_KEY=" .. (opts.per_function and "struct hist_key" or "u64")}}
 
-local patterns = require("bpflua.patterns")
-local matched
-if library ~= "" then
-  local path = require("bpflua.attach").find_library(library)
-  if not path then
-    fail("can't find library " .. library)
-  end
-  matched = #patterns.user_functions(path, name, "funclatency.lua")
-  if matched > 0 then
-    b:attach_uprobe{name = path, sym_re = name, fn_name = "trace_func_entry", pid = opts.pid}
-    b:attach_uretprobe{name = path, sym_re = name, fn_name = "trace_func_return", pid = opts.pid}
-  end
-else
-  local ok, err = pcall(function()
-    matched = #patterns.get_kprobe_functions(name)
-    if matched > 0 then
-      b:attach_kprobe{event_re = name, fn_name = "trace_func_entry"}
-      b:attach_kretprobe{event_re = name, fn_name = "trace_func_return"}
-    end
-  end)
-  if not ok then
-    fail("kernel functions need kprobes, which this kernel refused: " .. tostring(err) ..
-      "\n(user functions, as lib:function, work without them)")
-  end
+local matched, refused, why = require("bpflua.function_probes").attach(b, {library = library,
+  pattern = name, entry = "trace_func_entry", exit = "trace_func_return", pid = opts.pid,
+  tool = "funclatency.lua"})
+if refused == "library" then
+  fail("can't find library " .. library)
+elseif refused == "kprobes" then
+  fail("kernel functions need kprobes, which this kernel refused: " .. why ..
+    "\n(user functions, as lib:function, work without them)")
 end
 if matched == 0 then
   fail("No functions matched by pattern " .. name)

@@ -158,24 +158,14 @@ elseif kind == "t" then
   if matched > 0 then
     b:attach_tracepoint{tp_re = name, fn_name = "trace_count"}
   end
-elseif library ~= "" then
-  local path = require("bpflua.attach").find_library(library)
-  if not path then
-    fail("unable to find library " .. library)
-  end
-  matched = #patterns.user_functions(path, name, "stackcount.lua")
-  if matched > 0 then
-    b:attach_uprobe{name = path, sym_re = name, fn_name = "trace_count", pid = opts.pid}
-  end
 else
-  local ok, err = pcall(function()
-    matched = #patterns.get_kprobe_functions(name)
-    if matched > 0 then
-      b:attach_kprobe{event_re = name, fn_name = "trace_count"}
-    end
-  end)
-  if not ok then
-    fail("kernel function patterns need kprobes, which this kernel refused: " .. tostring(err) ..
+  local refused, why
+  matched, refused, why = require("bpflua.function_probes").attach(b, {library = library,
+    pattern = name, entry = "trace_count", pid = opts.pid, tool = "stackcount.lua"})
+  if refused == "library" then
+    fail("unable to find library " .. library)
+  elseif refused == "kprobes" then
+    fail("kernel function patterns need kprobes, which this kernel refused: " .. why ..
       "\n(user functions as lib:func and tracepoints as t:cat:event work without them)")
   end
 end

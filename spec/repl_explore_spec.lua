@@ -4,19 +4,11 @@
 local h = require("spec.helpers")
 local Terminal = require("spec.terminal")
 
-local function start_repl()
-  local home = h.tmpdir()
-  local term = Terminal.start("trap '' INT; env HOME=" .. home .. " bpflua" ..
-    "; echo \"[bpflua exited with $?]\"")
-  term.home = home
-  term:expect("help%(%) for help")
-  return term
-end
+local start_repl = Terminal.start_repl
 
 local function stop(term)
   if term then
-    term:close()
-    os.execute("rm -rf " .. term.home)
+    term:stop()
   end
 end
 

@@ -7,22 +7,11 @@ local Terminal = require("spec.terminal")
 pcall(ffi.cdef, "int bpf_prog_get_fd_by_id(uint32_t id); int close(int fd);")
 local libbpf = ffi.load("bpf")
 
--- A REPL with HOME in a directory of its own (its history file goes there). A shell waits for
--- it and shows its exit status: tmux itself does not always reap a program that exits (its
--- SIGCHLD goes missing here). The shell ignores Ctrl-C, which bpflua catches for itself.
-local function start_repl(home, args)
-  home = home or h.tmpdir()
-  local term = Terminal.start("trap '' INT; env HOME=" .. home .. " bpflua " .. (args or "") ..
-    "; echo \"[bpflua exited with $?]\"")
-  term.home = home
-  term:expect("help%(%) for help")
-  return term
-end
+local start_repl = Terminal.start_repl
 
 local function stop(term)
   if term then
-    term:close()
-    os.execute("rm -rf " .. term.home)
+    term:stop()
   end
 end
 

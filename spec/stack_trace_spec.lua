@@ -94,6 +94,11 @@ describe("stack traces", function()
       n = n + 1
     end
     assert.are.equal(0ULL, frames_of_first[n])
+    -- stacks[id] reads as get(id), as bcc's b["stacks"][id]; an id it does not hold is nil.
+    assert.are.equal(frames_of_first[0], b["stacks"][first][0])
+    assert.is_nil(b["stacks"][127])
+    b["stacks"][first] = nil
+    assert.is_nil(b["stacks"]:get(first))
     b["stacks"]:clear()
     assert.are.equal(0, b["stacks"]:len())
     assert.matches("stack_trace table 'stacks'", tostring(b["stacks"]), 1, true)

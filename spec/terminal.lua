@@ -127,4 +127,23 @@ function Terminal:close()
   os.remove(self.config)
 end
 
+-- The bpflua REPL in a terminal, with HOME in a directory of its own (its history file goes
+-- there) unless home is given, started with args. A shell waits for it and shows its exit
+-- status: tmux itself does not always reap a program that exits (its SIGCHLD goes missing
+-- here). The shell ignores Ctrl-C, which bpflua catches for itself.
+function Terminal.start_repl(home, args)
+  home = home or h.tmpdir()
+  local term = Terminal.start("trap '' INT; env HOME=" .. home .. " bpflua " .. (args or "") ..
+    "; echo \"[bpflua exited with $?]\"")
+  term.home = home
+  term:expect("help%(%) for help")
+  return term
+end
+
+-- Closes a REPL's terminal and removes its home.
+function Terminal:stop()
+  self:close()
+  os.execute("rm -rf " .. self.home)
+end
+
 return Terminal

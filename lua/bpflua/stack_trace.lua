@@ -1,10 +1,20 @@
 -- b["stacks"] for a BPF_STACK_TRACE: a table of stack id -> return addresses, with bcc's
--- walk(id). Everything else (get, items, delete, clear) is a table's.
+-- walk(id). Everything else (get, items, delete, clear, stacks[id]) is a table's.
 local ffi = require("ffi")
 local Table = require("bpflua.table")
 
 local StackTrace = setmetatable({}, {__index = Table})
-StackTrace.__index = StackTrace
+-- As a Table's: strings name methods, any other key is a stack id (stacks[id] is get(id)).
+function StackTrace.__index(self, key)
+  if type(key) == "string" then
+    -- The REPL completes stacks:<Tab> from these: the __index function cannot be listed.
+StackTrace.__methods = setmetatable({walk = StackTrace.walk}, {__index = Table.__methods})
+
+return StackTrace[key]
+  end
+  return Table.get(self, key)
+end
+StackTrace.__newindex = Table.__newindex
 StackTrace.__tostring = Table.__tostring
 
 local function no_frames() return nil end
@@ -33,5 +43,8 @@ function StackTrace:walk(id)
     return frames[i - 1]
   end
 end
+
+-- The REPL completes stacks:<Tab> from these: the __index function cannot be listed.
+StackTrace.__methods = setmetatable({walk = StackTrace.walk}, {__index = Table.__methods})
 
 return StackTrace
