@@ -325,7 +325,8 @@ static void build_pch_recorded(struct compile_job *job, bpflua_clang_run_fn clan
  * It takes the lock here, before this process answers, so whoever looks for a builder after
  * that (the next compile, a spec) finds it; it leaves the host's session and descriptors
  * (the host's BPF objects among them, its pipes to whoever reads its output) behind, and
- * gives way to the work it was started for (nice 19). */
+ * gives way to the work it was started for (nice 19). How the build ends is recorded, and a
+ * build that failed within the hour is not started again (prelude_status.h). */
 static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn clang)
 {
 	if (cache_dir_is_private() || make_kernel_dir(job) < 0)
@@ -357,6 +358,7 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 		for (int fd = 3; fd < 4096; fd++) /* no close_range before Linux 5.9 */
 			if (fd != lock)
 				close(fd);
+	job->reply = -1; /* no one reads records any more */
 	if (setpriority(PRIO_PROCESS, 0, 19) < 0) {
 		/* runs at the same priority then */
 	}
