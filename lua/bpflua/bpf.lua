@@ -366,7 +366,7 @@ function object_methods:load_func(name, prog_type, attach_type)
   return functions.load_func(self, name, prog_type, attach_type)
 end
 
--- attach.lua's methods, bcc's attach_* and detach_* (spec/lazy_loading_spec.lua checks that
+-- attach.lua's methods, bcc's attach_* and detach_* (spec/module_loading_spec.lua checks that
 -- this list is theirs): attach.lua loads at the first call of one.
 for _, name in ipairs({
   "attach_tracepoint", "detach_tracepoint", "attach_raw_tracepoint", "detach_raw_tracepoint",

@@ -1,7 +1,8 @@
 -- What a cached program loads before its first event: require("bpflua") leaves the modules
 -- that a program attached at load and read through a ring buffer never uses (other tables,
 -- attach_*, symbols, USDT, the trace pipe) to their first use, and a cache hit maps no
--- compiler into the process. The lazily loaded parts still work, and raise as before.
+-- compiler into the process. The lazily loaded parts still work, and raise as before. The
+-- host loads a module's bytecode (name.ljbc) in place of its source while it is current.
 local BPF = require("bpflua")
 local h = require("spec.helpers")
 
@@ -103,9 +104,57 @@ describe("loading bpflua", function()
     local line = debug.getinfo(1, "l").currentline + 1
     local ok, err = pcall(function() b:attach_tracepoint{tp = "syscalls:no_such_event", fn_name = "x"} end)
     assert.is_false(ok)
-    assert.matches("lazy_loading_spec.lua:" .. line .. ": ", err, 1, true)
+    assert.matches("module_loading_spec.lua:" .. line .. ": ", err, 1, true)
     b:attach_tracepoint{tp = "syscalls:sys_enter_getpriority", fn_name = "on_getpriority"}
     assert.are.equal(1, b:num_open_tracepoints())
     b:cleanup()
   end)
+
+  describe("in the host, from bytecode beside the source", function()
+    local dir, source, bytecode
+
+    before_each(function()
+      dir = h.tmpdir()
+      os.execute("mkdir -p " .. dir .. "/bpflua")
+      source, bytecode = dir .. "/bpflua/probe_module.lua", dir .. "/bpflua/probe_module.ljbc"
+      h.write_file(source, "return {'source'}\n")
+      local from = dir .. "/other.lua"
+      h.write_file(from, "local x = ...\nreturn {'bytecode', debug.getinfo(1, 'S').source, " ..
+        "debug.getinfo(1, 'l').currentline}\n")
+      assert(os.execute("luajit -b -g " .. from .. " " .. bytecode) == 0)
+    end)
+
+    after_each(function()
+      os.execute("rm -rf " .. dir)
+    end)
+
+    local function load_module()
+      local path = os.tmpname()
+      h.write_file(path, "print(unpack(require('bpflua.probe_module')))")
+      local out, err, status = h.run("BPFLUA_LUA_DIR=" .. dir .. " bpflua " .. path)
+      os.remove(path)
+      assert.are.equal(0, status, err)
+      return out
+    end
+
+    it("loads it, named after the source, with its lines", function()
+      assert.are.equal("bytecode\t@" .. source .. "\t2\n", load_module())
+    end)
+
+    it("loads the source when the source is newer", function()
+      assert(os.execute("touch -d '+1 second' " .. source) == 0)
+      assert.are.equal("source\n", load_module())
+    end)
+
+    it("loads the source when this LuaJIT cannot load the bytecode", function()
+      local f = assert(io.open(bytecode, "r+b"))
+      f:seek("set", 3)
+      f:write("\127") -- another bytecode version
+      f:close()
+      assert.are.equal("source\n", load_module())
+      h.write_file(bytecode, "\027LJ")
+      assert.are.equal("source\n", load_module())
+    end)
+  end)
 end)
+
