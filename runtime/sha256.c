@@ -33,17 +33,18 @@ static uint32_t rotr(uint32_t x, int n)
 	return (x >> n) | (x << (32 - n));
 }
 
-/* The portable rounds over nblocks 64-byte blocks. The eight working variables rotate by
- * renaming (the round is written for 8 shifted argument orders), not by moving them. */
-#define ROUND(a, b, c, d, e, f, g, h, i)                                                     \
-	do {                                                                                 \
-		uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) +                 \
-			      ((e & f) ^ (~e & g)) + round_constants[i] + w[i];              \
-		uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) +                     \
-			      ((a & b) ^ (a & c) ^ (b & c));                                 \
-		d += t1;                                                                     \
-		h = t1 + t2;                                                                 \
-	} while (0)
+/* One round of the portable code. The eight working variables rotate by renaming (the
+ * caller passes them in 8 shifted orders), not by moving them: the round writes only d and
+ * h, which become the next round's e and a. */
+static inline void round_step(uint32_t a, uint32_t b, uint32_t c, uint32_t *d, uint32_t e,
+			      uint32_t f, uint32_t g, uint32_t *h, uint32_t constant_and_word)
+{
+	uint32_t t1 = *h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
+		      constant_and_word;
+	uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+	*d += t1;
+	*h = t1 + t2;
+}
 
 static void compress_portable(uint32_t state[8], const unsigned char *p, size_t nblocks)
 {
@@ -60,14 +61,15 @@ static void compress_portable(uint32_t state[8], const unsigned char *p, size_t 
 		uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
 		uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
 		for (int i = 0; i < 64; i += 8) {
-			ROUND(a, b, c, d, e, f, g, h, i);
-			ROUND(h, a, b, c, d, e, f, g, i + 1);
-			ROUND(g, h, a, b, c, d, e, f, i + 2);
-			ROUND(f, g, h, a, b, c, d, e, i + 3);
-			ROUND(e, f, g, h, a, b, c, d, i + 4);
-			ROUND(d, e, f, g, h, a, b, c, i + 5);
-			ROUND(c, d, e, f, g, h, a, b, i + 6);
-			ROUND(b, c, d, e, f, g, h, a, i + 7);
+			const uint32_t *k = round_constants + i, *x = w + i;
+			round_step(a, b, c, &d, e, f, g, &h, k[0] + x[0]);
+			round_step(h, a, b, &c, d, e, f, &g, k[1] + x[1]);
+			round_step(g, h, a, &b, c, d, e, &f, k[2] + x[2]);
+			round_step(f, g, h, &a, b, c, d, &e, k[3] + x[3]);
+			round_step(e, f, g, &h, a, b, c, &d, k[4] + x[4]);
+			round_step(d, e, f, &g, h, a, b, &c, k[5] + x[5]);
+			round_step(c, d, e, &f, g, h, a, &b, k[6] + x[6]);
+			round_step(b, c, d, &e, f, g, h, &a, k[7] + x[7]);
 		}
 		state[0] += a;
 		state[1] += b;
@@ -100,7 +102,7 @@ __attribute__((target("sha,sse4.1"))) static void compress_x86_sha(uint32_t stat
 	for (; nblocks > 0; nblocks--, p += 64) {
 		__m128i abef_before = abef, cdgh_before = cdgh;
 		__m128i w[16]; /* the schedule, four words each */
-		for (int i = 0; i < 16; i++) {
+		for (size_t i = 0; i < 16; i++) {
 			if (i < 4)
 				w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)),
 							byte_swap);
