@@ -6,6 +6,7 @@
 #include "bpflua.h"
 #include "lineedit.h"
 
+#include <dlfcn.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <luajit.h>
@@ -60,6 +61,38 @@ static int prepare(void)
 	}
 	printf("bpflua: the compile cache in %s is ready for this kernel\n", dir);
 	return 0;
+}
+
+/* ---- The REPL's line editor -------------------------------------------------------------- */
+
+/* lineedit_at_prompt of the line editor's module, once the REPL loaded it. */
+static int (*volatile lineedit_at_prompt_fn)(void);
+
+static int at_prompt(void)
+{
+	int (*fn)(void) = lineedit_at_prompt_fn;
+	return fn ? fn() : 0;
+}
+
+/* package.preload's loader of bpflua.lineedit: libbpflua-lineedit.so, beside libbpflua. */
+static int load_lineedit(lua_State *L)
+{
+	Dl_info info;
+	if (!dladdr((void *)bpflua_version, &info) || !info.dli_fname)
+		return luaL_error(L, "cannot load the line editor: libbpflua's directory is unknown");
+	const char *slash = strrchr(info.dli_fname, '/');
+	lua_pushlstring(L, info.dli_fname, slash ? (size_t)(slash - info.dli_fname + 1) : 0);
+	lua_pushliteral(L, "libbpflua-lineedit.so");
+	lua_concat(L, 2);
+	void *module = dlopen(lua_tostring(L, -1), RTLD_NOW | RTLD_LOCAL);
+	if (!module)
+		return luaL_error(L, "cannot load the line editor: %s", dlerror());
+	lua_CFunction open = (lua_CFunction)dlsym(module, "luaopen_bpflua_lineedit");
+	int (*at_prompt_fn)(void) = (int (*)(void))dlsym(module, "lineedit_at_prompt");
+	if (!open || !at_prompt_fn)
+		return luaL_error(L, "cannot load the line editor: %s", dlerror());
+	lineedit_at_prompt_fn = at_prompt_fn;
+	return open(L);
 }
 
 /* ---- Ctrl-C ------------------------------------------------------------------------------ */
@@ -130,7 +163,7 @@ static void on_sigalrm(int sig)
 		return; /* delivered in time */
 	if (!interactive)
 		exit_now(sig);
-	if (lineedit_at_prompt())
+	if (at_prompt())
 		return;
 	static const char msg[] = "\nbpflua: still running: code that LuaJIT compiled does not see "
 				  "Ctrl-C; press it again to end bpflua\n";
@@ -140,7 +173,7 @@ static void on_sigalrm(int sig)
 
 static void on_sigint(int sig)
 {
-	if (lineedit_at_prompt()) {
+	if (at_prompt()) {
 		/* readline returns, and the REPL drops the line that was being typed. */
 		bpflua_set_interrupted(1);
 		return;
@@ -488,7 +521,7 @@ static void open_libraries(lua_State *L)
 	add_bytecode_searcher(L);
 	lua_getglobal(L, "package");
 	lua_getfield(L, -1, "preload");
-	lua_pushcfunction(L, luaopen_bpflua_lineedit);
+	lua_pushcfunction(L, load_lineedit);
 	lua_setfield(L, -2, "bpflua.lineedit");
 	lua_pop(L, 2);
 }
