@@ -108,8 +108,13 @@ local ok, err = pcall(function()
   end)
   -- The cached case and bpftrace once more, one run of each in turn: a load that drifts
   -- between the cases above moves their ratio, not this one (the median of each pair's).
+  -- Each run starts a quarter of a second after the one before, when the kernel is done
+  -- freeing what that one loaded (after bpftrace, a run that starts at once waits ~5 ms
+  -- more for it).
   for _ = 1, runs do
+    os.execute("sleep 0.25")
     local hit = time_to_event(string.format("bpflua %s %d -DSALT=hit%s", probe, WHO, salt))
+    os.execute("sleep 0.25")
     local baseline_ms = time_to_event(bpftrace_command)
     if hit and baseline_ms then
       paired[#paired + 1] = {hit = hit, bpftrace = baseline_ms, ratio = hit / baseline_ms}
