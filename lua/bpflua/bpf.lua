@@ -14,7 +14,7 @@ local lifetime = require("bpflua.lifetime")
 local functions = require("bpflua.functions")
 
 -- The modules that a program attached at load and read through a ring buffer never uses
--- (other tables, attach_*, symbols, USDT, the trace pipe, error positions) load at their
+-- (other tables, attach_*, symbols, USDT, the trace pipe, src_file checks) load at their
 -- first use: a cached program's first event waits for every module loaded before it.
 -- lazy.usdt is require("bpflua.usdt").
 local lazy = setmetatable({}, {
