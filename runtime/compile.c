@@ -98,24 +98,21 @@ static const char *target_arch_define(void)
 	return "-D__TARGET_ARCH_x86";
 }
 
-/* What a file adds to a key: its contents (small headers) or its identity (shared objects,
- * which are large and change only when reinstalled). */
-static void key_add_file(struct sha256 *key, const char *path, int by_contents)
+/* What a file adds to a key: its identity, which changes whenever its contents may have: a
+ * write changes its modification and change times, a reinstall (a new file renamed into
+ * place) its inode, and no one can set the change time back. Not its contents: hashing the
+ * ~300 KB of headers on every run was most of a cache hit's time, and an identity that
+ * changes without the contents (touch, a reinstall) costs one compile, never a stale object.
+ * Neither the device: an overlay filesystem (a container) has a new one at each mount. */
+static void key_add_file(struct sha256 *key, const char *path)
 {
 	sha256_update_str(key, path);
-	if (by_contents) {
-		size_t len = 0;
-		char *data = file_read(path, &len);
-		if (data)
-			sha256_update(key, data, len);
-		free(data);
-		return;
-	}
 	struct stat st;
-	char id[96] = "";
+	char id[160] = "";
 	if (stat(path, &st) == 0)
-		snprintf(id, sizeof(id), "%lld.%lld.%ld", (long long)st.st_size,
-			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		snprintf(id, sizeof(id), "%lld %llu %lld.%ld %lld.%ld", (long long)st.st_size,
+			 (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec,
+			 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 	sha256_update_str(key, id);
 }
 
@@ -123,9 +120,25 @@ static void key_add_self(struct sha256 *key)
 {
 	Dl_info info;
 	if (dladdr((void *)bpflua_compile, &info) && info.dli_fname)
-		key_add_file(key, info.dli_fname, 0);
+		key_add_file(key, info.dli_fname);
 	/* The compiler links Clang and LLVM statically: its file stands for their version. */
-	key_add_file(key, clang_lib(), 0);
+	key_add_file(key, clang_lib());
+}
+
+/* 1 when path is a header whose identity the keys hold already (a compile without the
+ * prelude's PCH reads them): an entry need not hash its contents again at each hit. */
+static int key_holds(const char *path)
+{
+	for (size_t i = 0; i < sizeof(libbpf_headers) / sizeof(libbpf_headers[0]); i++)
+		if (!strcmp(path, libbpf_headers[i]))
+			return 1;
+	size_t dir_len = strlen(bpf_dir());
+	if (strncmp(path, bpf_dir(), dir_len) != 0 || path[dir_len] != '/')
+		return 0;
+	for (size_t i = 0; i < sizeof(prelude_headers) / sizeof(prelude_headers[0]); i++)
+		if (!strcmp(path + dir_len + 1, prelude_headers[i]))
+			return 1;
+	return 0;
 }
 
 /* ---- The compile job -------------------------------------------------------------------- */
@@ -269,11 +282,11 @@ static void compute_keys(struct job *job)
 	for (size_t i = 0; i < sizeof(prelude_headers) / sizeof(prelude_headers[0]); i++) {
 		char *path = str_printf("%s/%s", bpf_dir(), prelude_headers[i]);
 		if (path)
-			key_add_file(&k, path, 1);
+			key_add_file(&k, path);
 		free(path);
 	}
 	for (size_t i = 0; i < sizeof(libbpf_headers) / sizeof(libbpf_headers[0]); i++)
-		key_add_file(&k, libbpf_headers[i], 1);
+		key_add_file(&k, libbpf_headers[i]);
 	for (int i = 0; i < job->task.nargs; i++)
 		sha256_update_str(&k, job->task.args[i]);
 	sha256_hex(&k, job->pch_key);
@@ -337,6 +350,14 @@ static struct bpflua_compiled *read_reply(struct job *job, const struct compiler
 			diagnostic_report(job->errors, &src, &d);
 			free(message);
 		} else if (tag == REPLY_DEPENDENCY) {
+			const char *space = memchr(data, ' ', len);
+			if (space) {
+				char *path = strndup(space + 1, (size_t)(data + len - space - 1));
+				int held = path && key_holds(path);
+				free(path);
+				if (held)
+					continue;
+			}
 			struct cache_dependency *more = realloc(*deps, sizeof(**deps) * (size_t)(*ndeps + 1));
 			if (!more)
 				continue;
@@ -344,7 +365,6 @@ static struct bpflua_compiled *read_reply(struct job *job, const struct compiler
 			struct cache_dependency *dep = &more[(*ndeps)++];
 			/* "<64 hex> <path>"; anything else (a file the child could not hash) leaves
 			 * the dependency without a hash, and the object uncached. */
-			const char *space = memchr(data, ' ', len);
 			dep->hash[0] = '\0';
 			if (space == data + 64) {
 				memcpy(dep->hash, data, 64);

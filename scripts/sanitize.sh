@@ -17,7 +17,7 @@ tree=$PWD/build/asan
 cmake -S . -B "$tree" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPFLUA_SANITIZE=address,undefined \
   >/dev/null || exit 1
 # The compiler plugin (C++, LLVM) is not instrumented: the plain build's serves.
-cmake --build "$tree" -j2 --target bpflua bpflua-host bpflua-abi bpflua-demangle >/dev/null || exit 1
+cmake --build "$tree" -j2 --target bpflua bpflua-host bpflua-lineedit bpflua-abi bpflua-demangle >/dev/null || exit 1
 [ -f build/libbpflua-clang.so ] || cmake --build build -j2 --target bpflua-clang >/dev/null || exit 1
 
 # luajit with the sanitizers' runtime preloaded, which its children do not inherit.

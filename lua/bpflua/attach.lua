@@ -19,19 +19,6 @@ local KIND = {
   kprobe = lib.BPFLUA_ATTACH_KPROBE, kretprobe = lib.BPFLUA_ATTACH_KRETPROBE,
 }
 
--- bcc's constants for attach_perf_event.
-M.PerfType = {HARDWARE = 0, SOFTWARE = 1, TRACEPOINT = 2, HW_CACHE = 3, RAW = 4, BREAKPOINT = 5}
-M.PerfHWConfig = {
-  CPU_CYCLES = 0, INSTRUCTIONS = 1, CACHE_REFERENCES = 2, CACHE_MISSES = 3,
-  BRANCH_INSTRUCTIONS = 4, BRANCH_MISSES = 5, BUS_CYCLES = 6, STALLED_CYCLES_FRONTEND = 7,
-  STALLED_CYCLES_BACKEND = 8, REF_CPU_CYCLES = 9,
-}
-M.PerfSWConfig = {
-  CPU_CLOCK = 0, TASK_CLOCK = 1, PAGE_FAULTS = 2, CONTEXT_SWITCHES = 3, CPU_MIGRATIONS = 4,
-  PAGE_FAULTS_MIN = 5, PAGE_FAULTS_MAJ = 6, ALIGNMENT_FAULTS = 7, EMULATION_FAULTS = 8,
-  DUMMY = 9, BPF_OUTPUT = 10,
-}
-
 -- required: names the call needs ("tp|tp_re": one of them); allowed: every name it knows,
 -- so that a misspelt or unsupported option is an error, not silently ignored.
 local function check_args(what, args, required, allowed)

@@ -7,21 +7,23 @@
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 local config = require("bpflua.config")
-local Table = require("bpflua.table")
 local ringbuf = require("bpflua.ringbuf")
-local perfbuf = require("bpflua.perfbuf")
-local StackTrace = require("bpflua.stack_trace")
-local symbols = require("bpflua.symbols")
 local ctypes = require("bpflua.ctypes")
-local attach = require("bpflua.attach")
-local trace_pipe = require("bpflua.trace_pipe")
 local errors = require("bpflua.errors")
 local lifetime = require("bpflua.lifetime")
-local fs = require("bpflua.fs")
-local usdt = require("bpflua.usdt")
 local functions = require("bpflua.functions")
-local more_tables = require("bpflua.more_tables")
-local text_position = require("bpflua.text_position")
+
+-- The modules that a program attached at load and read through a ring buffer never uses
+-- (other tables, attach_*, symbols, USDT, the trace pipe, src_file checks) load at their
+-- first use: a cached program's first event waits for every module loaded before it.
+-- lazy.usdt is require("bpflua.usdt").
+local lazy = setmetatable({}, {
+  __index = function(modules, name)
+    local module = require("bpflua." .. name)
+    modules[name] = module
+    return module
+  end,
+})
 
 local BPF = {}
 
@@ -41,7 +43,7 @@ end
 
 -- The C of src_file: a regular file (a FIFO would wait for a writer, a directory has none).
 local function read_source_file(path)
-  fs.check_regular(path, "BPF: src_file", errors.raise)
+  lazy.fs.check_regular(path, "BPF: src_file", errors.raise)
   local f, err = io.open(path, "rb")
   if not f then
     errors.raise("BPF: cannot read src_file: " .. err)
@@ -117,7 +119,7 @@ local function compile(source, name, cflags, debug)
     -- C errors in text = [[...]] name the script's file and line
     local message = errors.take_c(err)
     if name == "<text>" then
-      message = text_position.rewrite(message, name, text_position.locate_in_caller(source))
+      message = lazy.text_position.rewrite(message, name, lazy.text_position.locate_in_caller(source))
     end
     errors.fail(message)
   end
@@ -179,7 +181,7 @@ function BPF.new(opts)
   if handle == nil then
     -- the message names the program, the probe or the line (in the script, for text)
     if name == "<text>" then
-      state = text_position.rewrite(state, name, text_position.locate_in_caller(source))
+      state = lazy.text_position.rewrite(state, name, lazy.text_position.locate_in_caller(source))
     end
     errors.fail(state)
   end
@@ -188,13 +190,13 @@ function BPF.new(opts)
     _state = state,
     _tables = {},
     _source_name = name,
-    _text_origin = name == "<text>" and text_position.origin(source) or nil, -- for attach's errors
+    _text_origin = name == "<text>" and lazy.text_position.origin(source) or nil, -- for attach's errors
     _events = events,
     _attachments = {},
     cache_hit = cache_hit,
   }, object_mt)
   if opts.usdt_contexts then
-    local ok, attach_err = pcall(usdt.attach_contexts, self, opts.usdt_contexts)
+    local ok, attach_err = pcall(lazy.usdt.attach_contexts, self, opts.usdt_contexts)
     if not ok then
       self:cleanup()
       error(attach_err, 0)
@@ -226,6 +228,14 @@ local function check_open(self)
   end
 end
 
+-- A map's type as libbpf names it, as Table.map_type does (without loading table.lua for a
+-- ring buffer).
+local function map_type_of(map)
+  local t = lib.bpf_map__type(map)
+  local type_name = lib.libbpf_bpf_map_type_str(t)
+  return type_name ~= nil and ffi.string(type_name) or tostring(t)
+end
+
 function object_methods:get_table(name)
   check_open(self)
   if type(name) ~= "string" then
@@ -243,17 +253,17 @@ function object_methods:get_table(name)
     errors.raise(string.format("no table named '%s' in %s (it has: %s)", name,
       self._source_name, #names > 0 and table.concat(names, ", ") or "no tables"))
   end
-  local map_type = Table.map_type(map)
+  local map_type = map_type_of(map)
   if map_type == "ringbuf" then
     t = ringbuf.RingBuf.new(self, map, self._events[name])
   elseif map_type == "perf_event_array" then
-    t = perfbuf.PerfBuf.new(self, map, self._events[name])
+    t = lazy.perfbuf.PerfBuf.new(self, map, self._events[name])
   elseif map_type == "stack_trace" then
-    t = StackTrace.new(self, map)
-  elseif more_tables[map_type] then
-    t = more_tables[map_type].new(self, map)
+    t = lazy.stack_trace.new(self, map)
+  elseif lazy.more_tables[map_type] then
+    t = lazy.more_tables[map_type].new(self, map)
   else
-    t = Table.new(self, map)
+    t = lazy.table.new(self, map)
   end
   self._tables[name] = t
   return t
@@ -339,11 +349,11 @@ end
 
 -- b:sym(addr, pid[, show_module[, show_offset[, demangle]]]): as BPF.sym.
 function object_methods:sym(addr, pid, show_module, show_offset, demangle)
-  return symbols.sym(addr, pid, show_module, show_offset, demangle)
+  return lazy.symbols.sym(addr, pid, show_module, show_offset, demangle)
 end
 
 function object_methods:ksym(addr, show_module, show_offset)
-  return symbols.ksym(addr, show_module, show_offset)
+  return lazy.symbols.ksym(addr, show_module, show_offset)
 end
 
 -- The number of probes attached at load (TRACEPOINT_PROBE and other conventions).
@@ -356,16 +366,26 @@ function object_methods:load_func(name, prog_type, attach_type)
   return functions.load_func(self, name, prog_type, attach_type)
 end
 
-for name, method in pairs(attach.methods) do
-  object_methods[name] = method
+-- attach.lua's methods, bcc's attach_* and detach_* (spec/module_loading_spec.lua checks that
+-- this list is theirs): attach.lua loads at the first call of one.
+for _, name in ipairs({
+  "attach_tracepoint", "detach_tracepoint", "attach_raw_tracepoint", "detach_raw_tracepoint",
+  "attach_uprobe", "attach_uretprobe", "detach_uprobe", "detach_uretprobe",
+  "attach_kprobe", "attach_kretprobe", "detach_kprobe", "detach_kretprobe",
+  "attach_perf_event", "detach_perf_event",
+  "num_open_tracepoints", "num_open_uprobes", "num_open_kprobes",
+}) do
+  object_methods[name] = function(self, ...)
+    return lazy.attach.methods[name](self, ...)
+  end
 end
 
 -- The trace pipe, where bpf_trace_printk() writes (shared by every BPF object, as in bcc).
 -- An object that read it keeps it open until it is cleaned up or collected.
 local function trace_reader(self)
   check_open(self)
-  trace_pipe.add_reader(self._state)
-  return trace_pipe
+  lazy.trace_pipe.add_reader(self._state)
+  return lazy.trace_pipe
 end
 
 function object_methods:trace_readline(nonblocking)
@@ -416,10 +436,10 @@ object_mt.__tostring = function(self)
     self:num_attached(), table.concat(self:table_names(), ", "))
 end
 
-BPF.ksym = symbols.ksym
-BPF.ksymname = symbols.ksymname
-BPF.sym = symbols.sym
-BPF.symbol_options = symbols.options
+function BPF.ksym(...) return lazy.symbols.ksym(...) end
+function BPF.ksymname(...) return lazy.symbols.ksymname(...) end
+function BPF.sym(...) return lazy.symbols.sym(...) end
+function BPF.symbol_options(...) return lazy.symbols.options(...) end
 
 -- Sleeps for seconds; Ctrl-C in the bpflua host ends it with an "interrupted" error.
 function BPF.sleep(seconds)
@@ -455,20 +475,29 @@ function BPF.ktime()
   return ns < 2 ^ 53 and tonumber(ns) or ns
 end
 
-BPF.PerfType = attach.PerfType
-BPF.PerfHWConfig = attach.PerfHWConfig
-BPF.PerfSWConfig = attach.PerfSWConfig
-BPF.tracepoint_exists = attach.tracepoint_exists
-BPF.get_syscall_fnname = attach.get_syscall_fnname
-BPF.find_library = attach.find_library
-BPF.USDT = usdt.new
+-- bcc's constants for attach_perf_event.
+BPF.PerfType = {HARDWARE = 0, SOFTWARE = 1, TRACEPOINT = 2, HW_CACHE = 3, RAW = 4, BREAKPOINT = 5}
+BPF.PerfHWConfig = {
+  CPU_CYCLES = 0, INSTRUCTIONS = 1, CACHE_REFERENCES = 2, CACHE_MISSES = 3,
+  BRANCH_INSTRUCTIONS = 4, BRANCH_MISSES = 5, BUS_CYCLES = 6, STALLED_CYCLES_FRONTEND = 7,
+  STALLED_CYCLES_BACKEND = 8, REF_CPU_CYCLES = 9,
+}
+BPF.PerfSWConfig = {
+  CPU_CLOCK = 0, TASK_CLOCK = 1, PAGE_FAULTS = 2, CONTEXT_SWITCHES = 3, CPU_MIGRATIONS = 4,
+  PAGE_FAULTS_MIN = 5, PAGE_FAULTS_MAJ = 6, ALIGNMENT_FAULTS = 7, EMULATION_FAULTS = 8,
+  DUMMY = 9, BPF_OUTPUT = 10,
+}
+function BPF.tracepoint_exists(...) return lazy.attach.tracepoint_exists(...) end
+function BPF.get_syscall_fnname(...) return lazy.attach.get_syscall_fnname(...) end
+function BPF.find_library(...) return lazy.attach.find_library(...) end
+function BPF.USDT(...) return lazy.usdt.new(...) end
 for name, value in pairs(functions.TYPES) do
   BPF[name] = value -- program types for load_func: BPF.KPROBE, BPF.XDP, ...
 end
 BPF.get_kprobe_functions = function(re) return require("bpflua.patterns").get_kprobe_functions(re) end
 BPF.get_tracepoints = function(re) return require("bpflua.patterns").get_tracepoints(re) end
 BPF.get_user_functions = function(path, re) return require("bpflua.patterns").get_user_functions(path, re) end
-BPF.usdt_probes = usdt.probes
+function BPF.usdt_probes(...) return lazy.usdt.probes(...) end
 
 -- BPF.support_kfunc(), support_lsm(), support_raw_tracepoint(): whether this kernel loads and
 -- attaches such programs (it is asked, with a program that does nothing); false comes with
