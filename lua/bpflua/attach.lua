@@ -86,7 +86,8 @@ local function attach_each(self, kind, key, names, fields_of)
 end
 
 -- bcc's rule for uprobe targets: a name without "/" is a library ("c" is libc), found in
--- the dynamic loader's cache; anything else is a path.
+-- the dynamic loader's cache as libNAME.so or libNAME.so.N (some libraries, as nspr4, are
+-- installed only unversioned); anything else is a path.
 function M.find_library(name)
   if type(name) ~= "string" or name == "" then
     errors.raise("find_library: expected a library name or a path, not " .. tostring(name))
@@ -100,7 +101,8 @@ function M.find_library(name)
   if cache then
     for line in cache:lines() do
       local lib_name, path = line:match("^%s*(%S+)%s.*=>%s*(%S+)")
-      if lib_name and (lib_name == wanted or lib_name:sub(1, #wanted + 4) == wanted .. ".so.") and
+      if lib_name and (lib_name == wanted or lib_name == wanted .. ".so" or
+                       lib_name:sub(1, #wanted + 4) == wanted .. ".so.") and
          not line:find("x32", 1, true) and not line:find("i386", 1, true) then
         found = found or path
       end
