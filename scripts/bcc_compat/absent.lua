@@ -10,6 +10,9 @@ return {
   -- The tool's own Python refused to start on this machine, before it made any program.
   {"^tool stopped before BPF%(%) %(exit%): (.+)$", "the tool exits here: %1"},
   {"^tool failed before BPF%(%): (.+)$", "the tool fails here: %1"},
+  -- The runner could not start the process the tool traces (targets.lua): not installed, or
+  -- its runtime is built without USDT probes (the runner read its notes).
+  {"^no target: (.+)$", "%1"},
   {"^no program: the tool found no process to probe",
     "no process of the tool's language runtime (with its USDT probes) runs here"},
   -- Only a load was possible: the programs passed the verifier, but nothing can attach.
