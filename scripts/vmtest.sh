@@ -107,13 +107,14 @@ fi
 wanted_modules="virtio_pci 9pnet_virtio 9p overlay loop ext4 crc32c_generic"
 # Modules kept beside them but not loaded at boot: a command that needs one loads it (and the
 # dependencies before it, in the order of $BPFLUA_VMTEST_MODULES/order) with insmod.
-optional_modules="btrfs"
+optional_modules="btrfs xfs md_mod nfs nfsv4"
 # A copy fetched for another list of modules is fetched again.
 fetched_for() { [ "$(cat "$1/modules/wanted" 2>/dev/null)" = "$wanted_modules" ]; }
+optional_fetched() { [ "$(cat "$1/optional/wanted" 2>/dev/null)" = "$optional_modules" ]; }
 
 kdir=/var/cache/bpflua-vm/${kernel_pkg}_${version}
 if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "$kdir" ||
-   [ ! -f "$kdir/optional/order" ]; then
+   ! optional_fetched "$kdir"; then
   log "fetching $kernel_pkg $version"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp" "${new:-}"' EXIT
@@ -163,10 +164,11 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "
     place "$m"
   done
   printf '%s\n' "${order[@]}" > "$new/optional/order"
+  echo "$optional_modules" > "$new/optional/wanted"
   echo "$wanted_modules" > "$new/modules/wanted"
   # Another vmtest.sh may have fetched the same package meanwhile: keep its complete copy.
   if [ -s "$kdir/vmlinuz" ] && [ -f "$kdir/modules/order" ] && fetched_for "$kdir" &&
-     [ -f "$kdir/optional/order" ]; then
+     optional_fetched "$kdir"; then
     rm -rf "$new"
   else
     rm -rf "$kdir"

@@ -5,8 +5,10 @@
 --
 -- For each bcc tool installed by Debian's bpfcc-tools (/usr/sbin/*-bpfcc), it runs the
 -- tool's own Python with default options (tools.lua gives arguments to those that need
--- some) and a stand-in `bcc` module (standin/bcc) that records the C the tool hands to
--- BPF(text=...) and its attach calls instead of compiling. Then it compiles that C with
+-- some, and targets.lua the processes the language tools trace, which the runner starts
+-- and stops; install_targets.sh installs their runtimes) and a stand-in `bcc` module
+-- (standin/bcc) that records the C the tool hands to BPF(text=...) and its attach calls
+-- instead of compiling. Then it compiles that C with
 -- bpflua, loads every program and attaches each recorded probe where this kernel allows,
 -- and prints one row per tool and a summary line. No bcc code is kept in this tree: the
 -- tools are read from the installed package each run.
@@ -653,8 +655,9 @@ local list = write_list(list_prefix .. ".list", tools)
 
 -- The placeholders of tools.lua, set where the jobs run (here, or in the VM): {blockdev} the
 -- first disk, or a loop device over an image where there is none (the VM); {libc}; {netdev}.
--- In the VM, the modules vmtest.sh keeps aside (btrfs) are loaded, so that the filesystem
--- tools find their filesystem's functions in kallsyms as they would where it is in use.
+-- In the VM, the modules vmtest.sh keeps aside (btrfs, xfs, md, nfs) are loaded, so that the
+-- tools for them (btrfsdist, xfsslower, mdflush, nfsdist, ...) find their functions in
+-- kallsyms, as where they are in use: the tools attach to the code, no mount is needed.
 local PLACEHOLDERS = [[blockdev=$(ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1)
 loopdev=""
 if [ -z "$blockdev" ]; then

@@ -32,7 +32,13 @@ return {
   javacalls = {args = {"{pid:java}"}},
   javaflow = {args = {"{pid:java}"}},
   javagc = {args = {"{pid:java}"}},
-  javaobjnew = {args = {"{pid:java}"}},
+  -- Its min(sizeof(key.name), (size_t)length) is bpf_probe_read_user's size: bcc 0.26 cannot
+  -- compile it with 6.1's headers (their min() calls a compile-time assertion, which bcc
+  -- takes for a helper call); bpflua compiles it, and LLVM passes the u32 size in a register
+  -- whose upper half the verifier cannot bound.
+  javaobjnew = {args = {"{pid:java}"}, absent = {"^verifier: R2 min value is negative",
+    "bcc 0.26 cannot compile it either with 6.1's headers (\"cannot call non-static helper " ..
+    "function\" in the kernel's min()); bpflua's build fails the verifier on its size argument"}},
   -- uthreads enables the C library's pthread_start probe in every process it traces.
   javathreads = {args = {"{pid:java}"}, absent = {"USDT probe 'pthread_start'",
     "uthreads needs the C library's pthread_start USDT probe, and this glibc has no USDT " ..
