@@ -659,7 +659,6 @@ local list = write_list(list_prefix .. ".list", tools)
 -- tools for them (btrfsdist, xfsslower, mdflush, nfsdist, ...) find their functions in
 -- kallsyms, as where they are in use: the tools attach to the code, no mount is needed.
 local PLACEHOLDERS = [[blockdev=$(ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1)
-loopdev=""
 if [ -z "$blockdev" ]; then
   truncate -s 64M "$targets_dir/disk.img" &&
     loopdev=$(losetup -f --show "$targets_dir/disk.img" 2>/dev/null) && blockdev=${loopdev#/dev/}
@@ -677,7 +676,11 @@ fi
 -- Starts a target of targets.lua and waits until the file with its USDT probes is mapped;
 -- exports BCC_COMPAT_PID_NAME, or BCC_COMPAT_ABSENT_NAME with the reason it has none, and
 -- BCC_COMPAT_EXE_NAME, the program's file, where it is installed.
-local START_TARGET = [[target_pids=""
+local START_TARGET = [[target_pids="" loopdev=""
+# Background jobs of a script ignore SIGINT: the targets are stopped (and the loop device
+# given back) however the run ends.
+trap 'kill $target_pids 2>/dev/null; [ -z "$loopdev" ] || losetup -d "$loopdev"' EXIT
+trap 'exit 130' INT TERM
 start_target() { # name package program usdt probe_only maps command
   name=$1 package=$2 program=$3 usdt=$4 probe_only=$5 maps=$6 command=$7
   var=$(echo "$name" | tr a-z A-Z)
@@ -708,6 +711,8 @@ start_target() { # name package program usdt probe_only maps command
   done
   if [ -z "$file" ]; then
     why="$program (package $package) did not start: $(tail -n 1 "$targets_dir/$name.log" 2>/dev/null)"
+  elif [ "$usdt" = 1 ] && ! command -v readelf >/dev/null; then
+    why="no readelf here to read the USDT notes of $file (package binutils)"
   elif [ "$usdt" = 1 ] && ! readelf -n "$file" 2>/dev/null | grep -q stapsdt; then
     why="the installed $package is built without USDT probes ($file has no stapsdt notes)"
   else
@@ -747,7 +752,10 @@ local function prepare_targets(names)
   for _, name in ipairs(names) do
     local t = targets_table[name]
     for file, text in pairs(t.files or {}) do
-      write_file(targets_dir() .. "/" .. file, text)
+      -- Rewritten only when it changed, so that what was made of it stays newer.
+      if read_file(targets_dir() .. "/" .. file) ~= text then
+        write_file(targets_dir() .. "/" .. file, text)
+      end
     end
     if t.prepare then
       os.execute("cd " .. shell_quote(targets_dir()) .. " && (" .. t.prepare .. ") >" ..
@@ -785,9 +793,7 @@ local function script(check_jobs, tool_list, names)
   prepare_targets(targets)
   return start_targets(targets) .. PLACEHOLDERS ..
     job_command("generate", opts.jobs, tool_list) .. " >/dev/null\n" ..
-    (check_jobs and (job_command("check", check_jobs, tool_list) .. "\n") or "") ..
-    "kill $target_pids 2>/dev/null\n" ..
-    "[ -z \"$loopdev\" ] || losetup -d \"$loopdev\"\n"
+    (check_jobs and (job_command("check", check_jobs, tool_list) .. "\n") or "")
 end
 
 -- The VM (TCG) runs all of them in about half an hour, vmtest.sh's limit: a VM per batch.

@@ -17,7 +17,8 @@
 --            so a build with probes is reported as such instead of being counted apart
 --
 -- ustat (javastat, pythonstat, ...) finds its processes by comm, "java", "python", "php",
--- "ruby", "node", "perl", "tclsh": the commands run under those names.
+-- "ruby", "node", "perl", "tclsh": the commands run under those names. Each ends by itself
+-- after an hour, should the runner be killed before it stops them.
 return {
   c = {
     package = "coreutils", program = "sleep", command = "exec sleep 3600",
@@ -37,41 +38,42 @@ return {
     files = {["BccCompatTarget.java"] = [[
 public class BccCompatTarget {
   public static void main(String[] args) throws InterruptedException {
-    while (true) {
+    for (int i = 0; i < 36000; i++) {
       Thread.sleep(100);
     }
   }
 }
 ]]},
-    prepare = "test -f BccCompatTarget.class || javac BccCompatTarget.java",
+    prepare = "[ BccCompatTarget.class -nt BccCompatTarget.java ] || javac BccCompatTarget.java",
     command = "exec java -XX:+ExtendedDTraceProbes -XX:+UseSerialGC -Xmx64m -Xss1m " ..
       "-cp {dir} BccCompatTarget",
     maps = "/libjvm[.]so$",
   },
   ruby = {
     package = "ruby", program = "ruby",
-    command = "exec ruby -e 'loop { sleep 0.1 }'",
+    command = "exec ruby -e '36000.times { sleep 0.1 }'",
     maps = "/libruby[-.0-9]*[.]so",
   },
   php = {
     -- PHP's probes fire only with USE_ZEND_DTRACE=1; attaching needs the notes alone.
     package = "php-cli", program = "php",
-    command = "export USE_ZEND_DTRACE=1; exec php -r 'while (true) usleep(100000);'",
+    command = "export USE_ZEND_DTRACE=1; " ..
+      "exec php -r 'for ($i = 0; $i < 36000; $i++) usleep(100000);'",
     maps = "/php[.0-9]*$",
   },
   node = {
     package = "nodejs", program = "node",
-    command = "exec node -e 'setInterval(() => {}, 100)'",
+    command = "exec node -e 'setTimeout(() => {}, 3600000)'",
     maps = "/node$|/libnode[.]so",
   },
   perl = {
     package = "perl", program = "perl",
-    command = "exec perl -e 'while (1) { select(undef, undef, undef, 0.1) }'",
+    command = "exec perl -e 'sleep 3600'",
     maps = "/perl[.0-9]*$|/libperl[.]so",
   },
   tcl = {
     package = "tcl", program = "tclsh",
-    command = "echo 'while 1 { after 100 }' > {dir}/loop.tcl && exec tclsh {dir}/loop.tcl",
+    command = "echo 'after 3600000' > {dir}/wait.tcl && exec tclsh {dir}/wait.tcl",
     maps = "/libtcl[.0-9]*[.]so",
   },
   mysql = {
