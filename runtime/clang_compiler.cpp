@@ -19,6 +19,8 @@
 #include <clang/Frontend/FrontendActions.h>
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Frontend/Utils.h>
+#include <clang/Lex/LiteralSupport.h>
+#include <clang/Lex/MacroArgs.h>
 #include <clang/Lex/PPCallbacks.h>
 #include <clang/Lex/Preprocessor.h>
 #include <clang/Lex/PreprocessorOptions.h>
@@ -201,6 +203,55 @@ private:
 	}
 };
 
+// A tracepoint the program names but the kernel lacks is an error only where the
+// preprocessor keeps the probe: a TRACEPOINT_PROBE under #if 0 or an #ifdef of an absent
+// option is never compiled, so it is never checked. libbpflua marks each such tracepoint in
+// the unit with its message and a macro of the probe's own name:
+//   #define __bpflua_absent_tracepoint__CAT__EV "tracepoint CAT:EV does not exist (...)"
+//   #define tracepoint__CAT__EV tracepoint__CAT__EV
+// and the error is reported where the user names it: TRACEPOINT_PROBE's category, or a
+// function of that name written out. It is fatal: what Clang would say next about the
+// tracepoint's missing argument struct only repeats it.
+class AbsentTracepoints : public clang::PPCallbacks {
+public:
+	explicit AbsentTracepoints(clang::Preprocessor &pp) : pp(pp) {}
+
+	void MacroExpands(const clang::Token &name, const clang::MacroDefinition &, clang::SourceRange,
+			  const clang::MacroArgs *args) override
+	{
+		llvm::StringRef macro = name.getIdentifierInfo()->getName();
+		if (macro == "TRACEPOINT_PROBE" && args && args->getNumMacroArguments() == 2) {
+			const clang::Token *category = args->getUnexpArgument(0);
+			const clang::Token *event = args->getUnexpArgument(1);
+			if (category->is(clang::tok::identifier) && event->is(clang::tok::identifier))
+				check(category->getIdentifierInfo()->getName().str() + "__" +
+					      event->getIdentifierInfo()->getName().str(),
+				      category->getLocation());
+		} else if (macro.startswith("tracepoint__") && name.getLocation().isFileID()) {
+			// Written out by the user, not made by TRACEPOINT_PROBE's expansion.
+			check(macro.substr(strlen("tracepoint__")).str(), name.getLocation());
+		}
+	}
+
+private:
+	void check(const std::string &tracepoint, clang::SourceLocation at)
+	{
+		const clang::MacroInfo *marker =
+			pp.getMacroInfo(pp.getIdentifierInfo("__bpflua_absent_tracepoint__" + tracepoint));
+		if (!marker || marker->getNumTokens() != 1 ||
+		    !marker->getReplacementToken(0).is(clang::tok::string_literal))
+			return;
+		clang::StringLiteralParser message(marker->tokens(), pp);
+		if (message.hadError)
+			return;
+		clang::DiagnosticsEngine &diags = pp.getDiagnostics();
+		diags.Report(at, diags.getCustomDiagID(clang::DiagnosticsEngine::Fatal, "%0"))
+			<< message.GetString();
+	}
+
+	clang::Preprocessor &pp;
+};
+
 // Code generation, after the passes that look at (and mark up) the same AST. With bcc's
 // rules on (the first pass), code generation is wrapped by them and runs only when they
 // edited nothing; the caller then compiles the edited text in a second pass.
@@ -213,6 +264,8 @@ protected:
 	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
 							       llvm::StringRef file) override
 	{
+		ci.getPreprocessor().addPPCallbacks(
+			std::make_unique<AbsentTracepoints>(ci.getPreprocessor()));
 		// The AST passes go before code generation, which frees the AST when it is done
 		// with the translation unit (-clear-ast-before-backend).
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
