@@ -3,6 +3,7 @@
 
 #include "bcc_rules.h"
 
+#include <clang/AST/Attr.h>
 #include <clang/AST/RecursiveASTVisitor.h>
 #include <clang/Basic/DiagnosticSema.h>
 #include <clang/Basic/SourceManager.h>
@@ -348,6 +349,37 @@ private:
 	const clang::FunctionDecl *fn;
 };
 
+// bcc's rule: a static (or inline) function of the program is inlined into each program that
+// calls it (bcc marks them always_inline), not called: 6.1's verifier explores a called
+// function's loops again at every call with less pruning, and gives up after a million
+// instructions on programs that bcc loads (virtiostat's count_len, called three times, with
+// nested scatterlist loops). __noinline keeps a function a BPF-to-BPF call. It holds in both
+// passes (it is an attribute on the AST, not an edit).
+class InlineHelpers : public clang::ASTConsumer {
+public:
+	void Initialize(clang::ASTContext &context) override { ctx = &context; }
+
+	bool HandleTopLevelDecl(clang::DeclGroupRef group) override
+	{
+		const clang::SourceManager &sm = ctx->getSourceManager();
+		for (clang::Decl *d : group) {
+			auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d);
+			if (!fn || !fn->doesThisDeclarationHaveABody() ||
+			    (fn->getStorageClass() != clang::SC_Static && !fn->isInlineSpecified()) ||
+			    fn->hasAttr<clang::NoInlineAttr>() || fn->hasAttr<clang::AlwaysInlineAttr>() ||
+			    !sm.isWrittenInMainFile(sm.getFileLoc(fn->getLocation())))
+				continue;
+			fn->addAttr(clang::AlwaysInlineAttr::CreateImplicit(
+				*ctx, clang::SourceRange(), clang::AttributeCommonInfo::AS_GNU,
+				clang::AlwaysInlineAttr::GNU_always_inline));
+		}
+		return true;
+	}
+
+private:
+	clang::ASTContext *ctx = nullptr;
+};
+
 class BccRules : public clang::MultiplexConsumer {
 public:
 	BccRules(SourceEdits &edits, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
@@ -407,4 +439,9 @@ bpflua_bcc_rules_consumer(SourceEdits &edits, std::unique_ptr<clang::ASTConsumer
 	std::vector<std::unique_ptr<clang::ASTConsumer>> next;
 	next.push_back(std::move(codegen));
 	return std::make_unique<BccRules>(edits, std::move(next));
+}
+
+std::unique_ptr<clang::ASTConsumer> bpflua_bcc_inline_consumer()
+{
+	return std::make_unique<InlineHelpers>();
 }

@@ -86,4 +86,8 @@ void bcc_kernel_reads(SourceEdits &edits, const std::vector<clang::FunctionDecl 
 std::unique_ptr<clang::ASTConsumer>
 bpflua_bcc_rules_consumer(SourceEdits &edits, std::unique_ptr<clang::ASTConsumer> codegen);
 
+// bcc's always_inline on the program's static and inline functions (those without
+// __noinline); in every pass, before code generation.
+std::unique_ptr<clang::ASTConsumer> bpflua_bcc_inline_consumer();
+
 #endif

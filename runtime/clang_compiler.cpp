@@ -269,6 +269,7 @@ protected:
 		// The AST passes go before code generation, which frees the AST when it is done
 		// with the translation unit (-clear-ast-before-backend).
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
+		consumers.push_back(bpflua_bcc_inline_consumer());
 		consumers.push_back(bpflua_program_sections_consumer());
 		consumers.push_back(bpflua_event_type_consumer(metadata));
 		std::unique_ptr<clang::ASTConsumer> codegen = EmitObjAction::CreateASTConsumer(ci, file);
