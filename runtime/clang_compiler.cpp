@@ -93,7 +93,7 @@ public:
 		r.message = std::string(message.str());
 		// The BPF back end says "stack limit exceeded" once per access to the frame.
 		for (const Record &seen : records)
-			if (seen.level == r.level && seen.main_offset == r.main_offset &&
+			if (!strcmp(seen.level, r.level) && seen.main_offset == r.main_offset &&
 			    seen.line == r.line && seen.col == r.col && seen.file == r.file &&
 			    seen.message == r.message)
 				return;

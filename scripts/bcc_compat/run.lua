@@ -321,29 +321,6 @@ local function load_probe_target()
   return path
 end
 
--- bcc's attach_uprobe takes addr as an address in the binary, which it turns into a file
--- offset (for a non-PIE executable, such as Debian's python3, the two differ); bpflua's
--- takes the file offset. The records have bcc's addresses (USDT locations).
-local load_segments = {}
-local function file_offset(path, addr)
-  if not load_segments[path] then
-    local out = command_output("readelf -hlW " .. shell_quote(path) .. " 2>/dev/null")
-    local segments = {}
-    if out:match("Type:%s+EXEC") then
-      for offset, vaddr, filesz in out:gmatch("LOAD%s+0x(%x+)%s+0x(%x+)%s+0x%x+%s+0x(%x+)") do
-        segments[#segments + 1] = {tonumber(offset, 16), tonumber(vaddr, 16), tonumber(filesz, 16)}
-      end
-    end
-    load_segments[path] = segments
-  end
-  for _, seg in ipairs(load_segments[path]) do
-    if addr >= seg[2] and addr < seg[2] + seg[3] then
-      return addr - seg[2] + seg[1]
-    end
-  end
-  return addr
-end
-
 -- Whether the kernel can put a kprobe on function fn: it lists the functions it can trace
 -- (a function that is absent, inlined or notrace is not there). nil when it cannot say.
 local traceable
@@ -409,11 +386,8 @@ local function try_attach(b, kind, f, no_kprobes)
     if pid > 0 and not exists("/proc/" .. pid) then
       pid, name = -1, name and (name:gsub("^/proc/%d+/root/", "/"))
     end
-    local addr = tonumber(f.addr)
-    if addr and name and name:sub(1, 1) == "/" then
-      addr = file_offset(name, addr)
-    end
-    local ok, err = call("attach_" .. kind, {name = name, sym = f.sym, addr = addr,
+    -- addr is bcc's: an address in the binary (USDT locations), as bpflua takes it too.
+    local ok, err = call("attach_" .. kind, {name = name, sym = f.sym, addr = tonumber(f.addr),
       sym_off = tonumber(f.sym_off), fn_name = fn, pid = pid})
     return ok or loaded_by(err), ok, err
   elseif kind == "perf_event" then
