@@ -115,15 +115,17 @@ public:
 		clang::FileID main = sm.getMainFileID();
 		llvm::StringRef text = sm.getBufferData(main);
 		clang::SourceLocation start = sm.getLocForStartOfFile(main);
-		for (size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) {
+		for (size_t at = 0;;) {
 			clang::PresumedLoc p = sm.getPresumedLoc(start.getLocWithOffset((int)at));
 			if (p.isInvalid())
 				break;
 			if (files.empty() || files.back() != p.getFilename())
 				files.push_back(p.getFilename());
 			lines.push_back({(unsigned)at, files.size() - 1, p.getLine()});
-			if (text.find('\n', at) == llvm::StringRef::npos)
+			size_t end = text.find('\n', at);
+			if (end == llvm::StringRef::npos)
 				break;
+			at = end + 1;
 		}
 	}
 
