@@ -3,12 +3,14 @@
 
 #include "bcc_rules.h"
 
+#include <clang/AST/Attr.h>
 #include <clang/AST/RecursiveASTVisitor.h>
 #include <clang/Basic/DiagnosticSema.h>
 #include <clang/Basic/SourceManager.h>
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Lex/Lexer.h>
 
+#include <algorithm>
 #include <vector>
 
 // ---- Edits ------------------------------------------------------------------------------
@@ -79,9 +81,116 @@ bool SourceEdits::wrap(clang::SourceRange r, const std::string &prefix, const st
 		return false;
 	// Outer wraps come first: a later prefix at the same place goes inside the earlier
 	// ones, a later suffix at the same place before them.
-	rewriter.InsertText(b, prefix, /*InsertAfter=*/true);
-	rewriter.InsertText(e, suffix, /*InsertAfter=*/false);
+	insert(b, prefix, /*after=*/true);
+	insert(e, suffix, /*after=*/false);
 	return true;
+}
+
+namespace {
+
+// C text on one line: comments and line breaks become spaces, line splices go; string and
+// character literals stay as they are.
+std::string one_line(const std::string &text)
+{
+	std::string out;
+	for (size_t i = 0; i < text.size(); i++) {
+		char c = text[i];
+		if (c == '"' || c == '\'') {
+			size_t j = i + 1;
+			while (j < text.size() && text[j] != c && text[j] != '\n')
+				j += text[j] == '\\' ? 2 : 1;
+			if (j < text.size() && text[j] == '\n') // unterminated: the break is a break
+				j--;
+			out += text.substr(i, j + 1 - i);
+			i = j;
+		} else if (c == '\\' && i + 1 < text.size() && text[i + 1] == '\n') {
+			i++;
+		} else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+			i = std::min(text.find('\n', i), text.size());
+			out += ' ';
+		} else if (c == '/' && i + 1 < text.size() && text[i + 1] == '*') {
+			size_t end = text.find("*/", i + 2);
+			i = end == std::string::npos ? text.size() : end + 1;
+			out += ' ';
+		} else {
+			out += c == '\n' || c == '\r' ? ' ' : c;
+		}
+	}
+	return out;
+}
+
+} // namespace
+
+void SourceEdits::insert(clang::SourceLocation loc, const std::string &text, bool after)
+{
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	rewriter.InsertText(loc, one_line(text), after);
+	edit_points.insert(sm.getFileOffset(loc));
+}
+
+void SourceEdits::replace(clang::SourceLocation begin, clang::SourceLocation end,
+			  const std::string &text)
+{
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	unsigned from = sm.getFileOffset(begin), to = sm.getFileOffset(end);
+	bool invalid = false;
+	llvm::StringRef old = sm.getBufferData(sm.getFileID(begin), &invalid).substr(from, to - from);
+	size_t breaks = invalid ? 0 : old.count('\n');
+	std::string with = text;
+	if ((size_t)std::count(text.begin(), text.end(), '\n') != breaks)
+		with = one_line(text) + std::string(breaks, '\n');
+	rewriter.ReplaceText(begin, to - from, with);
+	edit_points.insert(from);
+	edit_points.insert(to);
+	replaced.emplace_back(from, to);
+}
+
+EditMap SourceEdits::map() const
+{
+	EditMap m;
+	const clang::SourceManager &sm = rewriter.getSourceMgr();
+	clang::FileID main = sm.getMainFileID();
+	clang::SourceLocation start = sm.getLocForStartOfFile(main);
+	unsigned size = sm.getFileIDSize(main);
+	// Between two edit points the original text is either replaced or kept whole, moved
+	// by what the edits before it added.
+	std::vector<unsigned> cuts(edit_points.begin(), edit_points.end());
+	cuts.push_back(0);
+	cuts.push_back(size);
+	std::sort(cuts.begin(), cuts.end());
+	cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+	for (size_t i = 0; i + 1 < cuts.size(); i++) {
+		unsigned from = cuts[i], to = cuts[i + 1];
+		bool kept = std::none_of(replaced.begin(), replaced.end(), [&](const auto &r) {
+			return r.first <= from && from < r.second;
+		});
+		if (!kept)
+			continue;
+		// The length of the edited text before the original offset `from`, counting what
+		// was inserted at `from` itself.
+		int moved = rewriter.getRangeSize(
+			clang::CharSourceRange::getCharRange(start, start.getLocWithOffset(from)));
+		if (moved >= 0)
+			m.runs.push_back({(unsigned)moved, from, to - from});
+	}
+	return m;
+}
+
+unsigned EditMap::original(unsigned edited, bool *written) const
+{
+	auto after = std::upper_bound(runs.begin(), runs.end(), edited,
+				      [](unsigned e, const Run &r) { return e < r.edited; });
+	*written = true;
+	if (after == runs.begin())
+		return 0;
+	const Run &run = *(after - 1);
+	if (edited < run.edited + run.length) {
+		*written = false;
+		return run.original + (edited - run.edited);
+	}
+	// Text the rules wrote after this run: it replaced the text that followed the run, or
+	// was inserted where the run ends.
+	return run.original + run.length;
 }
 
 void bcc_rules_error(clang::ASTContext &ctx, clang::SourceLocation loc, const std::string &message)
@@ -220,8 +329,7 @@ public:
 						   "if (!_bpflua_err) _bpflua_err = bpf_probe_read_user(" +
 						   args[2] + ", " + args[3] + ", (void *)_bpflua_addr); "
 						   "_bpflua_err; })";
-		const clang::SourceManager &sm = ctx.getSourceManager();
-		edits.rewriter.ReplaceText(begin, sm.getFileOffset(end) - sm.getFileOffset(begin), text);
+		edits.replace(begin, end, text);
 		return true;
 	}
 
@@ -241,10 +349,41 @@ private:
 	const clang::FunctionDecl *fn;
 };
 
+// bcc's rule: a static (or inline) function of the program is inlined into each program that
+// calls it (bcc marks them always_inline), not called: 6.1's verifier explores a called
+// function's loops again at every call with less pruning, and gives up after a million
+// instructions on programs that bcc loads (virtiostat's count_len, called three times, with
+// nested scatterlist loops). __noinline keeps a function a BPF-to-BPF call. It holds in both
+// passes (it is an attribute on the AST, not an edit).
+class InlineHelpers : public clang::ASTConsumer {
+public:
+	void Initialize(clang::ASTContext &context) override { ctx = &context; }
+
+	bool HandleTopLevelDecl(clang::DeclGroupRef group) override
+	{
+		const clang::SourceManager &sm = ctx->getSourceManager();
+		for (clang::Decl *d : group) {
+			auto *fn = llvm::dyn_cast<clang::FunctionDecl>(d);
+			if (!fn || !fn->doesThisDeclarationHaveABody() ||
+			    (fn->getStorageClass() != clang::SC_Static && !fn->isInlineSpecified()) ||
+			    fn->hasAttr<clang::NoInlineAttr>() || fn->hasAttr<clang::AlwaysInlineAttr>() ||
+			    !sm.isWrittenInMainFile(sm.getFileLoc(fn->getLocation())))
+				continue;
+			fn->addAttr(clang::AlwaysInlineAttr::CreateImplicit(
+				*ctx, clang::SourceRange(), clang::AttributeCommonInfo::AS_GNU,
+				clang::AlwaysInlineAttr::GNU_always_inline));
+		}
+		return true;
+	}
+
+private:
+	clang::ASTContext *ctx = nullptr;
+};
+
 class BccRules : public clang::MultiplexConsumer {
 public:
-	BccRules(clang::Rewriter &rewriter, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
-		: MultiplexConsumer(std::move(next)), rewriter(rewriter), edits(rewriter) {}
+	BccRules(SourceEdits &edits, std::vector<std::unique_ptr<clang::ASTConsumer>> next)
+		: MultiplexConsumer(std::move(next)), edits(edits) {}
 
 	// Clang's own warning about implicit declarations gives way to the rules' error.
 	void Initialize(clang::ASTContext &ctx) override
@@ -282,23 +421,27 @@ public:
 		bcc_kernel_reads(edits, own);
 		if (ctx.getDiagnostics().hasErrorOccurred())
 			return;
-		if (rewriter.getRewriteBufferFor(sm.getMainFileID()))
+		if (edits.rewriter.getRewriteBufferFor(sm.getMainFileID()))
 			return; // the edited text is compiled instead
 		MultiplexConsumer::HandleTranslationUnit(ctx);
 	}
 
 private:
-	clang::Rewriter &rewriter;
-	SourceEdits edits;
+	SourceEdits &edits;
 	std::vector<clang::FunctionDecl *> functions;
 };
 
 } // namespace
 
 std::unique_ptr<clang::ASTConsumer>
-bpflua_bcc_rules_consumer(clang::Rewriter &rewriter, std::unique_ptr<clang::ASTConsumer> codegen)
+bpflua_bcc_rules_consumer(SourceEdits &edits, std::unique_ptr<clang::ASTConsumer> codegen)
 {
 	std::vector<std::unique_ptr<clang::ASTConsumer>> next;
 	next.push_back(std::move(codegen));
-	return std::make_unique<BccRules>(rewriter, std::move(next));
+	return std::make_unique<BccRules>(edits, std::move(next));
+}
+
+std::unique_ptr<clang::ASTConsumer> bpflua_bcc_inline_consumer()
+{
+	return std::make_unique<InlineHelpers>();
 }

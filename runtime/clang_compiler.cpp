@@ -19,6 +19,8 @@
 #include <clang/Frontend/FrontendActions.h>
 #include <clang/Frontend/MultiplexConsumer.h>
 #include <clang/Frontend/Utils.h>
+#include <clang/Lex/LiteralSupport.h>
+#include <clang/Lex/MacroArgs.h>
 #include <clang/Lex/PPCallbacks.h>
 #include <clang/Lex/Preprocessor.h>
 #include <clang/Lex/PreprocessorOptions.h>
@@ -32,6 +34,7 @@
 #include <llvm/Support/VirtualFileSystem.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +54,7 @@ public:
 		const char *level;
 		std::string file, message;
 		unsigned line = 0, col = 0;
+		int main_offset = -1; // in the main file, where there is a position there
 	};
 	std::vector<Record> records;
 	int errors = 0;
@@ -73,6 +77,9 @@ public:
 			const clang::SourceManager &sm = info.getSourceManager();
 			// A diagnostic inside a macro is reported where the user wrote the macro.
 			clang::SourceLocation loc = sm.getFileLoc(info.getLocation());
+			std::pair<clang::FileID, unsigned> at = sm.getDecomposedLoc(loc);
+			if (at.first == sm.getMainFileID())
+				r.main_offset = (int)at.second;
 			clang::PresumedLoc presumed = sm.getPresumedLoc(loc);
 			if (presumed.isValid()) {
 				r.file = presumed.getFilename();
@@ -84,6 +91,12 @@ public:
 			if (c == '\n' || c == '\t')
 				c = ' ';
 		r.message = std::string(message.str());
+		// The BPF back end says "stack limit exceeded" once per access to the frame.
+		for (const Record &seen : records)
+			if (!strcmp(seen.level, r.level) && seen.main_offset == r.main_offset &&
+			    seen.line == r.line && seen.col == r.col && seen.file == r.file &&
+			    seen.message == r.message)
+				return;
 		records.push_back(std::move(r));
 	}
 
@@ -92,6 +105,58 @@ public:
 		records.push_back(Record{"error", "", message});
 		errors++;
 	}
+};
+
+// The line and file Clang presumes (after #line) at each line of the main file.
+class PresumedLines {
+public:
+	void read(const clang::SourceManager &sm)
+	{
+		clang::FileID main = sm.getMainFileID();
+		llvm::StringRef text = sm.getBufferData(main);
+		clang::SourceLocation start = sm.getLocForStartOfFile(main);
+		for (size_t at = 0;;) {
+			clang::PresumedLoc p = sm.getPresumedLoc(start.getLocWithOffset((int)at));
+			if (p.isInvalid())
+				break;
+			if (files.empty() || files.back() != p.getFilename())
+				files.push_back(p.getFilename());
+			lines.push_back({(unsigned)at, files.size() - 1, p.getLine()});
+			size_t end = text.find('\n', at);
+			if (end == llvm::StringRef::npos)
+				break;
+			at = end + 1;
+		}
+	}
+
+	// Sets r's file, line and column to those of the main file's offset.
+	void place(unsigned offset, DiagnosticCollector::Record &r) const
+	{
+		auto after = std::upper_bound(lines.begin(), lines.end(), offset,
+					      [](unsigned o, const Line &l) { return o < l.offset; });
+		if (after == lines.begin())
+			return;
+		const Line &line = *(after - 1);
+		r.file = files[line.file];
+		r.line = line.line;
+		r.col = offset - line.offset + 1;
+	}
+
+private:
+	struct Line {
+		unsigned offset;
+		size_t file;
+		unsigned line;
+	};
+	std::vector<Line> lines;
+	std::vector<std::string> files;
+};
+
+// The main file as bcc's rules edited it, and how to find the original's positions in it.
+struct EditedText {
+	std::string text;
+	EditMap map;
+	PresumedLines original_lines;
 };
 
 // The files the preprocessor read for the main file, so that a cached object can be checked
@@ -140,29 +205,80 @@ private:
 	}
 };
 
+// A tracepoint the program names but the kernel lacks is an error only where the
+// preprocessor keeps the probe: a TRACEPOINT_PROBE under #if 0 or an #ifdef of an absent
+// option is never compiled, so it is never checked. libbpflua marks each such tracepoint in
+// the unit with its message and a macro of the probe's own name:
+//   #define __bpflua_absent_tracepoint__CAT__EV "tracepoint CAT:EV does not exist (...)"
+//   #define tracepoint__CAT__EV tracepoint__CAT__EV
+// and the error is reported where the user names it: TRACEPOINT_PROBE's category, or a
+// function of that name written out. It is fatal: what Clang would say next about the
+// tracepoint's missing argument struct only repeats it.
+class AbsentTracepoints : public clang::PPCallbacks {
+public:
+	explicit AbsentTracepoints(clang::Preprocessor &pp) : pp(pp) {}
+
+	void MacroExpands(const clang::Token &name, const clang::MacroDefinition &, clang::SourceRange,
+			  const clang::MacroArgs *args) override
+	{
+		llvm::StringRef macro = name.getIdentifierInfo()->getName();
+		if (macro == "TRACEPOINT_PROBE" && args && args->getNumMacroArguments() == 2) {
+			const clang::Token *category = args->getUnexpArgument(0);
+			const clang::Token *event = args->getUnexpArgument(1);
+			if (category->is(clang::tok::identifier) && event->is(clang::tok::identifier))
+				check(category->getIdentifierInfo()->getName().str() + "__" +
+					      event->getIdentifierInfo()->getName().str(),
+				      category->getLocation());
+		} else if (macro.startswith("tracepoint__") && name.getLocation().isFileID()) {
+			// Written out by the user, not made by TRACEPOINT_PROBE's expansion.
+			check(macro.substr(strlen("tracepoint__")).str(), name.getLocation());
+		}
+	}
+
+private:
+	void check(const std::string &tracepoint, clang::SourceLocation at)
+	{
+		const clang::MacroInfo *marker =
+			pp.getMacroInfo(pp.getIdentifierInfo("__bpflua_absent_tracepoint__" + tracepoint));
+		if (!marker || marker->getNumTokens() != 1 ||
+		    !marker->getReplacementToken(0).is(clang::tok::string_literal))
+			return;
+		clang::StringLiteralParser message(marker->tokens(), pp);
+		if (message.hadError)
+			return;
+		clang::DiagnosticsEngine &diags = pp.getDiagnostics();
+		diags.Report(at, diags.getCustomDiagID(clang::DiagnosticsEngine::Fatal, "%0"))
+			<< message.GetString();
+	}
+
+	clang::Preprocessor &pp;
+};
+
 // Code generation, after the passes that look at (and mark up) the same AST. With bcc's
 // rules on (the first pass), code generation is wrapped by them and runs only when they
 // edited nothing; the caller then compiles the edited text in a second pass.
 class EmitObjWithEventTypes : public clang::EmitObjAction {
 public:
-	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata,
-			      clang::Rewriter *rules)
+	EmitObjWithEventTypes(llvm::LLVMContext *context, std::string &metadata, SourceEdits *rules)
 		: EmitObjAction(context), metadata(metadata), rules(rules) {}
 
 protected:
 	std::unique_ptr<clang::ASTConsumer> CreateASTConsumer(clang::CompilerInstance &ci,
 							       llvm::StringRef file) override
 	{
+		ci.getPreprocessor().addPPCallbacks(
+			std::make_unique<AbsentTracepoints>(ci.getPreprocessor()));
 		// The AST passes go before code generation, which frees the AST when it is done
 		// with the translation unit (-clear-ast-before-backend).
 		std::vector<std::unique_ptr<clang::ASTConsumer>> consumers;
+		consumers.push_back(bpflua_bcc_inline_consumer());
 		consumers.push_back(bpflua_program_sections_consumer());
 		consumers.push_back(bpflua_event_type_consumer(metadata));
 		std::unique_ptr<clang::ASTConsumer> codegen = EmitObjAction::CreateASTConsumer(ci, file);
 		if (!codegen)
 			return nullptr;
 		if (rules) {
-			rules->setSourceMgr(ci.getSourceManager(), ci.getLangOpts());
+			rules->rewriter.setSourceMgr(ci.getSourceManager(), ci.getLangOpts());
 			codegen = bpflua_bcc_rules_consumer(*rules, std::move(codegen));
 		}
 		consumers.push_back(std::move(codegen));
@@ -171,7 +287,7 @@ protected:
 
 private:
 	std::string &metadata;
-	clang::Rewriter *rules;
+	SourceEdits *rules;
 };
 
 // Notes whether anything but the prelude names vmlinux.h. A compile against a header trimmed
@@ -296,12 +412,13 @@ void copy_reports(const DiagnosticCollector &collector, const IncludedFiles *inc
 // One run of Clang over source (the request's, or the text bcc's rules edited). With edited
 // set, bcc's rules run on the AST and code generation happens only if they edit nothing;
 // their edited text is left in *edited.
-bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::string *edited,
+bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, EditedText *edited,
 	       DiagnosticCollector &collector, std::shared_ptr<IncludedFiles> &included,
 	       llvm::SmallVector<char, 0> &object, std::string &metadata, bool *vmlinux_named = nullptr)
 {
 	clang::Rewriter rewriter;
-	clang::Rewriter *rules = edited ? &rewriter : nullptr;
+	SourceEdits edits(rewriter);
+	SourceEdits *rules = edited ? &edits : nullptr;
 	llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> diag_opts = new clang::DiagnosticOptions();
 	llvm::IntrusiveRefCntPtr<clang::DiagnosticsEngine> diags = new clang::DiagnosticsEngine(
 		new clang::DiagnosticIDs(), diag_opts, &collector, false);
@@ -366,11 +483,14 @@ bool run_clang(const bpflua_clang_request *req, llvm::StringRef source, std::str
 		compiler.setOutputStream(nullptr);
 		// The edits refer to the compiler's sources: take the text while they live.
 		const clang::RewriteBuffer *buffer =
-			ok && rules ? rules->getRewriteBufferFor(
+			ok && rules ? rewriter.getRewriteBufferFor(
 					      compiler.getSourceManager().getMainFileID())
 				    : nullptr;
-		if (buffer)
-			edited->assign(buffer->begin(), buffer->end());
+		if (buffer) {
+			edited->text.assign(buffer->begin(), buffer->end());
+			edited->map = edits.map();
+			edited->original_lines.read(compiler.getSourceManager());
+		}
 	}
 	return ok && !collector.errors;
 }
@@ -400,24 +520,30 @@ bpflua_clang_run(const bpflua_clang_request *req, bpflua_clang_result *res)
 	} else {
 		// First pass: bcc's rules on the AST, with errors at the user's line:col. When
 		// they edit the text, the second pass compiles the edited text; its warnings
-		// would repeat the first pass's (with columns moved by the edits), so only its
-		// errors are kept.
-		std::string text;
-		ok = run_clang(req, source, &text, collector, included, object, metadata);
-		if (ok && !text.empty()) {
+		// would repeat the first pass's, so only its errors are kept, each taken back
+		// to where the user wrote what it is about.
+		EditedText edited;
+		ok = run_clang(req, source, &edited, collector, included, object, metadata);
+		if (ok && !edited.text.empty()) {
 			if (getenv("BPFLUA_DEBUG"))
-				fprintf(stderr, "bpflua: the C after bcc's rules:\n%s\n", text.c_str());
+				fprintf(stderr, "bpflua: the C after bcc's rules:\n%s\n",
+					edited.text.c_str());
 			DiagnosticCollector second;
 			object.clear();
 			metadata.clear();
 			std::shared_ptr<IncludedFiles> same_includes;
-			ok = run_clang(req, text, nullptr, second, same_includes, object, metadata);
+			ok = run_clang(req, edited.text, nullptr, second, same_includes, object, metadata);
 			for (DiagnosticCollector::Record &r : second.records) {
 				if (strcmp(r.level, "error") != 0)
 					continue;
-				// Lines keep their numbers through the edits; columns may not.
-				r.message += " (in the C as bcc's rules edited it: its column may differ; "
-					     "BPFLUA_DEBUG=1 prints that C)";
+				if (r.main_offset >= 0) {
+					bool written = false;
+					unsigned original = edited.map.original((unsigned)r.main_offset, &written);
+					edited.original_lines.place(original, r);
+					if (written)
+						r.message += " (in the C that bcc's rules wrote here; "
+							     "BPFLUA_DEBUG=1 prints it)";
+				}
 				collector.records.push_back(std::move(r));
 			}
 			collector.errors += second.errors;

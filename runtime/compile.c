@@ -189,7 +189,6 @@ static int build_unit(struct job *job)
 	if (!u)
 		return -1;
 	fputs(job->rewritten.prologue, u);
-	int failed = 0;
 	for (int i = 0; i < job->rewritten.ntracepoints; i++) {
 		struct rewrite_tracepoint *tp = &job->rewritten.tracepoints[i];
 		int seen = 0;
@@ -214,9 +213,13 @@ static int build_unit(struct job *job)
 			else
 				snprintf(message, sizeof(message), "tracepoint %s:%s: cannot read its format: %s",
 					 tp->category, tp->event, strerror(-err));
-			diagnostic_print(job->errors, opts->source_name, opts->source,
-					 opts->source_len, tp->line, tp->col, "error", message);
-			failed = 1;
+			/* An error only if the preprocessor keeps the probe (not under #if 0): the
+			 * compiler reports it where the probe names the tracepoint
+			 * (clang_compiler.cpp's AbsentTracepoints). */
+			fprintf(u, "#define __bpflua_absent_tracepoint__%s__%s \"", tp->category, tp->event);
+			write_c_string_body(u, message);
+			fprintf(u, "\"\n#define tracepoint__%s__%s tracepoint__%s__%s\n", tp->category,
+				tp->event, tp->category, tp->event);
 			continue;
 		}
 		fputs(def, u);
@@ -245,9 +248,7 @@ static int build_unit(struct job *job)
 	      "#ifndef BPF_LICENSE\n#define BPF_LICENSE GPL\n#endif\n"
 	      "char __bpflua_license[] SEC(\"license\") = "
 	      "BPFLUA_EXPAND_STRINGIFY(BPF_LICENSE);\n", u);
-	if (fclose(u) != 0)
-		return -1;
-	return failed ? -1 : 0;
+	return fclose(u) != 0 ? -1 : 0;
 }
 
 static int build_args(struct job *job)

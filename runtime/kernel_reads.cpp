@@ -415,16 +415,14 @@ private:
 				      op_begin, op_end) ||
 		    base_end != op_begin)
 			return;
-		const clang::SourceManager &sm = edits.rewriter.getSourceMgr();
 		std::string type = member->getType().getCanonicalType().getUnqualifiedType().getAsString();
 		bool arrow = member->isArrow();
-		edits.rewriter.InsertText(base_begin,
-					  "((" + type + ")BPF_CORE_READ_BITFIELD_PROBED(" +
-						  (arrow ? "" : "&("),
-					  /*InsertAfter=*/true);
-		edits.rewriter.ReplaceText(op_begin, sm.getFileOffset(op_end) - sm.getFileOffset(op_begin),
-					   std::string(arrow ? "" : ")") + ", " +
-						   member->getMemberDecl()->getNameAsString() + "))");
+		edits.insert(base_begin,
+			     "((" + type + ")BPF_CORE_READ_BITFIELD_PROBED(" + (arrow ? "" : "&("),
+			     /*after=*/true);
+		edits.replace(op_begin, op_end,
+			      std::string(arrow ? "" : ")") + ", " +
+				      member->getMemberDecl()->getNameAsString() + "))");
 	}
 
 	static bool is_bit_field(const clang::Expr *e)

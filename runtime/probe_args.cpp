@@ -111,6 +111,6 @@ void bcc_probe_args(clang::ASTContext &ctx, SourceEdits &edits, clang::FunctionD
 	std::string blanks;
 	for (char c : buffer.substr(from, to - from))
 		blanks += c == '\n' ? '\n' : ' ';
-	edits.rewriter.ReplaceText(params_begin, to - from, blanks);
-	edits.rewriter.InsertText(brace, preamble, /*InsertAfter=*/true);
+	edits.replace(params_begin, params_end, blanks);
+	edits.insert(brace, preamble, /*after=*/true);
 }

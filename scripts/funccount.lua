@@ -66,7 +66,7 @@ for i = 1, #opts do
       fail("can't find library " .. library)
     end
     for _, f in ipairs(patterns.user_functions(path, expression(func), "funccount.lua")) do
-      probes[#probes + 1] = {kind = "uprobe", label = library .. ":" .. f.name, path = path, offset = f.offset}
+      probes[#probes + 1] = {kind = "uprobe", label = library .. ":" .. f.name, path = path, addr = f.addr}
     end
   elseif #parts == 1 or (#parts == 3 and parts[1] == "p" and parts[2] == "") then
     local ok, names = pcall(patterns.get_kprobe_functions, expression(parts[#parts]), "funccount.lua")
@@ -102,7 +102,7 @@ local b = BPF{text = text}
 for i, p in ipairs(probes) do
   local fn = "count_" .. i
   if p.kind == "uprobe" then
-    b:attach_uprobe{name = p.path, addr = p.offset, fn_name = fn, pid = opts.pid}
+    b:attach_uprobe{name = p.path, addr = p.addr, fn_name = fn, pid = opts.pid}
   elseif p.kind == "tracepoint" then
     b:attach_tracepoint{tp = p.tp, fn_name = fn}
   else

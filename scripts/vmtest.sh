@@ -105,11 +105,16 @@ fi
 # is taken to be built into the kernel. loop and ext4 (with crc32c for its checksums) let
 # specs mount an ext4 image (the ext4 tools' specs).
 wanted_modules="virtio_pci 9pnet_virtio 9p overlay loop ext4 crc32c_generic"
+# Modules kept beside them but not loaded at boot: a command that needs one loads it (and the
+# dependencies before it, in the order of $BPFLUA_VMTEST_MODULES/order) with insmod.
+optional_modules="btrfs xfs md_mod nfs nfsv4"
 # A copy fetched for another list of modules is fetched again.
 fetched_for() { [ "$(cat "$1/modules/wanted" 2>/dev/null)" = "$wanted_modules" ]; }
+optional_fetched() { [ "$(cat "$1/optional/wanted" 2>/dev/null)" = "$optional_modules" ]; }
 
 kdir=/var/cache/bpflua-vm/${kernel_pkg}_${version}
-if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "$kdir"; then
+if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "$kdir" ||
+   ! optional_fetched "$kdir"; then
   log "fetching $kernel_pkg $version"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp" "${new:-}"' EXIT
@@ -118,7 +123,7 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "
   dpkg-deb -x "$tmp"/*.deb "$tmp/root"
   mkdir -p "$(dirname "$kdir")"
   new=$(mktemp -d "$kdir.new.XXXXXX") # a copy of its own, should two runs fetch at once
-  mkdir -p "$new/modules"
+  mkdir -p "$new/modules" "$new/optional"
   cp "$tmp"/root/boot/vmlinuz-* "$new/vmlinuz"
 
   # name -> file, with "-" as "_" as the kernel spells module names.
@@ -137,24 +142,33 @@ if [ ! -s "$kdir/vmlinuz" ] || [ ! -f "$kdir/modules/order" ] || ! fetched_for "
     file=${module_file[$name]:-}
     [ -n "$file" ] || return 0
     case "$file" in
-      *.xz) xz -dc "$file" > "$new/modules/$name.ko" ;;
-      *.zst) zstd -qdc "$file" > "$new/modules/$name.ko" ;;
-      *) cp "$file" "$new/modules/$name.ko" ;;
+      *.xz) xz -dc "$file" > "$new/$dest/$name.ko" ;;
+      *.zst) zstd -qdc "$file" > "$new/$dest/$name.ko" ;;
+      *) cp "$file" "$new/$dest/$name.ko" ;;
     esac
-    deps=$(grep -a -o -m 1 'depends=[A-Za-z0-9_,-]*' "$new/modules/$name.ko" | head -n 1 || true)
+    deps=$(grep -a -o -m 1 'depends=[A-Za-z0-9_,-]*' "$new/$dest/$name.ko" | head -n 1 || true)
     deps=${deps#depends=}
     for dep in ${deps//,/ }; do
       place "${dep//-/_}"
     done
     order+=("$name")
   }
+  dest=modules
   for m in $wanted_modules; do
     place "$m"
   done
   printf '%s\n' "${order[@]}" > "$new/modules/order"
+  # Those loaded at boot are not repeated.
+  dest=optional order=()
+  for m in $optional_modules; do
+    place "$m"
+  done
+  printf '%s\n' "${order[@]}" > "$new/optional/order"
+  echo "$optional_modules" > "$new/optional/wanted"
   echo "$wanted_modules" > "$new/modules/wanted"
   # Another vmtest.sh may have fetched the same package meanwhile: keep its complete copy.
-  if [ -s "$kdir/vmlinuz" ] && [ -f "$kdir/modules/order" ] && fetched_for "$kdir"; then
+  if [ -s "$kdir/vmlinuz" ] && [ -f "$kdir/modules/order" ] && fetched_for "$kdir" &&
+     optional_fetched "$kdir"; then
     rm -rf "$new"
   else
     rm -rf "$kdir"
@@ -188,6 +202,7 @@ marker="vmtest-exit-status-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')="
   printf 'export BPFLUA_CACHE_DIR=%q\n' "$cache_dir"
   # Tells specs they run in the VM, where what the VM is for (kprobes) must work.
   printf 'export BPFLUA_VMTEST=%q\n' "${kernel_pkg}_${version}"
+  printf 'export BPFLUA_VMTEST_MODULES=%q\n' "$kdir/optional"
   printf 'cd %q || exit 125\n' "$PWD"
   printf 'exec'
   printf ' %q' "$@"

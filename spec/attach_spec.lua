@@ -86,6 +86,8 @@ describe("attach calls #kernel", function()
     ffi.C.free(ffi.C.malloc(64))
     assert.is_true(b["hits"]:get(2) >= 1)
     assert.matches("/libc%.so%.6$", BPF.find_library("c"))
+    -- A library the loader's cache has only unversioned (glibc's libmemusage.so, as nspr4's).
+    assert.matches("/libmemusage%.so$", BPF.find_library("memusage"))
     b:cleanup()
   end)
 

@@ -302,4 +302,45 @@ describe("bcc-compatible C", function()
     assert.are.same({2, 3}, {tonumber(apart), tonumber(counted)}, output)
     assert.is_true(tonumber(attached) >= 2, output)
   end)
+
+  it("gives the language tools a process of their runtime, or says why there is none", function()
+    if not io.open("/usr/sbin/pythoncalls-bpfcc") then
+      assert.is_not.equal("true", os.getenv("CI"), "bpfcc-tools is not installed (scripts/setup.sh installs it)")
+      pending("bpfcc-tools is not installed")
+      return
+    end
+    local cache = os.tmpname()
+    os.remove(cache)
+    -- python3.11 and a JDK come with scripts/setup.sh; Debian's perl has no USDT probes.
+    local p = io.popen("bpflua scripts/bcc_compat/run.lua -t pythoncalls,javacalls,perlcalls,cobjnew " ..
+      "--cache " .. cache .. " 2>&1")
+    local output = p:read("*a")
+    p:close()
+    -- The targets end with the run (a JVM takes a moment to exit after its SIGTERM).
+    local leftover
+    for _ = 1, 50 do
+      local pgrep = io.popen("pgrep -f '" .. cache .. "/target[s]'")
+      leftover = pgrep:read("*a")
+      pgrep:close()
+      if leftover == "" then
+        break
+      end
+      os.execute("sleep 0.1")
+    end
+    os.execute("rm -rf " .. cache)
+    local rows = {}
+    for tool, generated, compiles, loads, attaches in output:gmatch(
+        "\n(%S+)%s+(%S+)%s+(%S+)%s+(%S+ ?[%d/]*)%s+(%S+ ?[%d/]*)") do
+      rows[tool] = {generated, compiles, loads, attaches}
+    end
+    -- A Python process's function__entry and return probes, a JVM's method__entry (in
+    -- libjvm.so), a sleeping C process's malloc: each found, compiled, loaded and attached.
+    assert.are.same({"yes", "yes", "yes 1/1", "yes 1/1"}, rows.pythoncalls, output)
+    assert.are.same({"yes", "yes", "yes 1/1", "yes 1/1"}, rows.javacalls, output)
+    assert.are.same({"yes", "yes", "yes 1/1", "yes 1/1"}, rows.cobjnew, output)
+    -- The runner read perl's notes: counted apart, naming the file without them.
+    assert.truthy(output:match("\nperlcalls [^\n]* apart: the installed perl is built without " ..
+      "USDT probes %(/[^ ]*perl[^ ]* has no stapsdt notes%)\n"), output)
+    assert.are.equal("", leftover)
+  end)
 end)

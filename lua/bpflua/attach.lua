@@ -86,7 +86,8 @@ local function attach_each(self, kind, key, names, fields_of)
 end
 
 -- bcc's rule for uprobe targets: a name without "/" is a library ("c" is libc), found in
--- the dynamic loader's cache; anything else is a path.
+-- the dynamic loader's cache as libNAME.so or libNAME.so.N (some libraries, as nspr4, are
+-- installed only unversioned); anything else is a path.
 function M.find_library(name)
   if type(name) ~= "string" or name == "" then
     errors.raise("find_library: expected a library name or a path, not " .. tostring(name))
@@ -100,7 +101,8 @@ function M.find_library(name)
   if cache then
     for line in cache:lines() do
       local lib_name, path = line:match("^%s*(%S+)%s.*=>%s*(%S+)")
-      if lib_name and (lib_name == wanted or lib_name:sub(1, #wanted + 4) == wanted .. ".so.") and
+      if lib_name and (lib_name == wanted or lib_name == wanted .. ".so" or
+                       lib_name:sub(1, #wanted + 4) == wanted .. ".so.") and
          not line:find("x32", 1, true) and not line:find("i386", 1, true) then
         found = found or path
       end
@@ -273,6 +275,31 @@ local function attach_uprobe_re(self, kind, args, path)
   })
 end
 
+-- bcc's addr: an address in the binary, as its symbol table and `readelf -s` give it; the
+-- uprobe goes at the file offset that its loadable segment puts there (the two differ in a
+-- non-PIE executable, such as Debian's python3).
+local function file_offset_of(what, path, addr)
+  local err = errors.message_ptr()
+  local t = lib.bpflua_elf_symbols_load(path, err)
+  if t == nil then
+    errors.raise(what .. ": " .. errors.take_c(err))
+  end
+  local offset
+  for i = 0, t.nsegments - 1 do
+    local seg = t.segments[i]
+    if addr >= seg.vaddr and addr < seg.vaddr + seg.filesz then
+      offset = tonumber(addr - seg.vaddr + seg.offset)
+      break
+    end
+  end
+  lib.bpflua_symbol_table_free(t)
+  if not offset then
+    errors.raise(string.format("%s: address 0x%x is in no loadable segment of %s (addr is an " ..
+      "address in the binary, as bcc takes it)", what, addr, path))
+  end
+  return offset
+end
+
 local function attach_uprobe(self, kind, args)
   local what = "attach_" .. kind
   check_args(what, args, {"name", "fn_name|fn"}, UPROBE_OPTIONS)
@@ -281,9 +308,9 @@ local function attach_uprobe(self, kind, args)
   check_type(what, args, "sym", "string")
   check_type(what, args, "sym_re", "string")
   if not args.sym and not args.addr and not args.sym_re then
-    errors.raise(what .. ": give sym = \"function\", sym_re = \"regex\" or addr = offset")
+    errors.raise(what .. ": give sym = \"function\", sym_re = \"regex\" or addr = address")
   end
-  -- Offsets in the file: below 2^53 so that a Lua number holds them exactly.
+  -- Addresses and offsets below 2^53, so that a Lua number holds them exactly.
   check_integer(what, args, "addr", 0, 2 ^ 53)
   check_integer(what, args, "sym_off", 0, 2 ^ 53)
   check_integer(what, args, "pid", -1, 2 ^ 31 - 1)
@@ -292,9 +319,14 @@ local function attach_uprobe(self, kind, args)
   if args.sym_re then
     return attach_uprobe_re(self, kind, args, path)
   end
+  -- As in bcc, an address names the place itself, whatever sym says.
+  local sym, offset = args.sym, 0
+  if args.addr then
+    sym, offset = nil, file_offset_of(what, path, args.addr)
+  end
   attach(self, kind, uprobe_key(kind, args, path), {
-    fn_name = args.fn_name, fn = args.fn, target = path, sym = args.sym,
-    offset = (args.addr or 0) + (args.sym_off or 0), pid = args.pid or -1,
+    fn_name = args.fn_name, fn = args.fn, target = path, sym = sym,
+    offset = offset + (args.sym_off or 0), pid = args.pid or -1,
   })
 end
 

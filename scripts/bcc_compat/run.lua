@@ -5,8 +5,10 @@
 --
 -- For each bcc tool installed by Debian's bpfcc-tools (/usr/sbin/*-bpfcc), it runs the
 -- tool's own Python with default options (tools.lua gives arguments to those that need
--- some) and a stand-in `bcc` module (standin/bcc) that records the C the tool hands to
--- BPF(text=...) and its attach calls instead of compiling. Then it compiles that C with
+-- some, and targets.lua the processes the language tools trace, which the runner starts
+-- and stops; install_targets.sh installs their runtimes) and a stand-in `bcc` module
+-- (standin/bcc) that records the C the tool hands to BPF(text=...) and its attach calls
+-- instead of compiling. Then it compiles that C with
 -- bpflua, loads every program and attaches each recorded probe where this kernel allows,
 -- and prints one row per tool and a summary line. No bcc code is kept in this tree: the
 -- tools are read from the installed package each run.
@@ -163,6 +165,7 @@ opts.cache = opts.cache or os.getenv("BCC_COMPAT_CACHE") or
   ((os.getenv("BPFLUA_CACHE_DIR") or "/var/cache/bpflua") .. "/bcc_compat")
 
 local tools_table = dofile(here .. "/tools.lua")
+local targets_table = dofile(here .. "/targets.lua")
 local standin = here .. "/standin"
 
 -- Records are kept per kernel: a tool builds its text from what the kernel it runs on has
@@ -180,21 +183,53 @@ end
 ---------------------------------------------------------------------------------------------
 -- Generating: run the tool with the stand-in bcc module and keep what it recorded.
 
+-- {pid:NAME} is the pid of the target process NAME (targets.lua), the others are set by the
+-- script that runs the jobs.
 local function fill_placeholders(args)
   local out = {}
   for i, a in ipairs(args or {}) do
-    out[i] = a:gsub("{(%w+)}", function(name)
-      return os.getenv("BCC_COMPAT_" .. name:upper()) or ""
+    out[i] = a:gsub("{(%w+):?(%w*)}", function(name, target)
+      return os.getenv("BCC_COMPAT_" .. name:upper() .. (target ~= "" and ("_" .. target:upper()) or "")) or ""
     end)
   end
   return out
 end
 
--- What the record depends on: the tool, its arguments, the stand-in and the kernel.
-local function generation_key(tool, args)
+-- The targets a tool needs: those its arguments name ({pid:NAME} a process, {exe:NAME} only
+-- the executable) and its `targets` (processes). Returns the names, and for each "PID" or "EXE".
+local function tool_targets(spec)
+  local names, needs = {}, {}
+  local function add(name, what)
+    if not needs[name] then
+      names[#names + 1] = name
+    end
+    if needs[name] ~= "PID" then
+      needs[name] = what
+    end
+  end
+  for _, a in ipairs(spec.args or {}) do
+    for what, name in a:gmatch("{(%w+):(%w+)}") do
+      add(name, what:upper())
+    end
+  end
+  for _, name in ipairs(spec.targets or {}) do
+    add(name, "PID")
+  end
+  return names, needs
+end
+
+-- What the record depends on: the tool, its arguments, the stand-in, the kernel and the
+-- target processes it was given (a tool that finds its processes itself, as javastat does,
+-- sees other ones each run).
+local function generation_key(tool, args, targets)
+  local pids = {}
+  for i, name in ipairs(targets) do
+    pids[i] = name .. "=" .. (os.getenv("BCC_COMPAT_PID_" .. name:upper()) or "")
+  end
   local parts = {command_output("stat -L -c '%n %s %Y' " .. shell_quote(tool_path(tool)) .. " " ..
     shell_quote(standin .. "/bcc/__init__.py") .. " " .. shell_quote(standin .. "/sitecustomize.py") ..
-    " 2>&1; uname -r"), table.concat(args, "\0"), os.getenv("BCC_COMPAT_KFUNC") or ""}
+    " 2>&1; uname -r"), table.concat(args, "\0"), os.getenv("BCC_COMPAT_KFUNC") or "",
+    table.concat(pids, " ")}
   return table.concat(parts, "\n")
 end
 
@@ -205,11 +240,21 @@ local function generate(tool)
     return
   end
   local args = fill_placeholders(spec.args)
-  local key = generation_key(tool, args)
+  local targets, needs = tool_targets(spec)
+  local key = generation_key(tool, args, targets)
   if read_file(dir .. "/key") == key and read_file(dir .. "/status") then
     return
   end
   os.execute("rm -rf " .. shell_quote(dir) .. " && mkdir -p " .. shell_quote(dir))
+  -- A target that could not be started is the tool's reason (not cached: it may be there
+  -- next run).
+  for _, name in ipairs(targets) do
+    if (os.getenv("BCC_COMPAT_" .. needs[name] .. "_" .. name:upper()) or "") == "" then
+      write_file(dir .. "/status", "no target: " .. (os.getenv("BCC_COMPAT_ABSENT_" .. name:upper()) or
+        ("the runner started no " .. name .. " process")) .. "\n")
+      return
+    end
+  end
   local quoted = {shell_quote(tool_path(tool))}
   for _, a in ipairs(args) do
     quoted[#quoted + 1] = shell_quote(a)
@@ -274,29 +319,6 @@ local function load_probe_target()
     write_file(path, assert(read_file("/bin/true") or read_file("/usr/bin/true")))
   end
   return path
-end
-
--- bcc's attach_uprobe takes addr as an address in the binary, which it turns into a file
--- offset (for a non-PIE executable, such as Debian's python3, the two differ); bpflua's
--- takes the file offset. The records have bcc's addresses (USDT locations).
-local load_segments = {}
-local function file_offset(path, addr)
-  if not load_segments[path] then
-    local out = command_output("readelf -hlW " .. shell_quote(path) .. " 2>/dev/null")
-    local segments = {}
-    if out:match("Type:%s+EXEC") then
-      for offset, vaddr, filesz in out:gmatch("LOAD%s+0x(%x+)%s+0x(%x+)%s+0x%x+%s+0x(%x+)") do
-        segments[#segments + 1] = {tonumber(offset, 16), tonumber(vaddr, 16), tonumber(filesz, 16)}
-      end
-    end
-    load_segments[path] = segments
-  end
-  for _, seg in ipairs(load_segments[path]) do
-    if addr >= seg[2] and addr < seg[2] + seg[3] then
-      return addr - seg[2] + seg[1]
-    end
-  end
-  return addr
 end
 
 -- Whether the kernel can put a kprobe on function fn: it lists the functions it can trace
@@ -364,11 +386,8 @@ local function try_attach(b, kind, f, no_kprobes)
     if pid > 0 and not exists("/proc/" .. pid) then
       pid, name = -1, name and (name:gsub("^/proc/%d+/root/", "/"))
     end
-    local addr = tonumber(f.addr)
-    if addr and name and name:sub(1, 1) == "/" then
-      addr = file_offset(name, addr)
-    end
-    local ok, err = call("attach_" .. kind, {name = name, sym = f.sym, addr = addr,
+    -- addr is bcc's: an address in the binary (USDT locations), as bpflua takes it too.
+    local ok, err = call("attach_" .. kind, {name = name, sym = f.sym, addr = tonumber(f.addr),
       sym_off = tonumber(f.sym_off), fn_name = fn, pid = pid})
     return ok or loaded_by(err), ok, err
   elseif kind == "perf_event" then
@@ -465,10 +484,15 @@ end
 
 local function status_reason(dir)
   local status = (read_file(dir .. "/status") or "killed"):gsub("%s+$", "")
-  local last = lines(read_file(dir .. "/stderr"))
-  local said = last[#last] or lines(read_file(dir .. "/stdout"))[1] or ""
+  local stderr = read_file(dir .. "/stderr") or ""
+  local last = lines(stderr)
+  -- bcc's USDT failure says which probe on its first line, and ends with advice.
+  local said = stderr:match("Failed to enable USDT probe '[^']*'") or last[#last] or
+    lines(read_file(dir .. "/stdout"))[1] or ""
   if status:match("^error: ") then
     return "tool failed before BPF(): " .. status:sub(8)
+  elseif status:match("^no target: ") then
+    return status
   end
   return "tool stopped before BPF() (" .. status .. "): " .. said
 end
@@ -603,15 +627,127 @@ local function write_list(path, names)
 end
 local list = write_list(list_prefix .. ".list", tools)
 
--- The placeholders of tools.lua, set where the jobs run (here, or in the VM). {pid}: a
--- python3 that sleeps (Debian's has USDT probes), alive until the checks are done, as the
--- tools' uprobes name it.
-local PLACEHOLDERS = [[/usr/bin/python3 -c 'import time; time.sleep(3600)' </dev/null >/dev/null 2>&1 &
-helper=$!
-blockdev=$(ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1)
+-- The placeholders of tools.lua, set where the jobs run (here, or in the VM): {blockdev} the
+-- first disk, or a loop device over an image where there is none (the VM); {libc}; {netdev}.
+-- In the VM, the modules vmtest.sh keeps aside (btrfs, xfs, md, nfs) are loaded, so that the
+-- tools for them (btrfsdist, xfsslower, mdflush, nfsdist, ...) find their functions in
+-- kallsyms, as where they are in use: the tools attach to the code, no mount is needed.
+local PLACEHOLDERS = [[blockdev=$(ls /sys/block | grep -v -E '^(loop|ram|zram)' | head -n 1)
+if [ -z "$blockdev" ]; then
+  truncate -s 64M "$targets_dir/disk.img" &&
+    loopdev=$(losetup -f --show "$targets_dir/disk.img" 2>/dev/null) && blockdev=${loopdev#/dev/}
+fi
 libc=$(ldconfig -p | awk '/libc[.]so[.]6 /{print $NF; exit}')
-export BCC_COMPAT_PID=$helper BCC_COMPAT_BLOCKDEV=${blockdev:-sda} BCC_COMPAT_NETDEV=lo BCC_COMPAT_LIBC=$libc
+export BCC_COMPAT_BLOCKDEV=${blockdev:-sda} BCC_COMPAT_NETDEV=lo BCC_COMPAT_LIBC=$libc
+if [ -n "${BPFLUA_VMTEST_MODULES:-}" ]; then
+  insmod=$(command -v insmod || echo "busybox insmod")
+  for m in $(cat "$BPFLUA_VMTEST_MODULES/order"); do
+    grep -q "^$m " /proc/modules || $insmod "$BPFLUA_VMTEST_MODULES/$m.ko" >/dev/null 2>&1
+  done
+fi
 ]]
+
+-- Starts a target of targets.lua and waits until the file with its USDT probes is mapped;
+-- exports BCC_COMPAT_PID_NAME, or BCC_COMPAT_ABSENT_NAME with the reason it has none, and
+-- BCC_COMPAT_EXE_NAME, the program's file, where it is installed.
+local START_TARGET = [[target_pids="" loopdev=""
+# Background jobs of a script ignore SIGINT: the targets are stopped (and the loop device
+# given back) however the run ends.
+trap 'kill $target_pids 2>/dev/null; [ -z "$loopdev" ] || losetup -d "$loopdev"' EXIT
+trap 'exit 130' INT TERM
+start_target() { # name package program usdt probe_only maps command
+  name=$1 package=$2 program=$3 usdt=$4 probe_only=$5 maps=$6 command=$7
+  var=$(echo "$name" | tr a-z A-Z)
+  if ! exe=$(command -v "$program" 2>/dev/null); then
+    eval "export BCC_COMPAT_ABSENT_$var=\"no $program here (package $package; scripts/bcc_compat/install_targets.sh installs it)\""
+    return
+  fi
+  eval "export BCC_COMPAT_EXE_$var=\$exe"
+  if [ "$probe_only" = 1 ]; then
+    file=$(readlink -f "$exe")
+    if readelf -n "$file" 2>/dev/null | grep -q stapsdt; then
+      why="$file has USDT probes, but the runner starts no $program server"
+    else
+      why="the installed $package is built without USDT probes ($file has no stapsdt notes)"
+    fi
+    eval "export BCC_COMPAT_ABSENT_$var=\"\$why\""
+    return
+  fi
+  sh -c "$command" </dev/null >/dev/null 2>"$targets_dir/$name.log" &
+  pid=$!
+  target_pids="$target_pids $pid"
+  file="" n=0
+  # Up to 5 minutes: a JVM under the VM's emulated CPU is slow to start.
+  while [ $n -lt 1500 ] && kill -0 $pid 2>/dev/null; do
+    file=$(awk '{print $6}' /proc/$pid/maps 2>/dev/null | grep -E -m 1 "$maps") && break
+    n=$((n + 1))
+    sleep 0.2
+  done
+  if [ -z "$file" ]; then
+    why="$program (package $package) did not start: $(tail -n 1 "$targets_dir/$name.log" 2>/dev/null)"
+  elif [ "$usdt" = 1 ] && ! command -v readelf >/dev/null; then
+    why="no readelf here to read the USDT notes of $file (package binutils)"
+  elif [ "$usdt" = 1 ] && ! readelf -n "$file" 2>/dev/null | grep -q stapsdt; then
+    why="the installed $package is built without USDT probes ($file has no stapsdt notes)"
+  else
+    eval "export BCC_COMPAT_PID_$var=$pid"
+    return
+  fi
+  kill $pid 2>/dev/null
+  eval "export BCC_COMPAT_ABSENT_$var=\"\$why\""
+}
+]]
+
+local function targets_dir()
+  return opts.cache .. "/targets"
+end
+
+-- The targets the tools of a list need, by name.
+local function needed_targets(names)
+  local needed, names_needed = {}, {}
+  for _, tool in ipairs(names) do
+    for _, name in ipairs(tool_targets(tools_table[tool] or {})) do
+      needed[name] = true
+    end
+  end
+  for name in pairs(needed) do
+    if targets_table[name] then
+      names_needed[#names_needed + 1] = name
+    end
+  end
+  table.sort(names_needed)
+  return names_needed
+end
+
+-- What a target needs before it starts (a class compiled), done here once: in the VM, a
+-- compiler under the emulated CPU would take a minute.
+local function prepare_targets(names)
+  os.execute("mkdir -p " .. shell_quote(targets_dir()))
+  for _, name in ipairs(names) do
+    local t = targets_table[name]
+    for file, text in pairs(t.files or {}) do
+      -- Rewritten only when it changed, so that what was made of it stays newer.
+      if read_file(targets_dir() .. "/" .. file) ~= text then
+        write_file(targets_dir() .. "/" .. file, text)
+      end
+    end
+    if t.prepare then
+      os.execute("cd " .. shell_quote(targets_dir()) .. " && (" .. t.prepare .. ") >" ..
+        shell_quote(targets_dir() .. "/" .. name .. ".prepare.log") .. " 2>&1")
+    end
+  end
+end
+
+local function start_targets(names)
+  local out = {"targets_dir=" .. shell_quote(targets_dir()) .. "\nmkdir -p \"$targets_dir\"\n", START_TARGET}
+  for _, name in ipairs(names) do
+    local t = targets_table[name]
+    out[#out + 1] = table.concat({"start_target", name, shell_quote(t.package), shell_quote(t.program),
+      t.usdt == false and "0" or "1", t.probe_only and "1" or "0", shell_quote(t.maps or ""),
+      shell_quote((t.command or ""):gsub("{dir}", targets_dir()))}, " ") .. "\n"
+  end
+  return table.concat(out)
+end
 
 -- A job that dies (a compiler crash) still gives its row, and xargs goes on (it stops at a
 -- command killed by a signal).
@@ -626,10 +762,12 @@ end
 
 -- Generating, then checking, in one shell: here, or in the VM's kernel (the tools choose
 -- what to probe by the kernel they run on). The VM checks one tool at a time.
-local function script(check_jobs, tool_list)
-  return PLACEHOLDERS .. job_command("generate", opts.jobs, tool_list) .. " >/dev/null\n" ..
-    (check_jobs and (job_command("check", check_jobs, tool_list) .. "\n") or "") ..
-    "kill $helper 2>/dev/null\n"
+local function script(check_jobs, tool_list, names)
+  local targets = needed_targets(names)
+  prepare_targets(targets)
+  return start_targets(targets) .. PLACEHOLDERS ..
+    job_command("generate", opts.jobs, tool_list) .. " >/dev/null\n" ..
+    (check_jobs and (job_command("check", check_jobs, tool_list) .. "\n") or "")
 end
 
 -- The VM (TCG) runs all of them in about half an hour, vmtest.sh's limit: a VM per batch.
@@ -637,7 +775,7 @@ local VM_BATCH = 40
 
 local started = os.time()
 if opts.mode == "generate" then
-  command_output("sh -c " .. shell_quote(script(nil, list)))
+  command_output("sh -c " .. shell_quote(script(nil, list, tools)))
   os.remove(list)
   print(string.format("recorded %d tools in %s", #tools, opts.cache .. "/records"))
   os.exit(0)
@@ -652,15 +790,15 @@ if opts.vm then
   end
   local outputs = {}
   for first = 1, #tools, VM_BATCH do
-    local batch = write_list(list_prefix .. "." .. first .. ".list",
-      {unpack(tools, first, math.min(first + VM_BATCH - 1, #tools))})
+    local names = {unpack(tools, first, math.min(first + VM_BATCH - 1, #tools))}
+    local batch = write_list(list_prefix .. "." .. first .. ".list", names)
     outputs[#outputs + 1] = command_output(shell_quote(vmtest) .. " -- sh -c " ..
-      shell_quote(script(1, batch)))
+      shell_quote(script(1, batch, names)))
     os.remove(batch)
   end
   output = table.concat(outputs, "\n")
 else
-  output = command_output("sh -c " .. shell_quote(script(opts.jobs, list)))
+  output = command_output("sh -c " .. shell_quote(script(opts.jobs, list, tools)))
 end
 os.remove(list)
 

@@ -36,4 +36,29 @@ describe("bcc's kprobe tools #kernel #vm", function()
     assert.are.same({cachestat = "3/3", vfsstat = "5/5", funccount = "1/1"}, attached, output)
     assert.truthy(output:match("summary: 3 tools, 3 generated, 3 compile, 3 load, 3 attach"), output)
   end)
+
+  it("give the filesystem and disk tools their targets: btrfsdist, xfsdist, biolatpcts", function()
+    if not io.open("/usr/sbin/btrfsdist-bpfcc") then
+      assert.is_not.equal("true", os.getenv("CI"), "bpfcc-tools is not installed (scripts/setup.sh installs it)")
+      pending("bpfcc-tools is not installed")
+      return
+    end
+    local cache = os.tmpname()
+    os.remove(cache)
+    -- The VM has neither btrfs nor xfs loaded, nor a disk: the runner loads the modules
+    -- vmtest.sh keeps aside and puts a loop device over an image.
+    local p = io.popen("bpflua scripts/bcc_compat/run.lua -t btrfsdist,xfsdist,biolatpcts --cache " ..
+      cache .. " 2>&1")
+    local output = p:read("*a")
+    p:close()
+    os.execute("rm -rf " .. cache)
+    local attached = {}
+    for tool, points in output:gmatch("\n(%S+)%s+yes%s+yes%s+yes %d+/%d+%s+yes (%d+/%d+)") do
+      attached[tool] = points
+    end
+    assert.are.same({btrfsdist = "8/8", xfsdist = "8/8", biolatpcts = "1/1"}, attached, output)
+    -- The loop device is given back.
+    local losetup = io.popen("losetup -a"):read("*a")
+    assert.is_nil(losetup:find(cache, 1, true), losetup)
+  end)
 end)
