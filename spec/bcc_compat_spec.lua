@@ -3,6 +3,7 @@ local BPF = require("bpflua")
 local ffi = require("ffi")
 local lib = require("bpflua.cdefs")
 local h = require("spec.helpers")
+local compat = require("spec.bcc_compat_runner")
 
 ffi.cdef[[
 struct btf *btf__load_vmlinux_btf(void);
@@ -268,23 +269,12 @@ describe("bcc-compatible C", function()
   end)
 
   it("runs bcc's own tools through scripts/bcc_compat/run.lua and sums them up", function()
-    if not io.open("/usr/sbin/runqlat-bpfcc") then
-      assert.is_not.equal("true", os.getenv("CI"), "bpfcc-tools is not installed (scripts/setup.sh installs it)")
+    if not compat.installed() then
       pending("bpfcc-tools is not installed")
       return
     end
-    local cache = os.tmpname()
-    os.remove(cache)
-    local p = io.popen("bpflua scripts/bcc_compat/run.lua -t syscount,biopattern,runqlat,tplist,ppchcalls " ..
-      "--cache " .. cache .. " 2>&1")
-    local output = p:read("*a")
-    p:close()
-    os.execute("rm -rf " .. cache)
-    local rows = {}
-    for tool, generated, compiles, loads, attaches in output:gmatch(
-        "\n(%S+)%s+(%S+)%s+(%S+)%s+(%S+ ?[%d/]*)%s+(%S+ ?[%d/]*)") do
-      rows[tool] = {generated, compiles, loads, attaches}
-    end
+    local output = compat.run("syscount,biopattern,runqlat,tplist,ppchcalls")
+    local rows = compat.rows(output)
     local total, generated, compile, load, attach = output:match(
       "summary: (%d+) tools, (%d+) generated, (%d+) compile, (%d+) load, (%d+) attach")
     assert.truthy(total, output)
@@ -304,18 +294,12 @@ describe("bcc-compatible C", function()
   end)
 
   it("gives the language tools a process of their runtime, or says why there is none", function()
-    if not io.open("/usr/sbin/pythoncalls-bpfcc") then
-      assert.is_not.equal("true", os.getenv("CI"), "bpfcc-tools is not installed (scripts/setup.sh installs it)")
+    if not compat.installed() then
       pending("bpfcc-tools is not installed")
       return
     end
-    local cache = os.tmpname()
-    os.remove(cache)
     -- python3.11 and a JDK come with scripts/setup.sh; Debian's perl has no USDT probes.
-    local p = io.popen("bpflua scripts/bcc_compat/run.lua -t pythoncalls,javacalls,perlcalls,cobjnew " ..
-      "--cache " .. cache .. " 2>&1")
-    local output = p:read("*a")
-    p:close()
+    local output, cache = compat.run("pythoncalls,javacalls,perlcalls,cobjnew")
     -- The targets end with the run (a JVM takes a moment to exit after its SIGTERM).
     local leftover
     for _ = 1, 50 do
@@ -327,12 +311,7 @@ describe("bcc-compatible C", function()
       end
       os.execute("sleep 0.1")
     end
-    os.execute("rm -rf " .. cache)
-    local rows = {}
-    for tool, generated, compiles, loads, attaches in output:gmatch(
-        "\n(%S+)%s+(%S+)%s+(%S+)%s+(%S+ ?[%d/]*)%s+(%S+ ?[%d/]*)") do
-      rows[tool] = {generated, compiles, loads, attaches}
-    end
+    local rows = compat.rows(output)
     -- A Python process's function__entry and return probes, a JVM's method__entry (in
     -- libjvm.so), a sleeping C process's malloc: each found, compiled, loaded and attached.
     assert.are.same({"yes", "yes", "yes 1/1", "yes 1/1"}, rows.pythoncalls, output)
