@@ -149,6 +149,38 @@ static int lock_prelude(struct compile_job *job, int wait)
 	return fd;
 }
 
+/* The background builder records its process group (its pid, as the leader of a session of
+ * its own) in the lock file, for those who wait for it; a foreground builder empties it. */
+static void lock_prelude_record_builder(int lock, pid_t group)
+{
+	if (lock < 0 || ftruncate(lock, 0) < 0)
+		return;
+	if (group > 0)
+		dprintf(lock, "%d\n", (int)group);
+}
+
+/* Before waiting for a builder: lends it this process's priority. The background builder
+ * runs at nice 19 so that nobody waits for it, but a compile the trimmed header could not
+ * serve does wait, and on a busy machine a nice-19 build may hardly run at all. */
+static void lend_priority_to_builder(const struct compile_job *job)
+{
+	char *path = str_printf("%s/prelude.lock", job->kernel_dir);
+	size_t len = 0;
+	char *text = path ? file_read(path, &len) : NULL;
+	free(path);
+	int group = text ? atoi(text) : 0;
+	free(text);
+	errno = 0;
+	int ours = getpriority(PRIO_PROCESS, 0);
+	if (group <= 0 || errno)
+		return;
+	errno = 0;
+	int theirs = getpriority(PRIO_PGRP, (id_t)group);
+	if (!errno && theirs > ours && setpriority(PRIO_PGRP, (id_t)group, ours) < 0) {
+		/* not ours to renice (not root): the wait is only longer */
+	}
+}
+
 /* 1 when the prelude PCH is there with the files it was built from that the cache holds: a
  * PCH whose vmlinux.h or main file went (evicted, removed by hand) cannot be used, and is
  * built again. */
@@ -246,7 +278,12 @@ static int ensure_pch(struct compile_job *job, bpflua_clang_run_fn clang)
 		return 0;
 	if (make_kernel_dir(job) < 0)
 		return -1;
-	int lock = lock_prelude(job, 1);
+	int lock = lock_prelude(job, 0);
+	if (lock == -1) {
+		lend_priority_to_builder(job);
+		lock = lock_prelude(job, 1);
+	}
+	lock_prelude_record_builder(lock, 0);
 	int rc = prelude_ready(job) ? 0 : build_pch(job, clang);
 	if (lock >= 0)
 		close(lock);
@@ -346,6 +383,7 @@ static void build_pch_in_background(struct compile_job *job, bpflua_clang_run_fn
 		return;
 	}
 	setsid();
+	lock_prelude_record_builder(lock, getpid());
 	if (lock >= 0 && lock < 3)
 		lock = fcntl(lock, F_DUPFD_CLOEXEC, 3);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);

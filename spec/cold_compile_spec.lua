@@ -180,6 +180,35 @@ describe("a first compile on a kernel without its prelude", function()
     end
   end)
 
+  it("lends its priority to the background builder of the prelude it must wait for", function()
+    -- A compile that needs the prelude waits for whoever builds it. The background builder
+    -- runs at nice 19 and records its process group in the lock file; here a process of
+    -- that nice holds the lock the same way, and bpflua --prepare (which needs the prelude)
+    -- must raise it to its own priority rather than wait behind everything else.
+    local dir = empty_cache()
+    assert.are.equal("compiled", (compile_in(dir, "BPF_ARRAY(lend_" .. h.unique() .. ", u64, 1);\n")))
+    wait_for_prelude(dir)
+    os.execute("rm -f " .. dir .. "/prelude-*")
+    local out = h.run(string.format([[
+      lock=$(ls -d %s/kernel-*)/prelude.lock
+      : > "$lock" # the cold run's builder recorded itself there
+      setsid nice -n 19 flock "$lock" sh -c 'ps -o pgid= -p $$ | tr -d " " > "$0"; exec sleep 60' "$lock" &
+      for i in $(seq 1 200); do [ -s "$lock" ] && break; sleep 0.05; done
+      group=$(cat "$lock")
+      echo "before=$(ps -o ni= -p "$group" | tr -d ' ')"
+      BPFLUA_CACHE_DIR=%s timeout 120 bpflua --prepare >/dev/null 2>&1 & prepare=$!
+      for i in $(seq 1 400); do [ "$(ps -o ni= -p "$group" | tr -d ' ')" = 19 ] || break; sleep 0.05; done
+      echo "after=$(ps -o ni= -p "$group" | tr -d ' ') ours=$(ps -o ni= -p $$ | tr -d ' ')"
+      kill -- -"$group"
+      wait $prepare; echo "prepare=$?"
+    ]], dir, dir))
+    remove_cache(dir)
+    assert.matches("before=19\n", out)
+    local after, ours = out:match("after=(%-?%d+) ours=(%-?%d+)")
+    assert.are.equal(ours, after, out)
+    assert.matches("prepare=0\n", out)
+  end)
+
   it("gives the errors that the prelude's compile gives, word for word", function()
     local sources = {
       "int f(void *ctx) {\n  struct task_struct *t = (void *)bpf_get_current_task();\n" ..
