@@ -15,7 +15,8 @@ end
 -- Runs workload (given the fifo's path as $1 and a marker path as $2) in the background,
 -- blocked on the fifo; then the tool, given the workload's pid as $wp, until it prints
 -- ready (a pattern; or a number: until it, or a child of its own, holds that many perf
--- event fds, its attachments, for tools that print nothing before their events);
+-- event fds, its attachments, for tools that print nothing before their events; up to a
+-- minute, as a loaded machine may take);
 -- then unblocks the workload, waits until it made the marker and the tool printed
 -- `after` (a pattern counted) `n` more times than before; then Ctrl-C. Returns the tool's
 -- output and exit status.
@@ -25,7 +26,7 @@ local function run_blocked(dir, workload, tool, ready, after, n)
     rm -f %s/fifo %s/marker; mkfifo %s/fifo
     %s %s/fifo %s/marker & wp=$!
     %s > %s 2>&1 & tp=$!
-    for i in $(seq 1 300); do %s && break; sleep 0.05; done
+    for i in $(seq 1 1200); do %s && break; sleep 0.05; done
     echo go > %s/fifo
     for i in $(seq 1 300); do [ -e %s/marker ] && break; sleep 0.05; done
     base=$(grep -c %q %s)
