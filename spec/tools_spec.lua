@@ -349,7 +349,7 @@ describe("tools", function()
     it("wakeuptime.lua -p charges a sleeper's blocked time to its waker's stack", function()
       local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
       local out, status = h.run_script(gated(fifo, sleeper) ..
-        "bpflua scripts/wakeuptime.lua -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
+        "bpflua scripts/wakeuptime.lua -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; wait $wp")
       assert.are.equal(130, status, out)
       assert.matches("Tracing blocked time (us) by kernel stack... Hit Ctrl-C to end.", out, 1, true)
       local total = 0
@@ -366,7 +366,7 @@ describe("tools", function()
     it("offcputime.lua -K -p shows where a process sleeps and for how long", function()
       local sleeper = "python3 -c 'import time; [time.sleep(0.2) for i in range(8)]'"
       local out, status = h.run_script(gated(fifo, sleeper) ..
-        "bpflua scripts/offcputime.lua -K -m 100000 -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; sleep 2")
+        "bpflua scripts/offcputime.lua -K -m 100000 -p $wp", "Hit Ctrl-C", "echo go > " .. fifo .. "; wait $wp")
       assert.are.equal(130, status, out)
       assert.matches("Tracing off%-CPU time %(us%) of PID %d+ by kernel stack%.%.%. Hit Ctrl%-C to end%.", out)
       -- eight sleeps of 200 ms, 1.6 s in all (more on a loaded machine: late wake-ups); a
