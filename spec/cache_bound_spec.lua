@@ -5,23 +5,6 @@
 -- --cache-clear.
 local h = require("spec.helpers")
 
-local function probe_source(tag)
-  return "BPF_ARRAY(counts, u64, 1);\n" ..
-    "TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {\n" ..
-    "  if (args->who != " .. tag .. ") return 0;\n  counts.increment(0);\n  return 0;\n}\n"
-end
-
-local function private_dir()
-  local dir = h.tmpdir()
-  os.execute("chmod 700 " .. dir)
-  return dir
-end
-
--- Waits for a prelude being built in the background (its builder holds the lock).
-local function wait_for_prelude(dir)
-  h.run("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done")
-end
-
 -- Runs the host with the cache in dir (and env, a string of assignments).
 local function bpflua(dir, env, args)
   return h.run("BPFLUA_CACHE_DIR=" .. dir .. " " .. (env or "") .. " timeout 120 bpflua " .. args)
@@ -50,7 +33,7 @@ end
 
 -- Compiles a new program; returns its source and its entry's name.
 local function new_entry(dir, env)
-  local src = probe_source(h.unique())
+  local src = h.counting_probe_source(h.unique())
   local before = entries(dir)
   assert.is_false((compile(dir, env, src)))
   local added
@@ -90,14 +73,14 @@ describe("the object cache's bound", function()
 
   before_each(function()
     assert(h.require_bpf())
-    dir = private_dir()
+    dir = h.private_cache_dir()
     -- The running kernel's prelude, in the foreground: the bound is then about objects.
     local _, err, status = bpflua(dir, "", "--prepare")
     assert.are.equal(0, status, err)
   end)
 
   after_each(function()
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     os.execute("rm -rf " .. dir)
   end)
 
@@ -170,13 +153,13 @@ describe("the object cache's bound", function()
     -- another: their stores, and the recounts past the bound, overlap.
     local shared = {}
     for i = 1, 4 do
-      shared[i] = probe_source(h.unique())
+      shared[i] = h.counting_probe_source(h.unique())
     end
     local scripts = {}
     for p = 1, 2 do
       local code = {"local BPF = require('bpflua')"}
       for i = 1, 12 do
-        code[#code + 1] = "BPF{text = " .. string.format("%q", probe_source(h.unique())) .. "}:cleanup()"
+        code[#code + 1] = "BPF{text = " .. string.format("%q", h.counting_probe_source(h.unique())) .. "}:cleanup()"
         if i % 3 == 0 then
           code[#code + 1] = "BPF{text = " .. string.format("%q", shared[i / 3]) .. "}:cleanup()"
         end
@@ -224,7 +207,7 @@ end)
 describe("the cache's kernels", function()
   it("go with their preludes once the new kernel's prelude is built, unless used since boot", function()
     assert(h.require_bpf())
-    local dir = private_dir()
+    local dir = h.private_cache_dir()
     -- An old kernel's files, last used before this boot, with the prelude built on it; and
     -- another kernel's used a moment ago (another bpflua on this kernel, say).
     local old, recent = dir .. "/kernel-0000000000000001", dir .. "/kernel-0000000000000002"
@@ -253,7 +236,7 @@ end)
 describe("bpflua --cache-stats and --cache-clear", function()
   it("count what the cache holds, and empty it", function()
     assert(h.require_bpf())
-    local dir = private_dir()
+    local dir = h.private_cache_dir()
     local _, err, status = bpflua(dir, "", "--prepare")
     assert.are.equal(0, status, err)
     new_entry(dir, "")

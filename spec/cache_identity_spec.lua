@@ -5,11 +5,6 @@
 -- names) misses too.
 local h = require("spec.helpers")
 
--- Waits for the prelude that a compile without one left building in the background.
-local function wait_for_prelude(dir)
-  h.run("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done")
-end
-
 describe("the object cache's key", function()
   local cache, bpf_dir, script
 
@@ -35,7 +30,7 @@ describe("the object cache's key", function()
   end)
 
   teardown(function()
-    wait_for_prelude(cache)
+    h.wait_for_prelude(cache)
     os.execute("rm -rf " .. cache .. " " .. bpf_dir)
     os.remove(script)
   end)

@@ -4,18 +4,6 @@
 local BPF = require("bpflua")
 local h = require("spec.helpers")
 
-local function probe_source(tag)
-  return "BPF_ARRAY(counts, u64, 1);\n" ..
-    "TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {\n" ..
-    "  if (args->who != " .. tag .. ") return 0;\n  counts.increment(0);\n  return 0;\n}\n"
-end
-
--- Waits for the prelude that a first compile without one left building in the background
--- (its builder holds the lock in the cache's kernel directory).
-local function wait_for_prelude(dir)
-  h.run("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done")
-end
-
 -- Runs Lua code in a fresh bpflua host with environment assignments before it.
 local function host(env, code)
   local path = os.tmpname()
@@ -31,7 +19,7 @@ describe("the object cache", function()
   end)
 
   it("skips Clang when the same source is compiled again", function()
-    local src = probe_source(h.unique())
+    local src = h.counting_probe_source(h.unique())
     local first = BPF{text = src}
     assert.is_false(first.cache_hit)
     first:cleanup()
@@ -41,7 +29,7 @@ describe("the object cache", function()
   end)
 
   it("misses when anything that shapes the object changes (source, cflags)", function()
-    local src = probe_source(h.unique())
+    local src = h.counting_probe_source(h.unique())
     BPF{text = src}:cleanup()
     local other_flags = BPF{text = src, cflags = {"-DUNUSED=1"}}
     assert.is_false(other_flags.cache_hit)
@@ -52,7 +40,7 @@ describe("the object cache", function()
   end)
 
   it("does not map LLVM into a process whose object is cached", function()
-    local src = probe_source(h.unique())
+    local src = h.counting_probe_source(h.unique())
     BPF{text = src}:cleanup() -- warm the cache from this process
     local code = string.format([[
       local BPF = require("bpflua")
@@ -68,10 +56,10 @@ describe("the object cache", function()
   it("rebuilds the PCH when the compiler changes", function()
     local dir = h.tmpdir()
     os.execute("chmod 700 " .. dir)
-    local code = "local BPF = require('bpflua'); BPF{text = " .. string.format("%q", probe_source(h.unique())) .. "}"
+    local code = "local BPF = require('bpflua'); BPF{text = " .. string.format("%q", h.counting_probe_source(h.unique())) .. "}"
     local _, err, status = host("BPFLUA_CACHE_DIR=" .. dir, code)
     assert.are.equal(0, status, err)
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     local function pchs()
       local out = h.run("ls " .. dir .. " | grep '\\.pch$' | sort")
       return out
@@ -84,7 +72,7 @@ describe("the object cache", function()
     os.execute("touch " .. plugin)
     _, err, status = host("BPFLUA_CACHE_DIR=" .. dir, code:gsub("BPF{", "BPF{cflags = {'-DX=1'}, "))
     assert.are.equal(0, status, err)
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     local after = pchs()
     assert.are.equal(2, select(2, after:gsub("\n", "")))
     os.execute("rm -rf " .. dir)
@@ -93,7 +81,7 @@ describe("the object cache", function()
   it("refuses a cache directory that others can write, warns, and still works", function()
     local dir = h.tmpdir()
     os.execute("chmod 777 " .. dir)
-    local src = probe_source(h.unique())
+    local src = h.counting_probe_source(h.unique())
     local code = "local BPF = require('bpflua'); local b = BPF{text = " .. string.format("%q", src) .. "}; print(b.cache_hit)"
     local out, err, status = host("BPFLUA_CACHE_DIR=" .. dir, code)
     assert.are.equal(0, status, err)
@@ -117,7 +105,7 @@ describe("the object cache's key", function()
   it("covers the headers included through -I: editing one recompiles", function()
     local dir = h.tmpdir()
     local who = 61000 + math.random(1000)
-    local src = '#include "value.h"\n' .. probe_source(who):gsub("counts.increment%(0%)", "counts.increment(0, VALUE)")
+    local src = '#include "value.h"\n' .. h.counting_probe_source(who):gsub("counts.increment%(0%)", "counts.increment(0, VALUE)")
     local function run()
       local b = BPF{text = src, cflags = {"-I" .. dir}}
       h.getpriority(who)
@@ -145,7 +133,7 @@ describe("a cache entry", function()
   end)
 
   teardown(function()
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     os.execute("rm -rf " .. dir)
   end)
 
@@ -171,7 +159,7 @@ describe("a cache entry", function()
 
   -- Compiles a new program; returns its source and its entry's path.
   local function new_entry()
-    local src = probe_source(h.unique())
+    local src = h.counting_probe_source(h.unique())
     local before = entries()
     assert.are.equal("false", compile(src))
     for name in pairs(entries()) do
@@ -227,11 +215,11 @@ describe("a cache entry", function()
   end)
 
   it("whose PCH is a FIFO gets its PCH rebuilt", function()
-    wait_for_prelude(dir) -- the one the first entry's compile left building
+    h.wait_for_prelude(dir) -- the one the first entry's compile left building
     local pch = h.run("ls " .. dir .. "/prelude-*.pch"):gsub("\n$", "")
     os.execute("rm " .. pch .. " && mkfifo " .. pch)
     new_entry()
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     assert.are.equal(pch .. "\n", (h.run("find " .. pch .. " -type f")))
   end)
 end)
@@ -253,7 +241,7 @@ describe("the fallback cache directories", function()
   it("replace a read-only cache directory with $TMPDIR/bpflua-<uid>, reused by later runs", function()
     local ro = h.tmpdir()
     assert.are.equal(0, select(3, h.run("mount -t tmpfs -o ro,mode=0700 tmpfs " .. ro)))
-    local code = string.format(compile_code, probe_source(h.unique()))
+    local code = string.format(compile_code, h.counting_probe_source(h.unique()))
     local env = "TMPDIR=" .. tmp .. " BPFLUA_CACHE_DIR=" .. ro
     local out, err, status = host(env, code)
     local out2, err2, status2 = host(env, code)
@@ -275,7 +263,7 @@ describe("the fallback cache directories", function()
     local shared = tmp .. "/bpflua-" .. uid
     os.execute("mkdir -p " .. shared .. " && chmod 777 " .. untrusted .. " " .. shared)
     local env = "TMPDIR=" .. tmp .. " BPFLUA_CACHE_DIR=" .. untrusted
-    local out, err, status = host(env, string.format(compile_code, probe_source(h.unique())))
+    local out, err, status = host(env, string.format(compile_code, h.counting_probe_source(h.unique())))
     assert.are.equal(0, status, err)
     assert.are.equal("false\n", out)
     assert.matches("nor " .. shared .. ": others can write it (mode 0777); compiling in " .. tmp ..
@@ -285,7 +273,7 @@ describe("the fallback cache directories", function()
 
     -- A host killed by SIGTERM leaves its directory; the next run removes it.
     local script = os.tmpname()
-    h.write_file(script, string.format(compile_code, probe_source(h.unique())) ..
+    h.write_file(script, string.format(compile_code, h.counting_probe_source(h.unique())) ..
       "; io.stdout:flush(); require('bpflua').sleep(60)")
     local listing = h.run(env .. " bpflua " .. script .. " > " .. script .. ".out 2>&1 & pid=$!\n" ..
       "for i in $(seq 1 600); do grep -q false " .. script .. ".out && break; sleep 0.05; done\n" ..

@@ -4,21 +4,8 @@
 -- instructions, the same errors, and the full prelude where a trimmed header cannot serve.
 local h = require("spec.helpers")
 
--- An empty cache directory, as on a kernel bpflua has not seen.
-local function empty_cache()
-  local dir = h.tmpdir()
-  os.execute("chmod 700 " .. dir)
-  return dir
-end
-
--- Waits for the prelude a cold run left building in the background (its builder holds the
--- lock in the cache's kernel directory).
-local function wait_for_prelude(dir)
-  h.run("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done")
-end
-
 local function remove_cache(dir)
-  wait_for_prelude(dir)
+  h.wait_for_prelude(dir)
   os.execute("rm -rf " .. dir)
 end
 
@@ -67,7 +54,7 @@ describe("a first compile on a kernel without its prelude", function()
 
   setup(function()
     assert(h.require_bpf())
-    prepared = empty_cache()
+    prepared = h.private_cache_dir()
     local _, err, status = h.run("BPFLUA_CACHE_DIR=" .. prepared .. " bpflua --prepare")
     assert.are.equal(0, status, err)
   end)
@@ -77,7 +64,7 @@ describe("a first compile on a kernel without its prelude", function()
   end)
 
   it("compiles against the kernel types the program names, loads, and reads real events", function()
-    local dir = empty_cache()
+    local dir = h.private_cache_dir()
     local who = 4000 + h.unique() % 1000
     local script = os.tmpname()
     h.write_file(script, [[
@@ -117,7 +104,7 @@ describe("a first compile on a kernel without its prelude", function()
     assert.are.equal("false\t" .. who .. " " .. pid .. " true\t" .. pid .. "\n", out)
 
     -- The prelude is built meanwhile, and the next new program compiles against it.
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     local files = h.run("cd " .. dir .. " && find . -type f -name '*.h' -o -type f -name '*.pch' | sort")
     assert.matches("^%./kernel%-%x+/vmlinux%.h\n%./prelude%-%x+%.h\n%./prelude%-%x+%.pch\n$", files)
     assert.are.equal("", (h.run("cd " .. dir .. " && ls -d work-* 2>/dev/null")))
@@ -139,7 +126,7 @@ describe("a first compile on a kernel without its prelude", function()
         return 0;
       }
     ]]
-    local dir = empty_cache()
+    local dir = h.private_cache_dir()
     local result, err = compile_in(dir, source)
     assert.are.equal("compiled", result)
     assert.matches(TRIMMED, err)
@@ -168,7 +155,7 @@ describe("a first compile on a kernel without its prelude", function()
         "#endif\nBPF_HASH(has_include_" .. h.unique() .. ", u32, u64);\n",
     }
     for why, source in pairs(sources) do
-      local dir = empty_cache()
+      local dir = h.private_cache_dir()
       local result, err = compile_in(dir, source)
       assert.are.equal("compiled", result, why)
       assert.is_nil(err:match(TRIMMED), why)
@@ -185,9 +172,9 @@ describe("a first compile on a kernel without its prelude", function()
     -- runs at nice 19 and records its process group in the lock file; here a process of
     -- that nice holds the lock the same way, and bpflua --prepare (which needs the prelude)
     -- must raise it to its own priority rather than wait behind everything else.
-    local dir = empty_cache()
+    local dir = h.private_cache_dir()
     assert.are.equal("compiled", (compile_in(dir, "BPF_ARRAY(lend_" .. h.unique() .. ", u64, 1);\n")))
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     os.execute("rm -f " .. dir .. "/prelude-*")
     local out = h.run(string.format([[
       lock=$(ls -d %s/kernel-*)/prelude.lock
@@ -219,7 +206,7 @@ describe("a first compile on a kernel without its prelude", function()
       "#include <vmlinux.h>\nint f(void *ctx) { return 0; }\n",
     }
     for _, source in ipairs(sources) do
-      local dir = empty_cache()
+      local dir = h.private_cache_dir()
       local cold = compile_in(dir, source)
       remove_cache(dir)
       local warm = compile_in(prepared, source)

@@ -279,6 +279,27 @@ function M.tmpdir()
   return path
 end
 
+-- A cache directory of the specs' own, private as bpflua wants one (mode 700).
+function M.private_cache_dir()
+  local dir = M.tmpdir()
+  os.execute("chmod 700 " .. dir)
+  return dir
+end
+
+-- Waits for the prelude a compile without one left building in the background in the cache
+-- dir (its builder holds the lock in the cache's kernel directory).
+function M.wait_for_prelude(dir)
+  M.run("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done")
+end
+
+-- The C of a program counting getpriority(0, tag) calls in counts[0], for the cache specs:
+-- each tag makes a program of its own.
+function M.counting_probe_source(tag)
+  return "BPF_ARRAY(counts, u64, 1);\n" ..
+    "TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {\n" ..
+    "  if (args->who != " .. tag .. ") return 0;\n  counts.increment(0);\n  return 0;\n}\n"
+end
+
 -- A BPF object whose getpriority() probe runs body (with `args` at hand) for this process
 -- only, after the declarations decls.
 function M.probe(decls, body, cflags)

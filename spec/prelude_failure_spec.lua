@@ -3,27 +3,11 @@
 -- hour, bpflua --prepare shows the error, and the build is tried again after that hour.
 local h = require("spec.helpers")
 
-local function probe_source(tag)
-  return "BPF_ARRAY(counts, u64, 1);\n" ..
-    "TRACEPOINT_PROBE(syscalls, sys_enter_getpriority) {\n" ..
-    "  if (args->who != " .. tag .. ") return 0;\n  counts.increment(0);\n  return 0;\n}\n"
-end
-
-local function private_dir()
-  local dir = h.tmpdir()
-  os.execute("chmod 700 " .. dir)
-  return dir
-end
-
-local function wait_for_prelude(dir)
-  h.run("for l in " .. dir .. "/kernel-*/prelude.lock; do [ -e \"$l\" ] && flock \"$l\" true; done")
-end
-
 -- Compiles a new program in a fresh host with the cache in dir; returns its stderr.
 local function compile_new(dir)
   local path = os.tmpname()
   h.write_file(path, "local BPF = require('bpflua'); local b = BPF{text = " ..
-    string.format("%q", probe_source(h.unique())) .. "}; print(b.cache_hit)")
+    string.format("%q", h.counting_probe_source(h.unique())) .. "}; print(b.cache_hit)")
   local out, err, status = h.run("BPFLUA_CACHE_DIR=" .. dir .. " timeout 120 bpflua " .. path)
   os.remove(path)
   assert.are.equal(0, status, err)
@@ -42,13 +26,13 @@ describe("a prelude build that fails in the background", function()
   it("is said once, shown by --prepare, and tried again later", function()
     assert(h.require_bpf())
     -- The PCH's name for this kernel and build, from a cache of its own.
-    local scratch = private_dir()
+    local scratch = h.private_cache_dir()
     local _, err, status = h.run("BPFLUA_CACHE_DIR=" .. scratch .. " bpflua --prepare")
     assert.are.equal(0, status, err)
     local name = h.run("cd " .. scratch .. " && ls prelude-*.pch"):gsub("\n$", "")
     os.execute("rm -rf " .. scratch)
     -- In a new cache, a directory where the PCH goes: building it fails at the rename.
-    local dir = private_dir()
+    local dir = h.private_cache_dir()
     local pch = dir .. "/" .. name
     local stem = pch:gsub("%.pch$", "")
     os.execute("mkdir " .. pch)
@@ -56,7 +40,7 @@ describe("a prelude build that fails in the background", function()
     -- The first run compiles without the prelude and leaves its build to the background.
     err = compile_new(dir)
     assert.is_nil(err:find(warning, 1, true))
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     assert.is_true(exists(stem .. ".failed"))
     local stamp = h.run("cat " .. stem .. ".failed")
     assert.matches("cannot write " .. pch .. ": Is a directory", stamp, 1, true)
@@ -70,7 +54,7 @@ describe("a prelude build that fails in the background", function()
     assert.is_true(exists(stem .. ".failed-reported"))
     err = compile_new(dir)
     assert.is_nil(err:find(warning, 1, true))
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     assert.is_true(exists(stem .. ".failed-reported"))
 
     -- bpflua --prepare builds in the foreground, and fails with the error itself.
@@ -83,19 +67,19 @@ describe("a prelude build that fails in the background", function()
     os.execute("rmdir " .. pch)
     err = compile_new(dir)
     assert.is_nil(err:find(warning, 1, true))
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     assert.is_false(exists(pch))
     os.execute("touch -d '2 hours ago' " .. stem .. ".failed-reported")
     err = compile_new(dir)
     assert.is_nil(err:find(warning, 1, true))
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     assert.is_true(exists(pch))
     assert.is_false(exists(stem .. ".failed"))
     assert.is_false(exists(stem .. ".failed-reported"))
     -- And the run after that compiles against it (no trimmed compile, no build).
     local path = os.tmpname()
     h.write_file(path, "local BPF = require('bpflua'); BPF{text = " ..
-      string.format("%q", probe_source(h.unique())) .. "}")
+      string.format("%q", h.counting_probe_source(h.unique())) .. "}")
     _, err, status = h.run("BPFLUA_CACHE_DIR=" .. dir .. " BPFLUA_DEBUG=1 bpflua " .. path)
     os.remove(path)
     assert.are.equal(0, status, err)
@@ -105,9 +89,9 @@ describe("a prelude build that fails in the background", function()
 
   it("records the compiler's errors when the prelude does not compile", function()
     assert(h.require_bpf())
-    local dir = private_dir()
+    local dir = h.private_cache_dir()
     -- A vmlinux.h that the prelude cannot compile: the build's compile fails.
-    local scratch = private_dir()
+    local scratch = h.private_cache_dir()
     local _, err, status = h.run("BPFLUA_CACHE_DIR=" .. scratch .. " bpflua --prepare")
     assert.are.equal(0, status, err)
     local kernel = h.run("cd " .. scratch .. " && ls -d kernel-*"):gsub("\n$", "")
@@ -115,7 +99,7 @@ describe("a prelude build that fails in the background", function()
     os.execute("mkdir -m 700 " .. dir .. "/" .. kernel)
     h.write_file(dir .. "/" .. kernel .. "/vmlinux.h", "this is not C;\n")
     compile_new(dir)
-    wait_for_prelude(dir)
+    h.wait_for_prelude(dir)
     local stamp = h.run("cat " .. dir .. "/prelude-*.failed")
     assert.matches("cannot precompile bpflua's prelude", stamp, 1, true)
     assert.matches("vmlinux.h:1:1: error: unknown type name 'this'", stamp, 1, true)
